@@ -1,1 +1,16 @@
-"""log package."""
+"""The append-only event log: the single source of truth every projection is rebuilt from."""
+
+from engine.log.ports import EventLog, Transaction
+from engine.log.records import AppendResult, NewEvent, StoredEvent
+from engine.log.sqlite import SQLiteEventLog, encode_payload, payload_digest
+
+__all__ = [
+    "AppendResult",
+    "EventLog",
+    "NewEvent",
+    "SQLiteEventLog",
+    "StoredEvent",
+    "Transaction",
+    "encode_payload",
+    "payload_digest",
+]
