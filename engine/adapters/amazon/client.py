@@ -1,0 +1,313 @@
+"""The SP-API client for one seller in one region: auth, usage plans, retries, paging.
+
+Every call goes through ``AmazonClient.call``: circuit breaker -> local token bucket -> LWA (or
+RDT) token -> HTTP -> error mapping. 429/5xx/timeouts are retried with full-jitter backoff up to
+``Backoff.max_tries``; a 403 "access token ... expired" invalidates the cached token and retries
+once; every other 4xx raises ``Rejected``/``AuthError`` at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import platform
+import random
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+from urllib.parse import quote, urlencode
+
+import aiohttp
+import orjson
+from yarl import URL
+
+from engine.adapters.amazon.auth import AmazonAccount, LwaAuth, utc_now
+from engine.adapters.amazon.ratelimit import BucketRegistry
+from engine.adapters.amazon.regions import HOSTS
+from engine.adapters.amazon.retry import Backoff, CircuitBreaker
+from engine.adapters.http import error_for_status, map_http_errors, parse_retry_after
+from engine.errors import (
+    AuthError,
+    ConfigError,
+    ParseError,
+    RateLimited,
+    Rejected,
+    RemoteError,
+    RemoteUnavailable,
+    RetriableRemoteError,
+)
+
+__all__ = ["AmazonClient", "PagingStyle", "Response", "iso_z"]
+
+log = logging.getLogger(__name__)
+
+PagingStyle = Literal["v0", "v2026", "reports", "fba", "listings", "finances"]
+
+USER_AGENT = f"ml-connector/0.1 (Language=Python/{platform.python_version()}; Platform=Linux)"
+
+
+def iso_z(ts: datetime) -> str:
+    """ISO-8601 UTC with ``Z`` and second precision (what SP-API expects in queries)."""
+    if ts.tzinfo is None:
+        raise ValueError("naive datetime")
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(slots=True)
+class Response:
+    """A successful SP-API response."""
+
+    status: int
+    body: Any
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+def _error_text(body: Any) -> tuple[str, str]:
+    """(code, "message | details") of the SP-API error envelope, tolerant of odd shapes."""
+    if isinstance(body, dict):
+        errs = body.get("errors")
+        if isinstance(errs, list) and errs and isinstance(errs[0], dict):
+            e = errs[0]
+            msg = " | ".join(str(x) for x in (e.get("message"), e.get("details")) if x)
+            return str(e.get("code") or ""), msg
+    return "", ""
+
+
+class AmazonClient:
+    """SP-API for one seller in one region.
+
+    Args:
+        session: shared aiohttp session (never created here).
+        account: credentials (client id/secret, refresh token per region, seller id).
+        region: "NA", "EU" or "FE".
+        endpoint: base URL override (simulator: ``sim.endpoint(region)``); default production host.
+        lwa_url: LWA token URL.
+        clock: aware-UTC now (pass the simulator's clock in tests; real time otherwise).
+        limits: shared bucket registry (one per engine; keyed by seller/region/operation).
+        backoff: retry timing for 429/5xx/timeouts.
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        account: AmazonAccount,
+        region: str,
+        *,
+        endpoint: str | None = None,
+        lwa_url: str = "https://api.amazon.com/auth/o2/token",
+        clock: Callable[[], datetime] = utc_now,
+        limits: BucketRegistry | None = None,
+        backoff: Backoff | None = None,
+        breaker_threshold: int = 8,
+        breaker_cooldown_s: float = 30.0,
+        timeout_s: float = 30.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        if region not in HOSTS:
+            raise ConfigError(f"amazon.region must be one of NA, EU, FE, got {region!r}")
+        self.session = session
+        self.account = account
+        self.region = region
+        self.base = (endpoint or HOSTS[region]).rstrip("/")
+        self.clock = clock
+        self.auth = LwaAuth(session, account, region, lwa_url=lwa_url, clock=clock)
+        self.limits = limits if limits is not None else BucketRegistry()
+        self.backoff = backoff or Backoff()
+        self._breaker_threshold = breaker_threshold
+        self._breaker_cooldown = breaker_cooldown_s
+        self._breakers: dict[str, CircuitBreaker] = {}
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._rng = rng or random.Random()
+        self.seller = account.seller_id or account.name
+        self.stats: dict[str, int] = {"requests": 0, "throttled": 0, "retries": 0, "errors": 0}
+
+    def breaker(self, operation: str) -> CircuitBreaker:
+        """The circuit breaker of one operation."""
+        b = self._breakers.get(operation)
+        if b is None:
+            b = self._breakers[operation] = CircuitBreaker(
+                self._breaker_threshold, self._breaker_cooldown
+            )
+        return b
+
+    def url(self, path: str, params: Sequence[tuple[str, str]] = ()) -> URL:
+        """Absolute URL with the query encoded exactly once (tokens may hold ``+/=%``)."""
+        q = urlencode(list(params), quote_via=quote, safe="")
+        return URL(self.base + path + (f"?{q}" if q else ""), encoded=True)
+
+    async def call(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        *,
+        params: Sequence[tuple[str, str]] = (),
+        json: Any = None,
+        rdt: str | None = None,
+    ) -> Response:
+        """One SP-API operation with limits, retries and error mapping (see module doc)."""
+        breaker = self.breaker(operation)
+        refreshed = False
+        attempt = 0
+        url = self.url(path, params)
+        data = orjson.dumps(json) if json is not None else None
+        while True:
+            breaker.before_call(operation)
+            await self.limits.acquire(self.seller, self.region, operation)
+            token = rdt if rdt is not None else await self.auth.token()
+            headers = {
+                "x-amz-access-token": token,
+                "user-agent": USER_AGENT,
+                "x-amz-date": datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"),
+            }
+            if data is not None:
+                headers["content-type"] = "application/json"
+            self.stats["requests"] += 1
+            try:
+                return await self._send(operation, method, url, headers, data, breaker)
+            except _ExpiredToken:
+                if refreshed or rdt is not None:
+                    raise AuthError(
+                        f"amazon: {operation} refused a freshly refreshed token", system="amazon"
+                    ) from None
+                refreshed = True
+                self.auth.invalidate(token)
+            except RetriableRemoteError as exc:
+                if isinstance(exc, RateLimited):
+                    self.stats["throttled"] += 1
+                    self.limits.throttled(self.seller, self.region, operation)
+                else:
+                    breaker.failure()
+                attempt += 1
+                if attempt >= self.backoff.max_tries:
+                    self.stats["errors"] += 1
+                    raise
+                self.stats["retries"] += 1
+                delay = self.backoff.delay(attempt - 1, exc.retry_after, self._rng)
+                log.info(
+                    "amazon %s %s: %s; retry %d in %.2fs",
+                    self.region,
+                    operation,
+                    type(exc).__name__,
+                    attempt,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+
+    async def _send(
+        self,
+        operation: str,
+        method: str,
+        url: URL,
+        headers: dict[str, str],
+        data: bytes | None,
+        breaker: CircuitBreaker,
+    ) -> Response:
+        async with (
+            map_http_errors("amazon"),
+            self.session.request(
+                method, url, headers=headers, data=data, timeout=self._timeout
+            ) as resp,
+        ):
+            raw = await resp.read()
+            status = resp.status
+            rh = resp.headers
+        body: Any
+        try:
+            body = orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
+            if 200 <= status < 300:
+                raise RemoteUnavailable(
+                    f"amazon: {operation} returned a truncated/invalid JSON body",
+                    status=status,
+                    system="amazon",
+                ) from None
+            body = None
+        if 200 <= status < 300:
+            self.limits.observe_limit(
+                self.seller, self.region, operation, rh.get("x-amzn-RateLimit-Limit")
+            )
+            breaker.success()
+            return Response(status, body, dict(rh))
+        code, msg = _error_text(body)
+        if status in (400, 404):
+            self.limits.observe_limit(
+                self.seller, self.region, operation, rh.get("x-amzn-RateLimit-Limit")
+            )
+        if status == 403 and "expired" in msg.lower():
+            raise _ExpiredToken
+        err: RemoteError = error_for_status(
+            status,
+            f"{operation}: {code} {msg}".strip(),
+            system="amazon",
+            retry_after=parse_retry_after(rh),
+        )
+        err.code = code  # type: ignore[attr-defined]
+        err.detail = msg  # type: ignore[attr-defined]
+        raise err
+
+    # ---------------------------------------------------------------- paging
+
+    async def paginate(
+        self,
+        operation: str,
+        path: str,
+        params: Sequence[tuple[str, str]],
+        style: PagingStyle,
+        *,
+        rdt: str | None = None,
+    ) -> AsyncIterator[Any]:
+        """Yield each page's body, following the style's next token until it is absent."""
+        seen: set[str] = set()
+        token: str | None = None
+        while True:
+            if token is None:
+                q = list(params)
+            elif style == "reports":
+                q = [("nextToken", token)]  # must be the only parameter
+            else:
+                q = [*params, (_TOKEN_PARAM[style], token)]
+            resp = await self.call(operation, "GET", path, params=q, rdt=rdt)
+            yield resp.body
+            token = next_token(resp.body, style)
+            if token is None:
+                return
+            if token in seen:
+                raise ParseError(f"amazon: {operation} paging loop (token repeated)")
+            seen.add(token)
+
+
+class _ExpiredToken(Exception):
+    """Internal: 403 with 'access token ... expired' details."""
+
+
+_TOKEN_PARAM: dict[str, str] = {
+    "v0": "NextToken",
+    "finances": "NextToken",
+    "v2026": "paginationToken",
+    "reports": "nextToken",
+    "fba": "nextToken",
+    "listings": "pageToken",
+}
+
+
+def next_token(body: Any, style: PagingStyle) -> str | None:
+    """Extract the next-page token of a response body per paging style (None when done)."""
+    if not isinstance(body, dict):
+        return None
+    tok: Any
+    if style in ("v0", "finances"):
+        payload = body.get("payload")
+        tok = payload.get("NextToken") if isinstance(payload, dict) else None
+    elif style == "reports":
+        tok = body.get("nextToken")
+    else:  # v2026, fba, listings: pagination.nextToken
+        pag = body.get("pagination")
+        tok = pag.get("nextToken") if isinstance(pag, dict) else None
+    return tok if isinstance(tok, str) and tok else None
+
+
+def rejected_code(exc: BaseException) -> str:
+    """The SP-API error code carried by a mapped error ("" if none)."""
+    return str(getattr(exc, "code", "")) if isinstance(exc, Rejected | AuthError) else ""

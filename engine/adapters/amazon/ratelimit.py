@@ -1,0 +1,159 @@
+"""Client-side usage plans: one token bucket per (seller, region, operation).
+
+Seeded with Amazon's default rate/burst (reference section 3) and adapted when a response's
+``x-amzn-RateLimit-Limit`` header reports another rate. A request is only sent once the local
+bucket holds a token, so no request is sent that the bucket knows will 429. After a 429 the bucket
+is emptied (the server's bucket evidently is).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = ["DEFAULT_PLANS", "BucketRegistry", "TokenBucket", "UsagePlan"]
+
+
+@dataclass(frozen=True, slots=True)
+class UsagePlan:
+    """Requests per second and burst of one operation."""
+
+    rate: float
+    burst: int
+
+
+# Amazon's default usage plans (reference section 3, from the models).
+DEFAULT_PLANS: dict[str, UsagePlan] = {
+    "getOrders": UsagePlan(0.0167, 20),
+    "getOrder": UsagePlan(0.5, 30),
+    "getOrderItems": UsagePlan(0.5, 30),
+    "getOrderAddress": UsagePlan(0.5, 30),
+    "getOrderBuyerInfo": UsagePlan(0.5, 30),
+    "getOrderItemsBuyerInfo": UsagePlan(0.5, 30),
+    "searchOrders": UsagePlan(0.0056, 20),
+    "getOrder2026": UsagePlan(0.5, 30),
+    "listFinancialEventGroups": UsagePlan(0.5, 30),
+    "listFinancialEventsByGroupId": UsagePlan(0.5, 30),
+    "listFinancialEvents": UsagePlan(0.5, 30),
+    "listTransactions": UsagePlan(0.5, 10),
+    "createReport": UsagePlan(0.0167, 15),
+    "getReports": UsagePlan(0.0222, 10),
+    "getReport": UsagePlan(2.0, 15),
+    "cancelReport": UsagePlan(0.0222, 10),
+    "getReportDocument": UsagePlan(0.0167, 15),
+    "getInventorySummaries": UsagePlan(2.0, 2),
+    "getListingsItem": UsagePlan(5.0, 10),
+    "putListingsItem": UsagePlan(5.0, 10),
+    "patchListingsItem": UsagePlan(5.0, 5),
+    "searchListingsItems": UsagePlan(5.0, 5),
+    "createRestrictedDataToken": UsagePlan(1.0, 10),
+    "getMarketplaceParticipations": UsagePlan(0.016, 15),
+    "searchCatalogItems": UsagePlan(2.0, 2),
+    "getCatalogItem": UsagePlan(2.0, 2),
+}
+FALLBACK_PLAN = UsagePlan(0.5, 10)
+
+
+class TokenBucket:
+    """A token bucket (rate tokens/s, capacity ``burst``) that callers wait on.
+
+    ``acquire`` reserves a token and sleeps until it exists, so concurrent callers queue fairly
+    (FIFO by reservation) and the bucket never goes below zero at send time.
+    """
+
+    def __init__(
+        self, rate: float, burst: int, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._clock = clock
+        self._tokens = float(burst)
+        self._stamp = clock()
+        self.granted = 0  # requests let through (for utilisation figures)
+        self._allowed = float(burst)  # burst + integral of rate dt (rates change on adaptation)
+
+    def _refill(self) -> None:
+        now = self._clock()
+        gained = (now - self._stamp) * self.rate
+        self._allowed += gained
+        self._tokens = min(float(self.burst), self._tokens + gained)
+        self._stamp = now
+
+    def reserve(self) -> float:
+        """Take one token (possibly borrowed) and return how long to wait before using it."""
+        self._refill()
+        self._tokens -= 1.0
+        self.granted += 1
+        return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+
+    async def acquire(self) -> None:
+        """Wait until a token is available and consume it."""
+        delay = self.reserve()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    def set_rate(self, rate: float) -> None:
+        """Adopt the rate the server reported (x-amzn-RateLimit-Limit)."""
+        if rate > 0 and abs(rate - self.rate) > 1e-9 * max(rate, self.rate):
+            self._refill()
+            self.rate = rate
+
+    def drain(self) -> None:
+        """The server said 429: its bucket is empty, so ours must be too."""
+        self._refill()
+        self._tokens = min(self._tokens, 0.0)
+
+    def allowed(self) -> float:
+        """Requests the plan allowed since creation: burst + integral of rate (utilisation base)."""
+        self._refill()
+        return self._allowed
+
+
+class BucketRegistry:
+    """Buckets keyed by (seller, region, operation), created lazily inside the running loop."""
+
+    def __init__(
+        self,
+        plans: dict[str, UsagePlan] | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        enabled: bool = True,
+    ) -> None:
+        self._plans = dict(DEFAULT_PLANS if plans is None else plans)
+        self._clock = clock
+        self._buckets: dict[tuple[str, str, str], TokenBucket] = {}
+        self.enabled = enabled
+
+    def bucket(self, seller: str, region: str, operation: str) -> TokenBucket:
+        """The bucket for one operation of one seller in one region."""
+        key = (seller, region, operation)
+        b = self._buckets.get(key)
+        if b is None:
+            plan = self._plans.get(operation, FALLBACK_PLAN)
+            b = self._buckets[key] = TokenBucket(plan.rate, plan.burst, clock=self._clock)
+        return b
+
+    async def acquire(self, seller: str, region: str, operation: str) -> None:
+        """Wait for a token of this operation (no-op when client-side limiting is disabled)."""
+        if self.enabled:
+            await self.bucket(seller, region, operation).acquire()
+
+    def observe_limit(self, seller: str, region: str, operation: str, header: str | None) -> None:
+        """Adapt to a response's ``x-amzn-RateLimit-Limit`` (absent on 429 and sometimes 2xx)."""
+        if not header:
+            return
+        try:
+            rate = float(header)
+        except ValueError:
+            return
+        self.bucket(seller, region, operation).set_rate(rate)
+
+    def throttled(self, seller: str, region: str, operation: str) -> None:
+        """Record a 429 for this operation."""
+        self.bucket(seller, region, operation).drain()
+
+    def buckets(self) -> dict[tuple[str, str, str], TokenBucket]:
+        """All buckets created so far (for figures)."""
+        return dict(self._buckets)

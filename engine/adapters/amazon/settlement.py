@@ -1,0 +1,415 @@
+"""Streaming parser for settlement reports (``GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE_V2``).
+
+Tab-separated, header line, a summary row (empty ``transaction-type``), then one row per amount
+component. Columns are located by header name, so extra or missing trailing columns (the optional
+``promotion-id``) do not matter. Numbers and dates follow the marketplace's locale:
+
+=======  ==========  ===============================
+locale   amounts     dates
+=======  ==========  ===============================
+US       1,234.56    MM/DD/YY[YY], ISO
+UK       1,234.56    DD/MM/YY[YY], ISO
+DE / EU  1.234,56    DD.MM.YYYY, DD/MM/YYYY, ISO
+JP       1,234       YYYY/MM/DD, YY/MM/DD, ISO
+=======  ==========  ===============================
+
+Memory is constant in the file size: lines are consumed one by one, amounts summed as ``Decimal``.
+``finish()`` checks that the detail rows sum to ``total-amount``; any failure raises
+``SettlementError`` with a ``reason_code`` so the caller can quarantine the document whole.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from engine.errors import ParseError
+
+__all__ = [
+    "ParsedSettlement",
+    "SettlementError",
+    "SettlementReader",
+    "SettlementSummary",
+    "parse_settlement",
+]
+
+REQUIRED = (
+    "settlement-id",
+    "settlement-start-date",
+    "settlement-end-date",
+    "total-amount",
+    "currency",
+    "transaction-type",
+    "amount-type",
+    "amount-description",
+    "amount",
+)
+
+# (payload name, header name) of the text columns copied into each row.
+_TEXT_COLS = (
+    ("transaction_type", "transaction-type"),
+    ("order_id", "order-id"),
+    ("merchant_order_id", "merchant-order-id"),
+    ("adjustment_id", "adjustment-id"),
+    ("shipment_id", "shipment-id"),
+    ("marketplace_name", "marketplace-name"),
+    ("amount_type", "amount-type"),
+    ("amount_description", "amount-description"),
+    ("fulfillment_id", "fulfillment-id"),
+    ("order_item_code", "order-item-code"),
+    ("sku", "sku"),
+    ("promotion_id", "promotion-id"),
+)
+
+# Date order by locale; amounts decimal separator by locale.
+_DATE_ORDER = {"US": "MDY", "UK": "DMY", "DE": "DMY", "EU": "DMY", "JP": "YMD"}
+_DECIMAL_COMMA = {"DE": True, "EU": True, "US": False, "UK": False, "JP": False}
+_MDY_CURRENCIES = {"USD", "CAD", "MXN"}
+_TZ_OFFSETS = {
+    "UTC": 0,
+    "GMT": 0,
+    "Z": 0,
+    "PST": -8,
+    "PDT": -7,
+    "MST": -7,
+    "MDT": -6,
+    "CST": -6,
+    "CDT": -5,
+    "EST": -5,
+    "EDT": -4,
+    "BST": 1,
+    "CET": 1,
+    "CEST": 2,
+    "JST": 9,
+}
+
+_ISO = re.compile(
+    r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?(?:\.\d+)?)?"
+    r"\s*(Z|[A-Z]{2,4}|[+-]\d{2}:?\d{2})?$"
+)
+_DOTTED = re.compile(
+    r"^(\d{1,2})\.(\d{1,2})\.(\d{2,4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?"
+    r"\s*(Z|[A-Z]{2,4}|[+-]\d{2}:?\d{2})?$"
+)
+_SLASHED = re.compile(
+    r"^(\d{1,4})/(\d{1,2})/(\d{1,4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?"
+    r"\s*(Z|[A-Z]{2,4}|[+-]\d{2}:?\d{2})?$"
+)
+
+
+class SettlementError(ParseError):
+    """A settlement cannot be applied; ``reason_code``: "parse_error" or "unreconciled"."""
+
+    def __init__(self, message: str, reason_code: str = "parse_error") -> None:
+        super().__init__(message)
+        self.reason_code = reason_code
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementSummary:
+    """The summary row."""
+
+    settlement_id: str
+    start: datetime
+    end: datetime
+    deposit_date: datetime | None
+    total_amount: Decimal
+    currency: str
+
+
+@dataclass(slots=True)
+class ParsedSettlement:
+    """A parsed, reconciled settlement."""
+
+    summary: SettlementSummary
+    locale: str
+    row_count: int
+    detail_sum: Decimal
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _tz(suffix: str | None) -> timedelta:
+    if not suffix:
+        return timedelta(0)
+    if suffix[0] in "+-":
+        digits = suffix[1:].replace(":", "")
+        off = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+        return off if suffix[0] == "+" else -off
+    try:
+        return timedelta(hours=_TZ_OFFSETS[suffix])
+    except KeyError:
+        raise ValueError(f"unknown time zone {suffix!r}") from None
+
+
+def _year(y: str) -> int:
+    v = int(y)
+    return v + 2000 if len(y) <= 2 else v
+
+
+def parse_date(text: str, order: str) -> datetime:
+    """Parse a settlement date/time in any supported layout to aware UTC (ValueError if not)."""
+    s = text.strip()
+    m = _ISO.match(s)
+    if m:
+        y, mo, d = int(m[1]), int(m[2]), int(m[3])
+    else:
+        m = _DOTTED.match(s)
+        if m:
+            d, mo, y = int(m[1]), int(m[2]), _year(m[3])
+        else:
+            m = _SLASHED.match(s)
+            if not m:
+                raise ValueError(f"unrecognised date {text!r}")
+            a, b, c = m[1], m[2], m[3]
+            if len(a) == 4 or order == "YMD":
+                y, mo, d = _year(a), int(b), int(c)
+            elif order == "MDY":
+                mo, d, y = int(a), int(b), _year(c)
+            else:
+                d, mo, y = int(a), int(b), _year(c)
+    hh = int(m[4]) if m[4] else 0
+    mm = int(m[5]) if m[5] else 0
+    ss = int(m[6]) if m[6] else 0
+    local = datetime(y, mo, d, hh, mm, ss, tzinfo=UTC)
+    return local - _tz(m[7])
+
+
+def _iso(ts: datetime) -> str:
+    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _guess_decimal_comma(sample: str) -> bool | None:
+    """True/False when ``sample`` reveals the decimal separator, None when ambiguous."""
+    s = sample.strip().lstrip("-+")
+    has_c, has_d = "," in s, "." in s
+    if has_c and has_d:
+        return s.rfind(",") > s.rfind(".")
+    if has_c:
+        tail = len(s) - s.rfind(",") - 1
+        return tail != 3  # "95,00" decimal comma; "1,500" thousands
+    if has_d:
+        tail = len(s) - s.rfind(".") - 1
+        return False if tail != 3 else None
+    return None
+
+
+class SettlementReader:
+    """Iterate a settlement document's detail rows (payload dicts) with constant memory.
+
+    Usage::
+
+        reader = SettlementReader(lines, locale=None)   # lines: decoded text lines
+        for row in reader: ...                          # detail rows, file order
+        parsed = reader.finish()                        # summary + reconciliation check
+
+    ``locale`` ("US", "UK", "DE", "EU", "JP") forces the layout; by default it is derived from the
+    summary row (amount separators, date style) and the currency.
+    """
+
+    def __init__(self, lines: Iterable[str], *, locale: str | None = None) -> None:
+        if locale is not None and locale not in _DATE_ORDER:
+            raise ValueError(f"unknown settlement locale {locale!r}")
+        self._lines = iter(lines)
+        self._forced = locale
+        self.locale: str | None = locale
+        self._comma: bool | None = _DECIMAL_COMMA[locale] if locale else None
+        self._order: str = _DATE_ORDER[locale] if locale else "DMY"
+        self._date_cache: dict[str, str] = {}
+        self.summary: SettlementSummary | None = None
+        self.detail_sum = Decimal(0)
+        self.row_count = 0
+        self.lineno = 0
+        self._idx: dict[str, int] = {}
+        self._done = False
+
+    # ------------------------------------------------------------------ header & locale
+
+    def _read_header(self) -> None:
+        for line in self._lines:
+            self.lineno += 1
+            line = line.rstrip("\r\n").lstrip("\ufeff")
+            if not line.strip():
+                continue
+            names = [c.strip().lower() for c in line.split("\t")]
+            self._idx = {n: i for i, n in enumerate(names) if n}
+            missing = [c for c in REQUIRED if c not in self._idx]
+            if missing:
+                raise SettlementError(f"line {self.lineno}: header lacks {', '.join(missing)}")
+            return
+        raise SettlementError("empty document")
+
+    def _decide_locale(self, cells: list[str]) -> None:
+        if self._forced:
+            return
+        g = self._get
+        currency = g(cells, "currency").upper()
+        dates = [g(cells, c) for c in ("settlement-start-date", "posted-date", "deposit-date")]
+        dotted = any(_DOTTED.match(d.strip()) for d in dates if d)
+        comma = self._comma
+        if comma is None:
+            comma = _guess_decimal_comma(g(cells, "total-amount") or g(cells, "amount"))
+        if comma is None:
+            comma = dotted or currency == "EUR"
+        self._comma = comma
+        if currency == "JPY":
+            self.locale = "JP"
+        elif comma:
+            self.locale = "DE" if dotted or currency == "EUR" else "EU"
+        elif currency in _MDY_CURRENCIES:
+            self.locale = "US"
+        else:
+            self.locale = "UK"
+        self._order = _DATE_ORDER[self.locale]
+
+    # ------------------------------------------------------------------ cells
+
+    def _get(self, cells: list[str], name: str) -> str:
+        i = self._idx.get(name)
+        if i is None or i >= len(cells):
+            return ""
+        return cells[i]
+
+    def _amount(self, s: str, what: str) -> Decimal:
+        t = s.strip()
+        if self._comma:
+            t = t.replace(".", "").replace(",", ".")
+        elif "," in t:
+            t = t.replace(",", "")
+        try:
+            v = Decimal(t)
+        except InvalidOperation:
+            raise SettlementError(f"line {self.lineno}: bad {what} {s!r}") from None
+        if not v.is_finite():
+            raise SettlementError(f"line {self.lineno}: bad {what} {s!r}")
+        return v
+
+    def _date(self, s: str, what: str) -> datetime:
+        try:
+            return parse_date(s, self._order)
+        except ValueError as exc:
+            raise SettlementError(f"line {self.lineno}: bad {what} {s!r} ({exc})") from None
+
+    def _date_iso(self, s: str) -> str:
+        hit = self._date_cache.get(s)
+        if hit is None:
+            if len(self._date_cache) > 4096:  # bounded: constant memory on any file
+                self._date_cache.clear()
+            hit = self._date_cache[s] = _iso(self._date(s, "posted date"))
+        return hit
+
+    def _quantity(self, s: str) -> int | None:
+        t = s.strip()
+        if not t:
+            return None
+        try:
+            return int(t)
+        except ValueError:
+            v = self._amount(t, "quantity")
+            if v != v.to_integral_value():
+                raise SettlementError(f"line {self.lineno}: bad quantity {s!r}") from None
+            return int(v)
+
+    def _take_summary(self, cells: list[str]) -> None:
+        g = self._get
+        if self.summary is not None:
+            raise SettlementError(f"line {self.lineno}: second summary row")
+        self._decide_locale(cells)
+        sid = g(cells, "settlement-id").strip()
+        if not sid:
+            raise SettlementError(f"line {self.lineno}: summary row without settlement-id")
+        dep = g(cells, "deposit-date").strip()
+        self.summary = SettlementSummary(
+            settlement_id=sid,
+            start=self._date(g(cells, "settlement-start-date"), "settlement-start-date"),
+            end=self._date(g(cells, "settlement-end-date"), "settlement-end-date"),
+            deposit_date=self._date(dep, "deposit-date") if dep else None,
+            total_amount=self._amount(g(cells, "total-amount"), "total-amount"),
+            currency=g(cells, "currency").strip().upper(),
+        )
+
+    # ------------------------------------------------------------------ iteration
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        if not self._idx:
+            self._read_header()
+        idx = self._idx
+        i_tt = idx["transaction-type"]
+        i_sid = idx["settlement-id"]
+        i_amt = idx["amount"]
+        i_pdt = idx.get("posted-date-time")
+        i_pd = idx.get("posted-date")
+        i_qty = idx.get("quantity-purchased")
+        text_cols = [(k, idx[h]) for k, h in _TEXT_COLS if h in idx]
+        width = max(idx.values()) + 1
+        for line in self._lines:
+            self.lineno += 1
+            line = line.rstrip("\r\n")
+            if not line:
+                continue
+            cells = line.split("\t")
+            if len(cells) < width:
+                cells.extend([""] * (width - len(cells)))
+            if not cells[i_tt].strip():
+                if not any(c.strip() for c in cells):
+                    continue
+                self._take_summary(cells)
+                continue
+            if self.summary is None:
+                raise SettlementError(f"line {self.lineno}: detail row before the summary row")
+            if cells[i_sid].strip() != self.summary.settlement_id:
+                raise SettlementError(
+                    f"line {self.lineno}: settlement-id {cells[i_sid]!r} differs from the summary"
+                )
+            amount = self._amount(cells[i_amt], "amount")
+            self.detail_sum += amount
+            self.row_count += 1
+            posted = ""
+            if i_pdt is not None and cells[i_pdt]:
+                posted = self._date_iso(cells[i_pdt])
+            elif i_pd is not None and cells[i_pd]:
+                posted = self._date_iso(cells[i_pd])
+            row: dict[str, Any] = {k: cells[i].strip() for k, i in text_cols}
+            row["amount"] = str(amount)
+            row["posted_date"] = posted or None
+            row["quantity"] = self._quantity(cells[i_qty]) if i_qty is not None else None
+            yield row
+        self._done = True
+
+    def finish(self, rows: list[dict[str, Any]] | None = None) -> ParsedSettlement:
+        """After iterating: the summary, reconciled (SettlementError "unreconciled" if not)."""
+        if not self._done:
+            for _ in self:
+                pass
+        if self.summary is None:
+            raise SettlementError("no summary row (total-amount) found")
+        if self.detail_sum != self.summary.total_amount:
+            raise SettlementError(
+                f"unreconciled: detail sum {self.detail_sum} != total-amount "
+                f"{self.summary.total_amount} ({self.row_count} rows)",
+                "unreconciled",
+            )
+        return ParsedSettlement(
+            summary=self.summary,
+            locale=self.locale or "UK",
+            row_count=self.row_count,
+            detail_sum=self.detail_sum,
+            rows=rows if rows is not None else [],
+        )
+
+
+def parse_settlement(
+    lines: Iterable[str], *, locale: str | None = None, keep_rows: bool = True
+) -> ParsedSettlement:
+    """Parse and reconcile a whole document; ``keep_rows=False`` keeps memory constant."""
+    reader = SettlementReader(lines, locale=locale)
+    rows: list[dict[str, Any]] = []
+    if keep_rows:
+        rows.extend(reader)
+    else:
+        for _ in reader:
+            pass
+    return reader.finish(rows)
