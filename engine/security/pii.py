@@ -1,0 +1,271 @@
+"""Field-level encryption of buyer PII in the event log, erasable by destroying per-record keys.
+
+The event log is append-only, so erasure works by crypto-shredding: every record (e.g. an Amazon
+order) gets its own random data key, stored wrapped by the master key in the mutable side table
+``pii_keys`` of the same SQLite file. ``purge`` overwrites the wrapped key with NULL (a tombstone),
+after which the record's envelopes can never be opened again; the events themselves stay intact.
+
+Envelopes are deterministic on purpose (SIV-like): the nonce is HMAC(mac key, plaintext), so the
+same value sealed for the same record yields byte-identical output and the poller's payload digest
+does not change on every poll. A nonce repeats only for identical plaintext under the same key,
+which reveals equality of the two values and nothing else.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import secrets
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol, Self
+
+import aiosqlite
+import orjson
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from engine.errors import CredentialError, DataError, StoreError
+from engine.log.ports import EventLog
+
+__all__ = ["SCHEMA", "PiiSealer", "is_envelope"]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS pii_keys (
+    key_id     TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    wrapped    BLOB
+);
+CREATE INDEX IF NOT EXISTS pii_keys_created ON pii_keys (created_at);
+"""
+
+_VERSION = 1
+_KID_PREFIX = "p1."
+_NONCE = 12
+
+
+def is_envelope(obj: object) -> bool:
+    """True when ``obj`` looks like a sealed (or purged) PII envelope."""
+    return isinstance(obj, dict) and obj.get("pii") == _VERSION and isinstance(obj.get("kid"), str)
+
+
+class _KeyStore(Protocol):
+    async def ensure_schema(self) -> None: ...
+    async def get(self, kid: str) -> tuple[bool, bytes | None]: ...  # (exists, wrapped)
+    async def insert(self, kid: str, created_at: str, wrapped: bytes) -> None: ...
+    async def purge(self, cutoff: str) -> int: ...
+
+
+class _ConnStore:
+    """Keys through an aiosqlite connection we may write on (each write its own commit)."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def ensure_schema(self) -> None:
+        await self._conn.executescript(SCHEMA)
+        await self._conn.commit()
+
+    async def get(self, kid: str) -> tuple[bool, bytes | None]:
+        async with self._conn.execute("SELECT wrapped FROM pii_keys WHERE key_id = ?", (kid,)) as c:
+            row = await c.fetchone()
+        return (False, None) if row is None else (True, row[0])
+
+    async def insert(self, kid: str, created_at: str, wrapped: bytes) -> None:
+        await self._conn.execute(
+            "INSERT OR IGNORE INTO pii_keys (key_id, created_at, wrapped) VALUES (?, ?, ?)",
+            (kid, created_at, wrapped),
+        )
+        await self._conn.commit()
+
+    async def purge(self, cutoff: str) -> int:
+        # secure_delete zero-fills the freed bytes so the wrapped key is not left in free pages.
+        await self._conn.execute("PRAGMA secure_delete = ON")
+        cur = await self._conn.execute(
+            "UPDATE pii_keys SET wrapped = NULL WHERE created_at < ? AND wrapped IS NOT NULL",
+            (cutoff,),
+        )
+        await self._conn.commit()
+        n = cur.rowcount
+        await cur.close()
+        await _checkpoint(self._conn)
+        return n
+
+
+class _LogStore:
+    """Keys through the event log's own writer (its transaction) and reader connections."""
+
+    def __init__(self, log: EventLog) -> None:
+        self._log = log
+
+    async def ensure_schema(self) -> None:
+        await self._log.ensure_schema(SCHEMA)
+
+    async def get(self, kid: str) -> tuple[bool, bytes | None]:
+        rows = await self._log.query("SELECT wrapped FROM pii_keys WHERE key_id = ?", (kid,))
+        return (False, None) if not rows else (True, rows[0][0])
+
+    async def insert(self, kid: str, created_at: str, wrapped: bytes) -> None:
+        async with self._log.transaction() as tx:
+            await tx.execute(
+                "INSERT OR IGNORE INTO pii_keys (key_id, created_at, wrapped) VALUES (?, ?, ?)",
+                (kid, created_at, wrapped),
+            )
+
+    async def purge(self, cutoff: str) -> int:
+        async with self._log.transaction() as tx:
+            await tx.execute("PRAGMA secure_delete = ON")
+            n = await tx.execute(
+                "UPDATE pii_keys SET wrapped = NULL WHERE created_at < ? AND wrapped IS NOT NULL",
+                (cutoff,),
+            )
+        # Old page images in the WAL would still hold the wrapped keys: fold them back now.
+        await self._log.ensure_schema("PRAGMA wal_checkpoint(TRUNCATE);")
+        return n
+
+
+async def _checkpoint(conn: aiosqlite.Connection) -> None:
+    async with conn.execute("PRAGMA journal_mode") as cur:
+        row = await cur.fetchone()
+    if row is not None and str(row[0]).lower() == "wal":
+        await conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+class PiiSealer:
+    """Seal/open buyer PII per record; see the module docstring and /work/notes/pii-api.md."""
+
+    def __init__(self, store: _KeyStore, master_key: bytes) -> None:
+        if len(master_key) != 32:
+            raise CredentialError("PII sealing needs a 32-byte master key")
+        self._store = store
+        self._master = AESGCM(master_key)
+        self._kid_key = hmac.new(master_key, b"ml-connector pii kid", hashlib.sha256).digest()
+
+    @classmethod
+    def from_connection(cls, conn: aiosqlite.Connection, master_key: bytes) -> Self:
+        return cls(_ConnStore(conn), master_key)
+
+    @classmethod
+    def from_log(cls, log: EventLog, master_key: bytes) -> Self:
+        return cls(_LogStore(log), master_key)
+
+    @classmethod
+    @asynccontextmanager
+    async def connect(cls, path: str | Path, master_key: bytes) -> AsyncIterator[Self]:
+        """A sealer on its own connection to ``path`` (schema ensured)."""
+        try:
+            conn = await aiosqlite.connect(Path(path))
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open {path}: {exc}") from exc
+        try:
+            await conn.execute("PRAGMA busy_timeout = 10000")
+            sealer = cls.from_connection(conn, master_key)
+            await sealer.ensure_schema()
+            yield sealer
+        finally:
+            await conn.close()
+
+    async def ensure_schema(self) -> None:
+        await self._store.ensure_schema()
+
+    def key_id(self, record_key: str) -> str:
+        """The data key id of ``record_key`` (keyed hash: reveals nothing about the key)."""
+        mac = hmac.new(self._kid_key, record_key.encode("utf-8"), hashlib.sha256).hexdigest()
+        return _KID_PREFIX + mac[:32]
+
+    async def seal(self, record_key: str, value: dict[str, Any]) -> dict[str, Any]:
+        """Encrypt ``value`` for ``record_key``; deterministic for equal inputs (see module doc)."""
+        kid = self.key_id(record_key)
+        data_key = await self._data_key(kid, create=True)
+        if data_key is None:
+            return {"pii": _VERSION, "kid": kid, "rk": record_key, "purged": True}
+        plain = orjson.dumps(value, option=orjson.OPT_SORT_KEYS, default=_default)
+        mac_key = hmac.new(data_key, b"siv nonce", hashlib.sha256).digest()
+        nonce = hmac.new(mac_key, plain, hashlib.sha256).digest()[:_NONCE]
+        ct = AESGCM(data_key).encrypt(nonce, plain, record_key.encode("utf-8"))
+        return {
+            "pii": _VERSION,
+            "kid": kid,
+            "rk": record_key,
+            "nonce": _b64(nonce),
+            "ct": _b64(ct),
+        }
+
+    async def open(
+        self, envelope: dict[str, Any], *, record_key: str | None = None
+    ) -> dict[str, Any] | None:
+        """Decrypt an envelope; None when its key was purged. DataError if forged or misplaced."""
+        if not is_envelope(envelope):
+            raise DataError("not a PII envelope")
+        rk = envelope.get("rk")
+        if not isinstance(rk, str):
+            raise DataError("PII envelope has no record key")
+        if record_key is not None and record_key != rk:
+            raise DataError("PII envelope belongs to another record")
+        kid = envelope["kid"]
+        if kid != self.key_id(rk):
+            raise DataError("PII envelope key id does not match its record")
+        if envelope.get("purged"):
+            return None
+        data_key = await self._data_key(kid, create=False)
+        if data_key is None:
+            return None
+        try:
+            nonce = base64.b64decode(envelope["nonce"], validate=True)
+            ct = base64.b64decode(envelope["ct"], validate=True)
+            plain = AESGCM(data_key).decrypt(nonce, ct, rk.encode("utf-8"))
+        except (KeyError, TypeError, ValueError, binascii.Error, InvalidTag):
+            raise DataError("PII envelope is damaged or was tampered with") from None
+        value = orjson.loads(plain)
+        if not isinstance(value, dict):
+            raise DataError("PII envelope does not hold an object")
+        return value
+
+    async def purge(self, older_than: datetime) -> int:
+        """Destroy the data keys created before ``older_than`` (aware UTC); returns how many."""
+        if older_than.tzinfo is None:
+            raise ValueError("older_than must be timezone-aware")
+        return await self._store.purge(_ts(older_than))
+
+    async def _data_key(self, kid: str, *, create: bool) -> bytes | None:
+        exists, wrapped = await self._store.get(kid)
+        if not exists:
+            if not create:
+                return None
+            key = secrets.token_bytes(32)
+            nonce = secrets.token_bytes(_NONCE)
+            blob = nonce + self._master.encrypt(nonce, key, kid.encode("ascii"))
+            await self._store.insert(kid, _ts(datetime.now(UTC)), blob)
+            # Re-read: a concurrent sealer may have inserted first (INSERT OR IGNORE).
+            exists, wrapped = await self._store.get(kid)
+        if wrapped is None:
+            return None  # purged: tombstone
+        try:
+            return self._master.decrypt(wrapped[:_NONCE], wrapped[_NONCE:], kid.encode("ascii"))
+        except InvalidTag:
+            raise CredentialError(
+                "a PII data key cannot be unwrapped: the master key is not the one these events "
+                "were written with (check ML_CONNECTOR_KEY / the key file)"
+            ) from None
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _ts(dt: datetime) -> str:
+    # Fixed-width UTC ISO text sorts chronologically, so '<' in SQL compares times.
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _default(obj: Any) -> Any:
+    from decimal import Decimal
+
+    if isinstance(obj, Decimal):
+        return str(obj)
+    raise TypeError(f"cannot seal a {type(obj).__name__}")

@@ -1,0 +1,405 @@
+"""The credential vault: one JSON file of AES-256-GCM sealed records, written atomically, 0600.
+
+Layout (all binary fields base64)::
+
+    {"format": "ml-connector-vault", "version": 1,
+     "check": {"nonce": .., "ct": ..},             # sealed sorted list of record ids
+     "records": {"amazon:default": {"nonce": .., "ct": ..}, "qad:default": {...}}}
+
+Each record is sealed with its id (``kind:name``) as associated data, so swapping two records'
+ciphertexts makes both fail authentication. The ``check`` record seals the list of ids: a wrong
+key fails there first with a clear error (never garbage), and a removed or added record is
+detected. Record names are visible in the file; everything else is encrypted.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import json
+import logging
+import os
+import secrets
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from engine.errors import ConfigError, CredentialError
+from engine.security.keys import config_dir
+from engine.security.redact import register_secret
+from engine.security.urls import validate_tenant_url
+
+__all__ = [
+    "ENV_VAULT",
+    "AmazonCredential",
+    "Credential",
+    "QadCredential",
+    "Vault",
+    "atomic_write",
+    "default_vault_path",
+]
+
+log = logging.getLogger(__name__)
+
+ENV_VAULT = "ML_CONNECTOR_VAULT"
+_FORMAT = "ml-connector-vault"
+_VERSION = 1
+_NONCE = 12
+_CHECK_AD = b"ml-connector vault check v1"
+REGIONS = ("NA", "EU", "FE")
+Kind = Literal["amazon", "qad"]
+
+
+def default_vault_path(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    override = env.get(ENV_VAULT)
+    return Path(override).expanduser() if override else config_dir(env) / "vault.bin"
+
+
+@dataclass(frozen=True, slots=True)
+class AmazonCredential:
+    """An SP-API seller account: LWA app credentials plus one refresh token per region."""
+
+    name: str
+    client_id: str
+    client_secret: str
+    refresh_tokens: Mapping[str, str]  # region ("NA"/"EU"/"FE") -> "Atzr|..."
+    seller_id: str = ""
+    next_client_secret: str | None = None  # LWA secret rotation: tried on invalid_client
+    secret_expires: date | None = None  # when client_secret expires (status warns before)
+    kind: Kind = field(default="amazon", init=False)
+
+    def __post_init__(self) -> None:
+        if not self.client_id or not self.client_secret:
+            raise CredentialError(f"amazon credential {self.name!r}: client id and secret needed")
+        if not self.refresh_tokens:
+            raise CredentialError(f"amazon credential {self.name!r}: at least one refresh token")
+        for region in self.refresh_tokens:
+            if region not in REGIONS:
+                raise CredentialError(
+                    f"amazon credential {self.name!r}: region {region!r} is not one of "
+                    f"{', '.join(REGIONS)}"
+                )
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        return tuple(r for r in REGIONS if r in self.refresh_tokens)
+
+    def refresh_token(self, region: str) -> str:
+        try:
+            return self.refresh_tokens[region]
+        except KeyError:
+            raise CredentialError(
+                f"amazon credential {self.name!r} has no refresh token for region {region}: "
+                f"run `ml-connector creds set amazon --name {self.name} --region {region}`"
+            ) from None
+
+    def public(self) -> dict[str, Any]:
+        """Non-secret fields (for ``creds list`` and status)."""
+        return {
+            "client_id": self.client_id,
+            "regions": ",".join(self.regions),
+            "seller_id": self.seller_id,
+            "next_secret": "yes" if self.next_client_secret else "no",
+            "secret_expires": self.secret_expires.isoformat() if self.secret_expires else "",
+        }
+
+    def __repr__(self) -> str:
+        return f"AmazonCredential(name={self.name!r}, {_fmt(self.public())}, secrets=***)"
+
+    def _to_dict(self) -> dict[str, Any]:
+        return {
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "refresh_tokens": dict(self.refresh_tokens),
+            "seller_id": self.seller_id,
+            "next_client_secret": self.next_client_secret,
+            "secret_expires": self.secret_expires.isoformat() if self.secret_expires else None,
+        }
+
+    @classmethod
+    def _from_dict(cls, name: str, d: dict[str, Any]) -> AmazonCredential:
+        exp = d.get("secret_expires")
+        return cls(
+            name=name,
+            client_id=d["client_id"],
+            client_secret=d["client_secret"],
+            refresh_tokens=dict(d["refresh_tokens"]),
+            seller_id=d.get("seller_id", ""),
+            next_client_secret=d.get("next_client_secret"),
+            secret_expires=date.fromisoformat(exp) if exp else None,
+        )
+
+    def _secrets(self) -> list[str]:
+        return [self.client_secret, self.next_client_secret or "", *self.refresh_tokens.values()]
+
+
+@dataclass(frozen=True, slots=True)
+class QadCredential:
+    """A QAD tenant login. ``tenant_url`` is validated (https, no userinfo/query/fragment)."""
+
+    name: str
+    tenant_url: str
+    username: str
+    password: str
+    domain: str
+    entity: str
+    kind: Kind = field(default="qad", init=False)
+
+    def __post_init__(self) -> None:
+        try:
+            url = validate_tenant_url(self.tenant_url, what=f"qad credential {self.name!r} URL")
+        except ConfigError as exc:
+            raise CredentialError(str(exc)) from None
+        object.__setattr__(self, "tenant_url", url)
+        if not self.username or not self.password:
+            raise CredentialError(f"qad credential {self.name!r}: username and password needed")
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "tenant_url": self.tenant_url,
+            "username": self.username,
+            "domain": self.domain,
+            "entity": self.entity,
+        }
+
+    def __repr__(self) -> str:
+        return f"QadCredential(name={self.name!r}, {_fmt(self.public())}, password=***)"
+
+    def _to_dict(self) -> dict[str, Any]:
+        return {
+            "tenant_url": self.tenant_url,
+            "username": self.username,
+            "password": self.password,
+            "domain": self.domain,
+            "entity": self.entity,
+        }
+
+    @classmethod
+    def _from_dict(cls, name: str, d: dict[str, Any]) -> QadCredential:
+        return cls(name=name, **{k: d[k] for k in cls._fields()})
+
+    @staticmethod
+    def _fields() -> tuple[str, ...]:
+        return ("tenant_url", "username", "password", "domain", "entity")
+
+    def _secrets(self) -> list[str]:
+        return [self.password]
+
+
+Credential = AmazonCredential | QadCredential
+
+
+def _fmt(d: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in d.items())
+
+
+def _rid(kind: str, name: str) -> str:
+    return f"{kind}:{name}"
+
+
+class Vault:
+    """The decrypted view of a vault file; every change is written back atomically at once."""
+
+    def __init__(self, path: Path, key: bytes, records: dict[str, dict[str, Any]]) -> None:
+        self.path = path
+        self._aead = AESGCM(key)
+        self._records = records  # id -> decrypted dict
+
+    # -- opening ---------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | Path, key: bytes, *, create: bool = False) -> Vault:
+        """Open ``path`` with ``key``. ``create``: a missing file is an empty vault (saved on put).
+
+        Raises CredentialError for a missing/unreadable/damaged file or a wrong key.
+        """
+        p = Path(path).expanduser()
+        if len(key) != 32:
+            raise CredentialError("the master key must be 32 bytes")
+        try:
+            raw = p.read_bytes()
+        except FileNotFoundError:
+            if create:
+                return cls(p, key, {})
+            raise CredentialError(
+                f"no credential vault at {p}: add credentials with "
+                "`ml-connector creds set amazon|qad --name NAME`"
+            ) from None
+        except OSError as exc:
+            raise CredentialError(
+                f"cannot read credential vault {p}: {exc.strerror} (check its owner and mode 0600)"
+            ) from None
+        if os.name == "posix" and p.stat().st_mode & 0o077:
+            log.warning("credential vault %s is readable by others; run: chmod 600 %s", p, p)
+        return cls(p, key, cls._decrypt(p, key, raw))
+
+    @staticmethod
+    def _decrypt(p: Path, key: bytes, raw: bytes) -> dict[str, dict[str, Any]]:
+        damaged = CredentialError(
+            f"credential vault {p} is damaged or not a vault file "
+            "(restore a backup or delete it and run `ml-connector creds set` again)"
+        )
+        try:
+            doc = json.loads(raw)
+            if doc.get("format") != _FORMAT:
+                raise damaged
+            if doc.get("version") != _VERSION:
+                raise CredentialError(
+                    f"credential vault {p} has version {doc.get('version')!r}; this ml-connector "
+                    f"reads version {_VERSION} (upgrade ml-connector)"
+                )
+            check = doc["check"]
+            sealed = doc["records"]
+            if not isinstance(sealed, dict):
+                raise damaged
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise damaged from None
+        aead = AESGCM(key)
+        try:
+            ids = json.loads(_open(aead, check, _CHECK_AD))
+        except InvalidTag:
+            raise CredentialError(
+                f"wrong master key for credential vault {p} (check ML_CONNECTOR_KEY or the key "
+                "file; ML_CONNECTOR_KEY_FILE) — nothing was decrypted"
+            ) from None
+        except (ValueError, KeyError, TypeError):
+            raise damaged from None
+        if sorted(ids) != sorted(sealed):
+            raise CredentialError(
+                f"credential vault {p} was modified outside ml-connector (records added or "
+                "removed); restore a backup"
+            )
+        records: dict[str, dict[str, Any]] = {}
+        for rid, box in sealed.items():
+            try:
+                records[rid] = json.loads(_open(aead, box, rid.encode("utf-8")))
+            except InvalidTag:
+                raise CredentialError(
+                    f"credential vault {p}: record {rid!r} fails authentication (tampered or "
+                    "swapped with another record); restore a backup or set it again"
+                ) from None
+            except (ValueError, KeyError, TypeError):
+                raise damaged from None
+        return records
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def names(self, kind: Kind | None = None) -> list[tuple[str, str]]:
+        """Sorted (kind, name) pairs, optionally of one kind."""
+        out = []
+        for rid in sorted(self._records):
+            k, _, n = rid.partition(":")
+            if kind is None or k == kind:
+                out.append((k, n))
+        return out
+
+    def get_amazon(self, name: str) -> AmazonCredential:
+        cred = AmazonCredential._from_dict(name, self._get("amazon", name))
+        for s in cred._secrets():
+            register_secret(s)
+        return cred
+
+    def get_qad(self, name: str) -> QadCredential:
+        cred = QadCredential._from_dict(name, self._get("qad", name))
+        for s in cred._secrets():
+            register_secret(s)
+        return cred
+
+    def get(self, kind: Kind, name: str) -> Credential:
+        return self.get_amazon(name) if kind == "amazon" else self.get_qad(name)
+
+    def _get(self, kind: str, name: str) -> dict[str, Any]:
+        try:
+            return self._records[_rid(kind, name)]
+        except KeyError:
+            raise CredentialError(
+                f"no {kind} credential named {name!r} in {self.path}: run "
+                f"`ml-connector creds set {kind} --name {name}`"
+            ) from None
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def put(self, cred: Credential) -> None:
+        """Add or replace a record and save the vault."""
+        if not cred.name or ":" in cred.name or cred.name.strip() != cred.name:
+            raise CredentialError(f"invalid credential name {cred.name!r} (no ':' or spaces)")
+        self._records[_rid(cred.kind, cred.name)] = cred._to_dict()
+        self.save()
+
+    def delete(self, kind: Kind, name: str) -> bool:
+        """Remove a record and save; False when it did not exist."""
+        if self._records.pop(_rid(kind, name), None) is None:
+            return False
+        self.save()
+        return True
+
+    def rotate_key(self, new_key: bytes) -> None:
+        """Re-encrypt every record under ``new_key`` (one atomic file replace)."""
+        if len(new_key) != 32:
+            raise CredentialError("the new master key must be 32 bytes")
+        self._aead = AESGCM(new_key)
+        self.save()
+
+    def save(self) -> None:
+        doc = {
+            "format": _FORMAT,
+            "version": _VERSION,
+            "check": _seal(self._aead, json.dumps(sorted(self._records)).encode(), _CHECK_AD),
+            "records": {
+                rid: _seal(self._aead, json.dumps(rec).encode("utf-8"), rid.encode("utf-8"))
+                for rid, rec in sorted(self._records.items())
+            },
+        }
+        atomic_write(self.path, json.dumps(doc, indent=1).encode("utf-8"))
+
+
+def _seal(aead: AESGCM, plain: bytes, ad: bytes) -> dict[str, str]:
+    nonce = secrets.token_bytes(_NONCE)  # random: a vault rewrite re-encrypts everything
+    ct = aead.encrypt(nonce, plain, ad)
+    return {"nonce": base64.b64encode(nonce).decode(), "ct": base64.b64encode(ct).decode()}
+
+
+def _open(aead: AESGCM, box: dict[str, str], ad: bytes) -> bytes:
+    try:
+        nonce = base64.b64decode(box["nonce"], validate=True)
+        ct = base64.b64decode(box["ct"], validate=True)
+    except binascii.Error as exc:
+        raise ValueError("bad base64") from exc
+    return aead.decrypt(nonce, ct, ad)
+
+
+def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Write ``data`` to ``path`` so a crash leaves the old or the new file, never a torn one.
+
+    Temp file in the same directory (same filesystem for rename), fsync, ``os.replace``, then
+    fsync the directory so the rename itself is durable.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    try:
+        dfd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
