@@ -34,7 +34,8 @@ def doc(header_dates, total, currency, rows, *, cols=COLS, posted="", posted_dt=
         r = {"settlement-id": "555", "transaction-type": tt, "order-id": "111-2222222-3333333",
              "amount-type": at, "amount-description": desc, "amount": amount,
              "posted-date": posted, "posted-date-time": posted_dt, "sku": "MLC-1000-F",
-             "quantity-purchased": qty, "marketplace-name": "Amazon.x", "fulfillment-id": "AFN"}  # fmt: skip
+             "quantity-purchased": qty, "marketplace-name": "Amazon.x",
+             "fulfillment-id": "AFN"}  # fmt: skip
         lines.append("\t".join(r.get(c, "") for c in cols))
     return [ln + "\r\n" for ln in lines]
 

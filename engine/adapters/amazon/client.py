@@ -14,7 +14,7 @@ import platform
 import random
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import quote, urlencode
 
@@ -121,6 +121,35 @@ class AmazonClient:
         self._rng = rng or random.Random()
         self.seller = account.seller_id or account.name
         self.stats: dict[str, int] = {"requests": 0, "throttled": 0, "retries": 0, "errors": 0}
+        self._rdt: dict[tuple[str, str, tuple[str, ...]], tuple[str, datetime]] = {}
+        self._rdt_lock = asyncio.Lock()
+
+    async def restricted_token(
+        self, path: str, data_elements: Sequence[str] = (), method: str = "GET"
+    ) -> str:
+        """A Restricted Data Token for one resource, cached for its lifetime (minus 60 s).
+
+        Raises Rejected (400) when the application lacks the restricted role.
+        """
+        key = (method, path, tuple(sorted(data_elements)))
+        async with self._rdt_lock:
+            hit = self._rdt.get(key)
+            if hit is not None and self.clock() < hit[1]:
+                return hit[0]
+            res: dict[str, Any] = {"method": method, "path": path}
+            if data_elements:
+                res["dataElements"] = list(data_elements)
+            resp = await self.call(
+                "createRestrictedDataToken",
+                "POST",
+                "/tokens/2021-03-01/restrictedDataToken",
+                json={"restrictedResources": [res]},
+            )
+            token = str(resp.body["restrictedDataToken"])
+            ttl = int(resp.body.get("expiresIn", 3600))
+            self._rdt[key] = (token, self.clock() + timedelta(seconds=max(ttl - 60, 0)))
+            self.stats["rdt"] = self.stats.get("rdt", 0) + 1
+            return token
 
     def breaker(self, operation: str) -> CircuitBreaker:
         """The circuit breaker of one operation."""
