@@ -28,8 +28,12 @@ __all__ = [
     "Config",
     "DispatchConfig",
     "EngineConfig",
+    "InventoryConfig",
+    "MappingConfig",
+    "MarketplaceMap",
     "PollConfig",
     "QadConfig",
+    "SettlementRule",
     "load_config",
     "parse_config",
 ]
@@ -89,6 +93,56 @@ class DispatchConfig:
     concurrency: int = 4
     max_attempts: int = 8
     timeout_s: float = 30.0
+    # Backoff with full jitter: uniform(0, min(retry_cap_s, retry_base_s * 2**(n-1))).
+    retry_base_s: float = 2.0
+    retry_cap_s: float = 600.0
+    # SP-API patchListingsItem: 5 requests/s, burst 10.
+    listings_rate_per_s: float = 5.0
+    listings_burst: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class MarketplaceMap:
+    """How one Amazon marketplace lands in QAD."""
+
+    customer: str
+    currency: str
+    name: str = ""  # as in settlement files' marketplace-name, e.g. "Amazon.de"
+    site: str = "10-100"
+    # QAD site holding this marketplace's FBA stock; "" = do not align FBA stock for it.
+    fba_site: str = ""
+    # Compare merchant-fulfilled quantities with this QAD site; "" = skip.
+    warehouse_site: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementRule:
+    """(transaction-type, amount-type, amount-description) -> GL account; fnmatch patterns."""
+
+    account: str
+    transaction_type: str = "*"
+    amount_type: str = "*"
+    amount_description: str = "*"
+
+
+@dataclass(frozen=True, slots=True)
+class MappingConfig:
+    """``[mapping]``: SKU -> QAD item, marketplace -> customer/site, settlement lines -> GL."""
+
+    sku: dict[str, str] = field(default_factory=dict)
+    marketplaces: dict[str, MarketplaceMap] = field(default_factory=dict)
+    settlement: tuple[SettlementRule, ...] = ()
+    clearing_account: str = "1250"
+    suspense_account: str = "9999"
+    invoice_daybook: str = "SALES"
+    journal_daybook: str = "JE"
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryConfig:
+    """``[inventory]``: merchant-fulfilled stock is adjusted or only reported as drift."""
+
+    mfn_mode: str = "report"  # "adjust" | "report"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +154,8 @@ class Config:
     qad: QadConfig = field(default_factory=QadConfig)
     poll: PollConfig = field(default_factory=PollConfig)
     dispatch: DispatchConfig = field(default_factory=DispatchConfig)
+    mapping: MappingConfig = field(default_factory=MappingConfig)
+    inventory: InventoryConfig = field(default_factory=InventoryConfig)
     source: str = "<defaults>"
 
 
@@ -122,6 +178,8 @@ def load_config(path: str | Path, env: typing.Mapping[str, str] | None = None) -
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{p}: not valid TOML: {exc}") from None
     cfg = parse_config(data, source=str(p), env=os.environ if env is None else env)
+    if cfg.inventory.mfn_mode not in ("adjust", "report"):
+        raise ConfigError(f'{p}: inventory.mfn_mode must be "adjust" or "report"')
     return cfg
 
 
@@ -158,6 +216,9 @@ def _build_section(
             )
     values: dict[str, Any] = {}
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if required and f.name not in table:
+            raise ConfigError(f"{source}: {section}.{f.name} is required")
         env_key = f"{ENV_PREFIX}{section}_{f.name}".upper()
         where = f"{section}.{f.name}"
         if env_key in env:

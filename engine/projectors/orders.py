@@ -1,0 +1,180 @@
+"""Amazon orders -> QAD sales orders (one per Amazon order, updated as the order changes).
+
+Rules:
+- The first version with a status that carries lines creates the sales order; Pending orders
+  have no prices yet, so their lines go in at price 0 and are updated once prices arrive.
+- Later versions become updates: changed quantity/price per line, or a cancellation while the
+  order has not shipped. Shipped orders are not touched again.
+- A line whose SKU is not in the SKU -> item map parks the whole order (never posted with a
+  guessed item); after the map is fixed, ``rebuild`` derives the create.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from engine.dispatch.commands import Park, make_command
+from engine.log.records import StoredEvent
+from engine.projectors.base import Projection, State
+from engine.projectors.mapping import Mapper
+
+__all__ = ["OrdersProjector"]
+
+_NO_LINES_YET = frozenset({"PendingAvailability"})
+_CANCELLED = frozenset({"Canceled", "Cancelled", "Unfulfillable"})
+_SHIPPED = frozenset({"Shipped", "InvoiceUnconfirmed"})
+
+
+class OrdersProjector:
+    """Pure projector over ``amazon.orders``."""
+
+    name = "orders"
+    streams = ("amazon.orders",)
+
+    def __init__(self, mapper: Mapper) -> None:
+        self.mapper = mapper
+
+    def state_keys(self, event: StoredEvent) -> list[str]:
+        return [event.key]
+
+    def project(self, event: StoredEvent, state: dict[str, State]) -> Projection:
+        out = Projection()
+        order: dict[str, Any] = event.payload
+        order_id = event.key
+        prior = state.get(order_id)
+        status = str(order.get("status") or "")
+        new_state: State = dict(prior) if prior else {"created": False}
+        new_state["status"] = status
+
+        if prior and prior.get("created"):
+            self._update(order, prior, new_state, event.position, out)
+            out.state[order_id] = new_state
+            return out
+
+        # Not created yet.
+        if status in _CANCELLED or status in _NO_LINES_YET or not order.get("lines"):
+            if prior and prior.get("parked") and status in _CANCELLED:
+                out.resolved.append(order_id)  # nothing to post any more
+                new_state["parked"] = False
+            out.state[order_id] = new_state
+            return out
+        mp = self.mapper.marketplace(str(order.get("marketplace_id")))
+        if mp is None:
+            reason = f"no QAD customer mapped for marketplace {order.get('marketplace_id')}"
+            return self._park(out, order_id, event.position, reason, new_state)
+        unmapped = sorted(
+            {str(ln.get("sku")) for ln in order["lines"] if not self.mapper.item_for(ln.get("sku"))}
+        )
+        if unmapped:
+            reason = f"unmapped SKU {', '.join(unmapped)} (add it to [mapping.sku], then rebuild)"
+            return self._park(out, order_id, event.position, reason, new_state)
+
+        lines = []
+        line_state: dict[str, list[str]] = {}
+        for n, ln in enumerate(_sorted_lines(order), start=1):
+            qty, price = _qty(ln), _unit_price(ln)
+            if qty <= 0:
+                continue
+            lines.append(
+                {
+                    "line": n,
+                    "item": self.mapper.item_for(ln.get("sku")),
+                    "quantity": str(qty),
+                    "price": str(price),
+                    "site": mp.site,
+                }
+            )
+            line_state[str(n)] = [str(qty), str(price)]
+        if not lines:
+            out.state[order_id] = new_state
+            return out
+        body = {
+            "reference": order_id,
+            "customer": mp.customer,
+            "order_date": str(order.get("purchase_date", ""))[:10],
+            "currency": order.get("currency") or mp.currency,
+            "site": mp.site,
+            "channel": "AMAZON",
+            "lines": lines,
+        }
+        out.commands.append(
+            make_command(
+                "qad.sales_order.create", "qad", order_id, order_id, body, (event.position,)
+            )
+        )
+        if prior and prior.get("parked"):
+            out.resolved.append(order_id)
+        new_state.update(created=True, parked=False, lines=line_state, cancelled=False)
+        out.state[order_id] = new_state
+        return out
+
+    def _update(
+        self,
+        order: dict[str, Any],
+        prior: State,
+        new_state: State,
+        position: int,
+        out: Projection,
+    ) -> None:
+        order_id = str(order.get("order_id"))
+        status = new_state["status"]
+        if prior.get("cancelled") or prior.get("status") in _SHIPPED:
+            return  # final in QAD: shipped or cancelled orders are not changed from Amazon
+        if status in _CANCELLED:
+            body = {"reference": order_id, "lines": [], "cancel": True}
+            out.commands.append(
+                make_command("qad.sales_order.update", "qad", order_id, order_id, body, (position,))
+            )
+            new_state["cancelled"] = True
+            return
+        old_lines: dict[str, list[str]] = prior.get("lines", {})
+        changes = []
+        new_lines = dict(old_lines)
+        for n, ln in enumerate(_sorted_lines(order), start=1):
+            key = str(n)
+            if key not in old_lines:
+                continue  # lines are fixed once created; Amazon does not add lines later
+            qty, price = str(_qty(ln)), str(_unit_price(ln))
+            if [qty, price] != old_lines[key] and Decimal(qty) > 0:
+                changes.append({"line": n, "quantity": qty, "price": price})
+                new_lines[key] = [qty, price]
+        if changes:
+            body = {"reference": order_id, "lines": changes, "cancel": False}
+            out.commands.append(
+                make_command("qad.sales_order.update", "qad", order_id, order_id, body, (position,))
+            )
+        new_state["lines"] = new_lines
+
+    @staticmethod
+    def _park(
+        out: Projection, order_id: str, position: int, reason: str, new_state: State
+    ) -> Projection:
+        out.parks.append(Park(order_id, position, reason))
+        new_state["parked"] = True
+        out.state[order_id] = new_state
+        return out
+
+
+def _sorted_lines(order: dict[str, Any]) -> list[dict[str, Any]]:
+    return sorted(order.get("lines") or [], key=lambda ln: str(ln.get("order_item_id")))
+
+
+def _qty(line: dict[str, Any]) -> int:
+    try:
+        return int(line.get("quantity") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _unit_price(line: dict[str, Any]) -> Decimal:
+    """Unit price from Amazon's line: unit_price, else item_price / quantity, else 0 (Pending)."""
+    try:
+        if line.get("unit_price") not in (None, ""):
+            return Decimal(str(line["unit_price"]))
+        qty = _qty(line)
+        if line.get("item_price") not in (None, "") and qty > 0:
+            return (Decimal(str(line["item_price"])) / qty).quantize(Decimal("0.0001"))
+    except InvalidOperation:
+        pass
+    return Decimal("0")

@@ -1,0 +1,169 @@
+"""Amazon settlements -> a QAD customer invoice (the deposit) and a GL journal entry.
+
+Booking model (both documents referenced ``AMZ-STL-<settlement id>``):
+- Invoice: the marketplace's Amazon customer owes the deposit ``total-amount`` (due on the
+  deposit date); its single line credits the settlement clearing account.
+- Journal: every settlement line is booked to the account its (transaction-type, amount-type,
+  amount-description) maps to (positive amounts credit, negative debit), aggregated per account
+  and line kind; the balancing line debits the clearing account with the total. The clearing
+  account therefore nets to zero, the journal balances, and invoice + journal reconcile to
+  ``total-amount`` to the cent. Lines no rule maps go to the suspense account and are flagged.
+A settlement whose lines do not sum to its total is parked, never half-posted.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from engine.dispatch.commands import Park, make_command
+from engine.log.records import NewEvent, StoredEvent
+from engine.projectors.base import Projection, State
+from engine.projectors.mapping import Mapper
+
+__all__ = ["SettlementsProjector", "settlement_reference"]
+
+ZERO = Decimal("0")
+
+
+def settlement_reference(settlement_id: str) -> str:
+    return f"AMZ-STL-{settlement_id}"
+
+
+class SettlementsProjector:
+    """Pure projector over ``amazon.settlements``."""
+
+    name = "settlements"
+    streams = ("amazon.settlements",)
+
+    def __init__(self, mapper: Mapper) -> None:
+        self.mapper = mapper
+
+    def state_keys(self, event: StoredEvent) -> list[str]:
+        return [event.key]
+
+    def project(self, event: StoredEvent, state: dict[str, State]) -> Projection:
+        out = Projection()
+        if event.type != "SettlementFetched":
+            return out  # quarantined documents carry nothing to post
+        if state.get(event.key, {}).get("posted"):
+            return out  # the same settlement seen again (another document): posted once
+        s: dict[str, Any] = event.payload
+        sid = str(s.get("settlement_id") or event.key)
+        ref = settlement_reference(sid)
+        try:
+            total = Decimal(str(s["total_amount"]))
+            amounts = [Decimal(str(r["amount"])) for r in s.get("rows", [])]
+        except (KeyError, InvalidOperation) as exc:
+            out.parks.append(Park(sid, event.position, f"settlement not readable: {exc!r}"))
+            return out
+        if sum(amounts, ZERO) != total:
+            reason = f"does not reconcile: lines sum to {sum(amounts, ZERO)}, total-amount {total}"
+            out.parks.append(Park(sid, event.position, reason))
+            return out
+        customer = self._customer(s)
+        if customer is None:
+            reason = f"no QAD customer for settlement currency {s.get('currency')}"
+            out.parks.append(Park(sid, event.position, reason))
+            return out
+
+        cfg = self.mapper.cfg
+        buckets: dict[tuple[str, str], Decimal] = {}
+        unmapped: Counter[str] = Counter()
+        for row, amount in zip(s.get("rows", []), amounts, strict=True):
+            if amount == ZERO:
+                continue
+            tt = str(row.get("transaction_type") or "")
+            at = str(row.get("amount_type") or "")
+            ad = str(row.get("amount_description") or "")
+            account = self.mapper.account_for(tt, at, ad)
+            if account is None:
+                account = cfg.suspense_account
+                unmapped[f"{tt}/{at}/{ad}"] += 1
+            label = f"{at}/{ad}" if account != cfg.suspense_account else f"UNMAPPED {tt}/{at}/{ad}"
+            buckets[(account, label)] = buckets.get((account, label), ZERO) + amount
+
+        currency = str(s.get("currency") or "")
+        deposit = str(s.get("deposit_date") or s.get("end") or "")[:10]
+        posting = str(s.get("end") or deposit)[:10]
+        lines = []
+        for (account, label), amount in sorted(buckets.items()):
+            if amount == ZERO:
+                continue
+            debit, credit = (ZERO, amount) if amount > 0 else (-amount, ZERO)
+            lines.append(
+                {
+                    "account": account,
+                    "debit": str(debit),
+                    "credit": str(credit),
+                    "description": label,
+                }
+            )
+        debit, credit = (total, ZERO) if total >= 0 else (ZERO, -total)
+        lines.append(
+            {
+                "account": cfg.clearing_account,
+                "debit": str(debit),
+                "credit": str(credit),
+                "description": f"Amazon settlement {sid} deposit",
+            }
+        )
+        invoice = {
+            "reference": ref,
+            "customer": customer,
+            "invoice_date": deposit,
+            "due_date": deposit,
+            "currency": currency,
+            "amount": str(total),
+            "description": f"Amazon settlement {sid}",
+            "lines": [
+                {
+                    "account": cfg.clearing_account,
+                    "amount": str(total),
+                    "description": f"Amazon settlement {sid} deposit",
+                }
+            ],
+        }
+        journal = {
+            "reference": ref,
+            "posting_date": posting,
+            "currency": currency,
+            "description": f"Amazon settlement {sid} {s.get('start', '')[:10]}..{posting}",
+            "lines": lines,
+        }
+        pos = (event.position,)
+        out.commands.append(make_command("qad.invoice.create", "qad", sid, ref, invoice, pos))
+        out.commands.append(make_command("qad.journal.create", "qad", sid, ref, journal, pos))
+        if unmapped:
+            out.flags.append(
+                NewEvent(
+                    "engine.flags",
+                    "SettlementLinesToSuspense",
+                    sid,
+                    {
+                        "settlement_id": sid,
+                        "suspense_account": cfg.suspense_account,
+                        "lines": dict(sorted(unmapped.items())),
+                        "position": event.position,
+                    },
+                    source=f"projector:{self.name}",
+                )
+            )
+        out.state[event.key] = {"posted": True, "position": event.position}
+        return out
+
+    def _customer(self, s: dict[str, Any]) -> str | None:
+        """The Amazon customer: by the rows' marketplace names, else by currency."""
+        names = Counter(
+            str(r.get("marketplace_name")) for r in s.get("rows", []) if r.get("marketplace_name")
+        )
+        by_name = {m.name.lower(): m for m in self.mapper.cfg.marketplaces.values() if m.name}
+        for name, _n in names.most_common():
+            mp = by_name.get(name.lower())
+            if mp is not None and mp.currency == s.get("currency"):
+                return mp.customer
+        for mp in self.mapper.cfg.marketplaces.values():
+            if mp.currency == s.get("currency"):
+                return mp.customer
+        return None
