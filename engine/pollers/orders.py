@@ -1,0 +1,179 @@
+"""Orders poller: LastUpdatedAfter windows -> ``amazon.orders`` / ``OrderFetched`` events.
+
+Window: from (watermark - overlap) to (now - lag), lag >= 2 minutes (Amazon's rule for the Before
+bound); the overlap re-reads the window edge so an order updated right at the edge is never
+missed (re-reads dedupe in the log). Events of each page are appended as they arrive; the
+watermark advances only with the last page of a window, in the same transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from engine.adapters.amazon.client import AmazonClient, iso_z
+from engine.adapters.amazon.orders import (
+    ADDRESS_STATUSES,
+    address_v0,
+    address_v2026,
+    get_order_address,
+    get_order_items,
+    get_order_v2026,
+    get_orders_v0,
+    normalise_v0,
+    normalise_v2026,
+    search_orders,
+)
+from engine.errors import AuthError, ConfigError, Rejected
+from engine.log.ports import EventLog
+from engine.log.records import NewEvent
+from engine.pollers.base import PollResult, Sealer
+
+__all__ = ["OrdersPollConfig", "OrdersPoller"]
+
+log = logging.getLogger(__name__)
+
+MIN_LAG = timedelta(minutes=2)
+
+
+@dataclass(frozen=True, slots=True)
+class OrdersPollConfig:
+    """Tuning of the orders poller (``[poll]`` / ``[amazon]`` config)."""
+
+    marketplace_ids: tuple[str, ...]
+    api: str = "2026-01-01"  # or "v0"
+    overlap: timedelta = timedelta(minutes=10)
+    lag: timedelta = timedelta(minutes=2, seconds=30)
+    initial_lookback: timedelta = timedelta(days=30)
+    max_window: timedelta = timedelta(days=7)
+    pii_channels: tuple[str, ...] = ("MFN",)  # fulfilment channels whose ship-to is needed
+    page_size: int = 100
+
+
+class OrdersPoller:
+    """Fetch changed orders of one region and append them.
+
+    Args:
+        client: the region's AmazonClient.
+        log: the event log.
+        cfg: windows and API choice.
+        sealer: PII sealer (None: addresses are never requested, pii="unavailable").
+    """
+
+    def __init__(
+        self,
+        client: AmazonClient,
+        log: EventLog,
+        cfg: OrdersPollConfig,
+        sealer: Sealer | None = None,
+    ) -> None:
+        if cfg.api not in ("2026-01-01", "v0"):
+            raise ConfigError(f'amazon.orders_api must be "2026-01-01" or "v0", got {cfg.api!r}')
+        if cfg.lag < MIN_LAG:
+            raise ConfigError("orders lag must be at least 2 minutes (SP-API rule)")
+        self.client = client
+        self.log = log
+        self.cfg = cfg
+        self.sealer = sealer
+        self.name = f"amazon.orders.{client.region}"
+        self._pii_denied = False
+
+    async def poll_once(self) -> PollResult:
+        """One window (or several, up to now - lag, in ``max_window`` steps)."""
+        res = PollResult()
+        while True:
+            state = await self.log.bookmark(self.name) or {}
+            now = self.client.clock()
+            end = now - self.cfg.lag
+            if "watermark" in state:
+                start = datetime.fromisoformat(state["watermark"]) - self.cfg.overlap
+            else:
+                start = now - self.cfg.initial_lookback
+            if end - start <= self.cfg.overlap and "watermark" in state:
+                res.watermark = state["watermark"]
+                return res
+            end = min(end, start + self.cfg.max_window)
+            await self._window(start, end, res)
+            if end >= now - self.cfg.lag - timedelta(seconds=1):
+                return res
+
+    async def _window(self, start: datetime, end: datetime, res: PollResult) -> None:
+        pending: list[NewEvent] = []
+        echo: str | None = None
+        src = f"sp-api:{self.client.region}:" + (
+            "searchOrders" if self.cfg.api != "v0" else "getOrders"
+        )
+        pages = (
+            search_orders(
+                self.client, self.cfg.marketplace_ids, start, end, page_size=self.cfg.page_size
+            )
+            if self.cfg.api != "v0"
+            else get_orders_v0(
+                self.client, self.cfg.marketplace_ids, start, end, page_size=self.cfg.page_size
+            )
+        )
+        async for orders, echo_before in pages:
+            echo = echo_before or echo
+            if pending:  # append the previous page now that the next one is known to exist
+                await self._append(pending, res, None)
+            pending = [await self._event(o, src) for o in orders]
+            res.fetched += len(orders)
+        watermark = (
+            iso_z(datetime.fromisoformat(echo.replace("Z", "+00:00"))) if echo else iso_z(end)
+        )
+        await self._append(pending, res, {"watermark": watermark, "api": self.cfg.api})
+        res.watermark = watermark
+
+    async def _append(
+        self, events: Sequence[NewEvent], res: PollResult, bookmark: dict[str, Any] | None
+    ) -> None:
+        r = await self.log.append(events, bookmark=(self.name, bookmark) if bookmark else None)
+        res.appended += r.appended
+        res.duplicates += r.duplicates
+
+    async def _event(self, order: dict[str, Any], src: str) -> NewEvent:
+        region = self.client.region
+        if self.cfg.api == "v0":
+            items = await get_order_items(self.client, order["AmazonOrderId"])
+            payload = normalise_v0(order, items, region)
+        else:
+            payload = normalise_v2026(order, region)
+        await self._pii(payload)
+        return NewEvent("amazon.orders", "OrderFetched", payload["order_id"], payload, src)
+
+    async def _pii(self, payload: dict[str, Any]) -> None:
+        """Fetch and seal the ship-to only for orders that need it (MFN with an address)."""
+        if payload["fulfillment"] not in self.cfg.pii_channels:
+            return  # FBA orders never request PII
+        if payload["status"] not in ADDRESS_STATUSES:
+            return
+        if self.sealer is None or self._pii_denied:
+            payload["pii"] = "unavailable"
+            return
+        oid = payload["order_id"]
+        try:
+            if self.cfg.api == "v0":
+                rdt = await self.client.restricted_token(
+                    "/orders/v0/orders/{orderId}/address", ["shippingAddress"]
+                )
+                plain = address_v0(await get_order_address(self.client, oid, rdt))
+            else:
+                plain = address_v2026(await get_order_v2026(self.client, oid, ["RECIPIENT"]))
+        except (Rejected, AuthError) as exc:
+            # No restricted role (RDT 400 / 403): degrade visibly, keep syncing orders.
+            self._pii_denied = True
+            log.warning(
+                "amazon %s: no access to buyer addresses (%s); orders continue without ship-to",
+                self.client.region,
+                getattr(exc, "code", "") or exc.status,
+            )
+            payload["pii"] = "unavailable"
+            return
+        if plain is None:
+            payload["pii"] = "unavailable"
+            return
+        payload["ship_to"] = await self.sealer.seal(oid, plain)
+        payload["pii"] = "sealed"
