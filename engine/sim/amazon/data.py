@@ -1,0 +1,237 @@
+"""Seeded, lazy generator of the seller's orders over simulated time.
+
+Orders are generated one (seller, day) at a time from an RNG seeded by (seed, seller, day), so the
+same seed always yields the same business and only the days the clock has reached are held in
+memory. Each order carries its whole timeline (paid, shipped/cancelled, refunded); its state at a
+moment is derived from that timeline, so status changes need no background task.
+"""
+
+from __future__ import annotations
+
+import bisect
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+from engine.sim.amazon.sellers import SellerConfig
+from engine.sim.business import CatalogItem, Marketplace, catalog
+
+__all__ = ["FX", "TAX", "OrderBook", "SimLine", "SimOrder", "money", "quantum"]
+
+DAY = 86400.0
+FX = {
+    "USD": Decimal("1"),
+    "CAD": Decimal("1.35"),
+    "EUR": Decimal("0.92"),
+    "GBP": Decimal("0.79"),
+    "JPY": Decimal("150"),
+}
+TAX = {
+    "US": Decimal("0.07"),
+    "CA": Decimal("0.13"),
+    "DE": Decimal("0.19"),
+    "GB": Decimal("0.20"),
+    "JP": Decimal("0.10"),
+}
+_WEIGHT = {"US": 45, "CA": 10, "DE": 20, "GB": 15, "JP": 10}
+_PREFIX = {"US": "113", "CA": "701", "DE": "302", "GB": "205", "JP": "249"}
+
+
+def quantum(currency: str) -> Decimal:
+    return Decimal("1") if currency == "JPY" else Decimal("0.01")
+
+
+def money(value: Decimal, currency: str) -> Decimal:
+    return value.quantize(quantum(currency), rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True, slots=True)
+class SimLine:
+    order_item_id: str
+    item: CatalogItem
+    quantity: int
+    item_price: Decimal  # unit price x quantity
+    item_tax: Decimal
+    shipping: Decimal
+    promotion: Decimal  # discount (positive number)
+    promotion_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SimOrder:
+    order_id: str
+    seller: str
+    marketplace: Marketplace
+    channel: str  # AFN / MFN
+    purchased: float  # UTC epoch seconds
+    paid_at: float
+    shipped_at: float | None
+    canceled_at: float | None
+    refunded_at: float | None  # the first line is refunded in full at this moment
+    lines: tuple[SimLine, ...]
+
+    @property
+    def currency(self) -> str:
+        return self.marketplace.currency
+
+    def status(self, t: float) -> str:
+        if self.canceled_at is not None and t >= self.canceled_at:
+            return "Canceled"
+        if t < self.paid_at:
+            return "Pending"
+        if self.shipped_at is not None and t >= self.shipped_at:
+            return "Shipped"
+        return "Unshipped"
+
+    def last_update(self, t: float) -> float:
+        moments = (self.purchased, self.paid_at, self.shipped_at, self.canceled_at)
+        return max(m for m in moments if m is not None and m <= t)
+
+    def total(self) -> Decimal:
+        return sum(
+            (ln.item_price + ln.item_tax + ln.shipping - ln.promotion for ln in self.lines),
+            Decimal(0),
+        )
+
+    def refund_amount(self) -> Decimal:
+        ln = self.lines[0]
+        return ln.item_price + ln.item_tax
+
+
+def ts(dt: datetime) -> float:
+    return dt.timestamp()
+
+
+def dt(t: float) -> datetime:
+    return datetime.fromtimestamp(t, UTC)
+
+
+class OrderBook:
+    """All orders of all sellers, sorted by purchase time, generated day by day on demand."""
+
+    MAX_LAG = 16 * DAY  # latest event (refund) after purchase; bounds every time-window scan
+
+    def __init__(
+        self,
+        seed: int,
+        sellers: list[SellerConfig],
+        origin: float,
+        history_days: int,
+        orders_per_day: int,
+        total_orders: int | None,
+    ) -> None:
+        self.seed = seed
+        self.sellers = sellers
+        self.origin = origin
+        self.history_days = history_days
+        self.orders_per_day = orders_per_day
+        self.total_orders = total_orders
+        self.catalog = catalog()
+        self.orders: list[SimOrder] = []
+        self._purchased: list[float] = []
+        self.by_id: dict[str, SimOrder] = {}
+        self._days_done = 0
+
+    def _count(self, day: int) -> int:
+        if self.total_orders is not None and day < self.history_days:
+            n, d = self.total_orders, self.history_days
+            return (day + 1) * n // d - day * n // d
+        return self.orders_per_day
+
+    def ensure(self, until: float) -> None:
+        """Generate every day that starts before ``until``."""
+        while self.origin + self._days_done * DAY <= until:
+            day = self._days_done
+            batch: list[SimOrder] = []
+            for si, cfg in enumerate(self.sellers):
+                batch.extend(self._gen_day(si, cfg, day))
+            batch.sort(key=lambda o: o.purchased)
+            for o in batch:
+                self.orders.append(o)
+                self._purchased.append(o.purchased)
+                self.by_id[o.order_id] = o
+            self._days_done += 1
+
+    def _gen_day(self, si: int, cfg: SellerConfig, day: int) -> list[SimOrder]:
+        rng = random.Random(f"{self.seed}:{si}:{day}")
+        mps = [m for r in cfg.regions for m in _markets(cfg, r)]
+        if not mps:
+            return []
+        weights = [_WEIGHT.get(m.country, 10) for m in mps]
+        count = (
+            self._count(day) // max(1, len(self.sellers)) if self.total_orders else self._count(day)
+        )
+        if self.total_orders is not None and si == 0:
+            count += self._count(day) % max(1, len(self.sellers))
+        start = self.origin + day * DAY
+        out = []
+        afn = [c for c in self.catalog if c.fulfillment == "AFN"]
+        mfn = [c for c in self.catalog if c.fulfillment == "MFN"]
+        for i in range(count):
+            mp = rng.choices(mps, weights)[0]
+            purchased = start + rng.random() * DAY
+            channel = "AFN" if rng.random() < 0.6 else "MFN"
+            pool = afn if channel == "AFN" else mfn
+            nlines = rng.choices((1, 2, 3), (70, 20, 10))[0]
+            items = rng.sample(pool, nlines)
+            promo = rng.random() < 0.12
+            lines = []
+            for li, item in enumerate(items):
+                qty = rng.choices((1, 2, 3), (75, 18, 7))[0]
+                unit = money(item.list_price * FX[mp.currency], mp.currency)
+                price = unit * qty
+                tax = money(price * TAX[mp.country], mp.currency)
+                ship = money(Decimal("4.99") * FX[mp.currency], mp.currency)
+                discount = money(price / 10, mp.currency) if promo and li == 0 else Decimal(0)
+                lines.append(
+                    SimLine(
+                        order_item_id=f"{rng.randrange(10**13, 10**14)}",
+                        item=item,
+                        quantity=qty,
+                        item_price=price,
+                        item_tax=tax,
+                        shipping=ship if channel == "MFN" and li == 0 else Decimal(0),
+                        promotion=discount,
+                        promotion_id=f"PLM-{rng.randrange(10**8):08d}" if discount else "",
+                    )
+                )
+            paid = purchased + rng.uniform(60, 1800)
+            canceled = shipped = refunded = None
+            roll = rng.random()
+            if roll < 0.04:
+                canceled = purchased + rng.uniform(120, 6 * 3600)
+            else:
+                shipped = paid + rng.uniform(2 * 3600, 36 * 3600)
+                if roll > 0.95:
+                    refunded = shipped + rng.uniform(2 * DAY, 12 * DAY)
+            seq = (si * 10**6 + day * 20000 + i) % 10**7
+            oid = f"{_PREFIX.get(mp.country, '111')}-{seq:07d}-{rng.randrange(10**7):07d}"
+            out.append(
+                SimOrder(
+                    oid,
+                    cfg.name,
+                    mp,
+                    channel,
+                    purchased,
+                    paid,
+                    shipped,
+                    canceled,
+                    refunded,
+                    tuple(lines),
+                )
+            )
+        return out
+
+    def purchased_between(self, lo: float, hi: float) -> list[SimOrder]:
+        """Orders with lo <= purchased < hi (generated up to ``hi`` first)."""
+        self.ensure(hi)
+        a = bisect.bisect_left(self._purchased, lo)
+        b = bisect.bisect_left(self._purchased, hi)
+        return self.orders[a:b]
+
+
+def _markets(cfg: SellerConfig, region: str) -> list[Marketplace]:
+    from engine.sim.amazon.sellers import marketplace
+
+    return [m for i in cfg.marketplace_ids(region) if (m := marketplace(i)) is not None]

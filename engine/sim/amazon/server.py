@@ -1,0 +1,260 @@
+"""The aiohttp application and ``AmazonSimulator``, the async context manager tests use."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from engine.sim.amazon.clock import SimClock
+from engine.sim.amazon.common import BadInput, Caller, error, json_response
+from engine.sim.amazon.faults import FaultInjector
+from engine.sim.amazon.inventory import INVENTORY_ROUTES
+from engine.sim.amazon.routes_misc import MISC_ROUTES, lwa_token
+from engine.sim.amazon.routes_orders import ORDER_ROUTES, path_matches
+from engine.sim.amazon.routes_reports import DOCUMENT_ROUTE, REPORT_ROUTES
+from engine.sim.amazon.sellers import REGIONS, SellerConfig, SellerCredentials
+from engine.sim.amazon.truth import Truth
+from engine.sim.amazon.world import World
+
+__all__ = ["DEFAULT_START", "AmazonSimulator", "build_app"]
+
+DEFAULT_START = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+ROUTES = ORDER_ROUTES + REPORT_ROUTES + INVENTORY_ROUTES + MISC_ROUTES
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_DENIED = "Access to requested resource is denied."
+
+
+def _operation(request: web.Request) -> str:
+    return getattr(request.match_info.route.handler, "sp_operation", "unknown")
+
+
+@web.middleware
+async def sp_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Faults, auth (LWA/RDT, expiry, region), usage plans and the SP-API error envelope."""
+    world: World = request.config_dict["world"]
+    region: str = request.app["region"]
+    op = _operation(request)
+    faults = world.faults
+    if (rule := faults.take(("latency",), op, region)) is not None:
+        await asyncio.sleep(rule.delay)
+    if faults.take(("drop",), op, region) is not None:
+        if request.transport is not None:
+            request.transport.close()
+        return web.Response(status=500)
+    token = request.headers.get("x-amz-access-token")
+    if not token:
+        return error(403, "Unauthorized", _DENIED, "Access token is missing in the request header.")
+    grant = world.grants.get(token)
+    if grant is None:
+        return error(
+            403,
+            "Unauthorized",
+            _DENIED,
+            "The access token you provided is revoked, malformed or invalid.",
+        )
+    if world.now() >= grant.expires_at or faults.take(("expire_token",), op, region):
+        return error(403, "Unauthorized", _DENIED, "The access token you provided has expired.")
+    if grant.region != region:
+        return error(
+            403,
+            "Unauthorized",
+            _DENIED,
+            "The access token is not valid for this region's endpoint.",
+        )
+    path = request.path[len(request.app["prefix"]) :]
+    if grant.rdt is not None and not any(
+        m == request.method and path_matches(p, path) for m, p, _ in grant.rdt
+    ):
+        return error(
+            403, "Unauthorized", _DENIED, "The Restricted Data Token does not cover this resource."
+        )
+    request["caller"] = Caller(grant.seller, region, grant.rdt)
+    overrides = world.configs[grant.seller].rate_overrides
+    if faults.take(("throttle",), op, region) or not world.plans.allow(
+        world.rate_key(grant.seller, region), op, overrides
+    ):
+        return error(429, "QuotaExceeded", "You exceeded your quota for the requested resource.")
+    if (rule := faults.take(("status",), op, region)) is not None:
+        return error(
+            rule.status,
+            "InternalFailure" if rule.status < 503 else "ServiceUnavailable",
+            "We encountered an internal error. Please try again.",
+        )
+    paging = any(k in request.query for k in ("NextToken", "nextToken", "paginationToken"))
+    if paging and faults.take(("expire_next_token",), op, region):
+        return error(400, "InvalidInput", "The NextToken has expired.")
+    try:
+        resp = await handler(request)
+    except BadInput as exc:
+        resp = error(exc.status, exc.code, exc.message, exc.details)
+    if resp.status < 300 or resp.status in (400, 404):
+        resp.headers["x-amzn-RateLimit-Limit"] = world.plans.header_rate(op, overrides)
+    if isinstance(resp, web.Response) and faults.take(("truncate",), op, region):
+        return _truncated(resp)
+    return resp
+
+
+class _TruncatedResponse(web.Response):
+    async def write_eof(self, data: bytes = b"") -> None:
+        body = self.body if isinstance(self.body, bytes) else b""
+        await self.write(body[: len(body) // 2])
+        if self._req is not None and self._req.transport is not None:
+            self._req.transport.close()
+
+
+def _truncated(resp: web.Response) -> web.Response:
+    body = resp.body if isinstance(resp.body, bytes) else b""
+    out = _TruncatedResponse(status=resp.status, headers=resp.headers)
+    out.body = body
+    return out
+
+
+async def _request_id(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["x-amzn-RequestId"] = str(uuid.uuid4())
+
+
+def _control_routes(world: World) -> list[web.RouteDef]:
+    async def add_fault(request: web.Request) -> web.Response:
+        spec = await request.json()
+        try:
+            rid = world.faults.add(**spec)
+        except (TypeError, ValueError) as exc:
+            return json_response({"error": str(exc)}, 400)
+        return json_response({"id": rid})
+
+    async def list_faults(request: web.Request) -> web.Response:
+        return json_response([r.as_dict() for r in world.faults.rules])
+
+    async def clear_faults(request: web.Request) -> web.Response:
+        world.faults.clear()
+        return json_response({})
+
+    async def clock(request: web.Request) -> web.Response:
+        return json_response(
+            {"now": world.now_dt().isoformat(), "timeScale": world.clock.time_scale}
+        )
+
+    async def advance(request: web.Request) -> web.Response:
+        spec = await request.json()
+        world.advance(timedelta(seconds=float(spec["seconds"])))
+        return await clock(request)
+
+    return [
+        web.post("/__sim/faults", add_fault),
+        web.get("/__sim/faults", list_faults),
+        web.delete("/__sim/faults", clear_faults),
+        web.get("/__sim/clock", clock),
+        web.post("/__sim/clock/advance", advance),
+    ]
+
+
+def build_app(world: World) -> web.Application:
+    app = web.Application()
+    app["world"] = world
+    app["base_url"] = ""
+    app.on_response_prepare.append(_request_id)
+    app.router.add_post("/auth/o2/token", lwa_token)
+    method, path, handler = DOCUMENT_ROUTE
+    app.router.add_route(method, path, handler)
+    app.add_routes(_control_routes(world))
+    for region in REGIONS:
+        sub = web.Application(middlewares=[sp_middleware])
+        sub["region"] = region
+        sub["prefix"] = "/" + region.lower()
+        for method, path, handler, op in ROUTES:
+            handler.sp_operation = op
+            sub.router.add_route(method, path, handler)
+        app.add_subapp(sub["prefix"], sub)
+    return app
+
+
+class AmazonSimulator:
+    """``async with AmazonSimulator(seed=1) as sim:`` serves SP-API + LWA on 127.0.0.1."""
+
+    def __init__(
+        self,
+        *,
+        seed: int = 1,
+        time_scale: float = 1.0,
+        history_days: int = 28,
+        orders_per_day: int = 40,
+        rate_limits: bool = True,
+        sellers: list[SellerConfig] | None = None,
+        port: int = 0,
+        total_orders: int | None = None,
+        start: datetime | None = None,
+        host: str = "127.0.0.1",
+    ) -> None:
+        self.clock = SimClock(start or DEFAULT_START, time_scale)
+        self.world = World(
+            seed=seed,
+            clock=self.clock,
+            sellers=sellers or [SellerConfig()],
+            history_days=history_days,
+            orders_per_day=orders_per_day,
+            total_orders=total_orders,
+            rate_limits=rate_limits,
+        )
+        self.truth = Truth(self.world)
+        self._host, self._port = host, port
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    @property
+    def sellers(self) -> list[SellerCredentials]:
+        return self.world.creds
+
+    @property
+    def faults(self) -> FaultInjector:
+        return self.world.faults
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self._host}:{self.port}"
+
+    @property
+    def lwa_url(self) -> str:
+        return f"{self.base_url}/auth/o2/token"
+
+    def endpoint(self, region: str) -> str:
+        if region not in REGIONS:
+            raise ValueError(f"unknown region {region!r}")
+        return f"{self.base_url}/{region.lower()}"
+
+    def advance(self, delta: timedelta) -> None:
+        self.world.advance(delta)
+
+    async def start(self) -> None:
+        self.world.book.ensure(self.world.now())
+        app = build_app(self.world)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._port)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        app["base_url"] = self.base_url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> AmazonSimulator:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+
+_ = Any
