@@ -1,7 +1,8 @@
 """The master key: 32 random bytes from ``ML_CONNECTOR_KEY`` (base64) or a 0600 key file.
 
-The key file lives in the user's config directory, never beside the vault or the event log:
-whoever copies the data directory must not get the key with it.
+The key file lives in its own directory (``~/.config/ml-connector-keys/master.key``), never
+beside the vault (``~/.config/ml-connector/vault.bin``) or the event log: whoever copies the data
+directory must not get the key with it.
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ def config_dir(env: Mapping[str, str] | None = None) -> Path:
 def default_key_file(env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
     override = env.get(ENV_KEY_FILE)
-    return Path(override).expanduser() if override else config_dir(env) / "master.key"
+    if override:
+        return Path(override).expanduser()
+    return config_dir(env).with_name("ml-connector-keys") / "master.key"
 
 
 def generate_key() -> bytes:

@@ -59,6 +59,8 @@ class _KeyStore(Protocol):
     async def get(self, kid: str) -> tuple[bool, bytes | None]: ...  # (exists, wrapped)
     async def insert(self, kid: str, created_at: str, wrapped: bytes) -> None: ...
     async def purge(self, cutoff: str) -> int: ...
+    async def live(self) -> list[tuple[str, bytes]]: ...
+    async def replace_wrapped(self, rows: list[tuple[bytes, str]]) -> None: ...
 
 
 class _ConnStore:
@@ -96,6 +98,18 @@ class _ConnStore:
         await _checkpoint(self._conn)
         return n
 
+    async def live(self) -> list[tuple[str, bytes]]:
+        sql = "SELECT key_id, wrapped FROM pii_keys WHERE wrapped IS NOT NULL"
+        async with self._conn.execute(sql) as cur:
+            return [(r[0], r[1]) for r in await cur.fetchall()]
+
+    async def replace_wrapped(self, rows: list[tuple[bytes, str]]) -> None:
+        # One transaction: either every key moves to the new master key or none does.
+        await self._conn.execute("PRAGMA secure_delete = ON")
+        await self._conn.executemany("UPDATE pii_keys SET wrapped = ? WHERE key_id = ?", rows)
+        await self._conn.commit()
+        await _checkpoint(self._conn)
+
 
 class _LogStore:
     """Keys through the event log's own writer (its transaction) and reader connections."""
@@ -128,6 +142,16 @@ class _LogStore:
         await self._log.ensure_schema("PRAGMA wal_checkpoint(TRUNCATE);")
         return n
 
+    async def live(self) -> list[tuple[str, bytes]]:
+        sql = "SELECT key_id, wrapped FROM pii_keys WHERE wrapped IS NOT NULL"
+        return [(r[0], r[1]) for r in await self._log.query(sql)]
+
+    async def replace_wrapped(self, rows: list[tuple[bytes, str]]) -> None:
+        async with self._log.transaction() as tx:
+            await tx.execute("PRAGMA secure_delete = ON")
+            await tx.executemany("UPDATE pii_keys SET wrapped = ? WHERE key_id = ?", rows)
+        await self._log.ensure_schema("PRAGMA wal_checkpoint(TRUNCATE);")
+
 
 async def _checkpoint(conn: aiosqlite.Connection) -> None:
     async with conn.execute("PRAGMA journal_mode") as cur:
@@ -144,7 +168,6 @@ class PiiSealer:
             raise CredentialError("PII sealing needs a 32-byte master key")
         self._store = store
         self._master = AESGCM(master_key)
-        self._kid_key = hmac.new(master_key, b"ml-connector pii kid", hashlib.sha256).digest()
 
     @classmethod
     def from_connection(cls, conn: aiosqlite.Connection, master_key: bytes) -> Self:
@@ -173,10 +196,15 @@ class PiiSealer:
     async def ensure_schema(self) -> None:
         await self._store.ensure_schema()
 
-    def key_id(self, record_key: str) -> str:
-        """The data key id of ``record_key`` (keyed hash: reveals nothing about the key)."""
-        mac = hmac.new(self._kid_key, record_key.encode("utf-8"), hashlib.sha256).hexdigest()
-        return _KID_PREFIX + mac[:32]
+    @staticmethod
+    def key_id(record_key: str) -> str:
+        """The data key id of ``record_key``.
+
+        A plain hash: the record key is an order id already in clear in the event, and not
+        depending on the master key lets ``rewrap`` rotate the master key without new key ids.
+        """
+        digest = hashlib.sha256(b"ml-connector pii:" + record_key.encode("utf-8")).hexdigest()
+        return _KID_PREFIX + digest[:32]
 
     async def seal(self, record_key: str, value: dict[str, Any]) -> dict[str, Any]:
         """Encrypt ``value`` for ``record_key``; deterministic for equal inputs (see module doc)."""
@@ -231,6 +259,28 @@ class PiiSealer:
         if older_than.tzinfo is None:
             raise ValueError("older_than must be timezone-aware")
         return await self._store.purge(_ts(older_than))
+
+    async def rewrap(self, new_master_key: bytes) -> int:
+        """Re-encrypt every live data key under ``new_master_key`` (master key rotation).
+
+        Returns how many keys were rewrapped; the sealer then uses the new key.
+        """
+        if len(new_master_key) != 32:
+            raise CredentialError("the new master key must be 32 bytes")
+        new = AESGCM(new_master_key)
+        rows = []
+        for kid, wrapped in await self._store.live():
+            try:
+                key = self._master.decrypt(wrapped[:_NONCE], wrapped[_NONCE:], kid.encode("ascii"))
+            except InvalidTag:
+                raise CredentialError(
+                    f"PII data key {kid} is not wrapped by the current master key; nothing changed"
+                ) from None
+            nonce = secrets.token_bytes(_NONCE)
+            rows.append((nonce + new.encrypt(nonce, key, kid.encode("ascii")), kid))
+        await self._store.replace_wrapped(rows)
+        self._master = new
+        return len(rows)
 
     async def _data_key(self, kid: str, *, create: bool) -> bytes | None:
         exists, wrapped = await self._store.get(kid)

@@ -13,13 +13,13 @@ def test_env_key_wins(tmp_path):
     key = generate_key()
     env = {"ML_CONNECTOR_KEY": encode_key(key), "XDG_CONFIG_HOME": str(tmp_path)}
     assert load_master_key(env) == key
-    assert not (tmp_path / "ml-connector").exists()
+    assert not list(tmp_path.iterdir())
 
 
 def test_key_file_created_0600_once(tmp_path):
     env = {"XDG_CONFIG_HOME": str(tmp_path)}
     k1 = load_master_key(env)
-    path = tmp_path / "ml-connector" / "master.key"
+    path = tmp_path / "ml-connector-keys" / "master.key"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert load_master_key(env) == k1 and len(k1) == 32
 
