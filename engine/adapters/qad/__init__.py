@@ -1,1 +1,38 @@
-"""qad package."""
+"""QAD Adaptive ERP client (see /work/notes/qad-api.md for the interface)."""
+
+from engine.adapters.qad.client import QadClient
+from engine.adapters.qad.models import (
+    CustomerInvoice,
+    InventoryAdjustment,
+    InventoryBalance,
+    InvoiceLine,
+    Item,
+    JournalEntry,
+    JournalLine,
+    LineChange,
+    PostResult,
+    SalesOrder,
+    SalesOrderLine,
+    SalesOrderUpdate,
+)
+from engine.adapters.qad.settings import QadPaths, QadSettings
+from engine.adapters.qad.transport import QadBusinessError
+
+__all__ = [
+    "CustomerInvoice",
+    "InventoryAdjustment",
+    "InventoryBalance",
+    "InvoiceLine",
+    "Item",
+    "JournalEntry",
+    "JournalLine",
+    "LineChange",
+    "PostResult",
+    "QadBusinessError",
+    "QadClient",
+    "QadPaths",
+    "QadSettings",
+    "SalesOrder",
+    "SalesOrderLine",
+    "SalesOrderUpdate",
+]

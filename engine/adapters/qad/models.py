@@ -1,0 +1,196 @@
+"""Typed QAD requests and results. Money and quantities are Decimal; dates are ``date``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from engine.errors import DataError
+
+__all__ = [
+    "CustomerInvoice",
+    "InventoryAdjustment",
+    "InventoryBalance",
+    "InvoiceLine",
+    "Item",
+    "JournalEntry",
+    "JournalLine",
+    "LineChange",
+    "PostResult",
+    "SalesOrder",
+    "SalesOrderLine",
+    "SalesOrderUpdate",
+]
+
+
+def _money(value: Decimal, what: str) -> None:
+    if not isinstance(value, Decimal) or not value.is_finite():
+        raise DataError(f"{what} must be a finite Decimal, got {value!r}")
+
+
+def _ref(value: str, what: str = "reference") -> None:
+    # The browse filter grammar is comma-separated, so a comma would break look-ups.
+    if not value or "," in value or len(value) > 80:
+        raise DataError(f"{what} {value!r} must be 1-80 characters without commas")
+
+
+@dataclass(frozen=True, slots=True)
+class SalesOrderLine:
+    item: str
+    quantity: Decimal
+    price: Decimal
+    site: str = ""  # "" = the order's site
+    line: int = 0  # 0 = position in the order (1-based)
+
+    def __post_init__(self) -> None:
+        _money(self.quantity, "quantity")
+        _money(self.price, "price")
+
+
+@dataclass(frozen=True, slots=True)
+class SalesOrder:
+    """A sales order; ``reference`` (the Amazon order id) goes to customerPurchaseOrder."""
+
+    reference: str
+    customer: str
+    order_date: date
+    lines: tuple[SalesOrderLine, ...]
+    currency: str = "USD"
+    site: str = "10-100"
+    due_date: date | None = None
+    number: str = ""  # deterministic so_nbr, or "" to let QAD number it
+    channel: str = "AMAZON"
+
+    def __post_init__(self) -> None:
+        _ref(self.reference)
+
+
+@dataclass(frozen=True, slots=True)
+class LineChange:
+    line: int
+    quantity: Decimal | None = None
+    price: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SalesOrderUpdate:
+    """Quantity/price changes on existing lines and/or cancellation of the whole order."""
+
+    reference: str
+    lines: tuple[LineChange, ...] = ()
+    cancel: bool = False
+
+    def __post_init__(self) -> None:
+        _ref(self.reference)
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceLine:
+    account: str
+    amount: Decimal
+    description: str = ""
+    sub_account: str = ""
+    cost_center: str = ""
+
+    def __post_init__(self) -> None:
+        _money(self.amount, "invoice line amount")
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerInvoice:
+    reference: str
+    customer: str
+    invoice_date: date
+    amount: Decimal
+    lines: tuple[InvoiceLine, ...]
+    currency: str = "USD"
+    posting_date: date | None = None  # None = invoice_date
+    due_date: date | None = None
+    daybook: str = "SALES"
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        _ref(self.reference)
+        _money(self.amount, "invoice amount")
+
+
+@dataclass(frozen=True, slots=True)
+class JournalLine:
+    account: str
+    debit: Decimal = Decimal(0)
+    credit: Decimal = Decimal(0)
+    description: str = ""
+    currency: str | None = None  # None = the entry's currency
+    sub_account: str = ""
+    cost_center: str = ""
+
+    def __post_init__(self) -> None:
+        _money(self.debit, "debit")
+        _money(self.credit, "credit")
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    reference: str
+    posting_date: date
+    lines: tuple[JournalLine, ...]
+    currency: str = "USD"
+    daybook: str = "JE"
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        _ref(self.reference)
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryAdjustment:
+    """Unplanned receipt (quantity > 0, RCT-UNP) or issue (quantity < 0, ISS-UNP)."""
+
+    reference: str
+    item: str
+    site: str
+    quantity: Decimal
+    effective_date: date
+    location: str = "010"
+    remarks: str = ""
+
+    def __post_init__(self) -> None:
+        _ref(self.reference)
+        _money(self.quantity, "quantity")
+        if self.quantity == 0:
+            raise DataError("an inventory adjustment needs a non-zero quantity")
+
+
+@dataclass(frozen=True, slots=True)
+class PostResult:
+    """``document`` is QAD's number (so_nbr, invoice number, voucher, tr_trnbr).
+
+    ``created`` is False when QAD already held the same document (idempotent success) or the
+    update was already applied.
+    """
+
+    document: str
+    created: bool
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    code: str
+    description: str
+    unit_of_measure: str
+    list_price: Decimal | None
+    status: str
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryBalance:
+    item: str
+    site: str
+    on_hand: Decimal
+    available: Decimal
+    allocated: Decimal
