@@ -123,3 +123,6 @@ class PagingTokens:
 def two_minute_rule(before: float | None, now: float, name: str) -> None:
     if before is not None and before > now - 120:
         raise BadInput(details=f"{name} must be no later than 2 minutes before the request time.")
+
+
+CALLER_KEY = web.RequestKey("caller", Caller)

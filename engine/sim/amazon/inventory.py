@@ -9,10 +9,10 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from engine.sim.amazon.common import BadInput, csv_param, error, iso, json_response
+from engine.sim.amazon.common import CALLER_KEY, BadInput, csv_param, error, iso, json_response
 from engine.sim.amazon.data import DAY, FX, money
 from engine.sim.amazon.sellers import marketplace
-from engine.sim.amazon.world import Report, World
+from engine.sim.amazon.world import WORLD_KEY, Report, World
 
 __all__ = ["INVENTORY_ROUTES", "fba_quantities", "listings_report", "mfn_quantity"]
 
@@ -69,8 +69,8 @@ def mfn_quantity(world: World, seller: int, mp: str, sku: str, at: float) -> int
 
 
 async def get_inventory_summaries(request: web.Request) -> web.Response:
-    world: World = request.config_dict["world"]
-    caller = request["caller"]
+    world: World = request.config_dict[WORLD_KEY]
+    caller = request[CALLER_KEY]
     q = request.query
     now = world.now()
     token = q.get("nextToken")
@@ -248,8 +248,8 @@ def _validate(kind: str, body: Any) -> list[dict[str, Any]]:
 
 
 def _listing_target(request: web.Request) -> tuple[World, Any, str, list[str]] | web.Response:
-    world: World = request.config_dict["world"]
-    caller = request["caller"]
+    world: World = request.config_dict[WORLD_KEY]
+    caller = request[CALLER_KEY]
     if request.match_info["sellerId"] != world.creds[caller.seller].seller_id:
         return error(
             403,

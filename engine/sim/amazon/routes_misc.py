@@ -8,9 +8,16 @@ from urllib.parse import parse_qsl
 import orjson
 from aiohttp import web
 
-from engine.sim.amazon.common import BadInput, iso, json_response, parse_time, two_minute_rule
+from engine.sim.amazon.common import (
+    CALLER_KEY,
+    BadInput,
+    iso,
+    json_response,
+    parse_time,
+    two_minute_rule,
+)
 from engine.sim.amazon.sellers import MARKETPLACE_INFO, marketplace
-from engine.sim.amazon.world import TOKEN_TTL, AccessGrant, World
+from engine.sim.amazon.world import TOKEN_TTL, WORLD_KEY, AccessGrant, World
 
 __all__ = ["MISC_ROUTES", "lwa_token"]
 
@@ -23,7 +30,7 @@ def _lwa_error(status: int, code: str, text: str) -> web.Response:
 
 
 async def lwa_token(request: web.Request) -> web.Response:
-    world: World = request.app["world"]
+    world: World = request.app[WORLD_KEY]
     raw = await request.read()
     if request.content_type == "application/json":
         try:
@@ -58,8 +65,8 @@ async def lwa_token(request: web.Request) -> web.Response:
 
 
 async def create_rdt(request: web.Request) -> web.Response:
-    world: World = request.config_dict["world"]
-    caller = request["caller"]
+    world: World = request.config_dict[WORLD_KEY]
+    caller = request[CALLER_KEY]
     try:
         body = orjson.loads(await request.read())
         resources = body["restrictedResources"]
@@ -86,8 +93,8 @@ async def create_rdt(request: web.Request) -> web.Response:
 
 
 async def marketplace_participations(request: web.Request) -> web.Response:
-    world: World = request.config_dict["world"]
-    caller = request["caller"]
+    world: World = request.config_dict[WORLD_KEY]
+    caller = request[CALLER_KEY]
     out = []
     for mid in world.configs[caller.seller].marketplace_ids(caller.region):
         mp = marketplace(mid)
@@ -115,8 +122,8 @@ def _cur(value: Any, currency: str) -> dict[str, Any]:
 
 
 async def financial_event_groups(request: web.Request) -> web.Response:
-    world: World = request.config_dict["world"]
-    caller = request["caller"]
+    world: World = request.config_dict[WORLD_KEY]
+    caller = request[CALLER_KEY]
     q = request.query
     now = world.now()
     token = q.get("NextToken")

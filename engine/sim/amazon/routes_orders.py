@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from engine.sim.amazon.common import (
+    CALLER_KEY,
     BadInput,
     Caller,
     csv_param,
@@ -20,7 +21,7 @@ from engine.sim.amazon.common import (
     two_minute_rule,
 )
 from engine.sim.amazon.data import OrderBook, SimOrder
-from engine.sim.amazon.world import World
+from engine.sim.amazon.world import WORLD_KEY, World
 
 __all__ = ["ORDER_ROUTES", "order_v0", "order_v2026"]
 
@@ -304,7 +305,7 @@ def _page_size(raw: str | None, name: str) -> int:
 
 
 def _world(request: web.Request) -> tuple[World, Caller]:
-    return request.config_dict["world"], request["caller"]
+    return request.config_dict[WORLD_KEY], request[CALLER_KEY]
 
 
 def _rdt_elements(caller: Caller, path: str) -> set[str]:

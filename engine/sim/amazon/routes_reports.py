@@ -8,9 +8,17 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from engine.sim.amazon.common import BadInput, csv_param, error, iso, json_response, parse_time
+from engine.sim.amazon.common import (
+    CALLER_KEY,
+    BadInput,
+    csv_param,
+    error,
+    iso,
+    json_response,
+    parse_time,
+)
 from engine.sim.amazon.documents import LOCALES, settlement_file, tsv
-from engine.sim.amazon.world import DOC_URL_TTL, SETTLEMENT_TYPE, Report, World
+from engine.sim.amazon.world import DOC_URL_TTL, SETTLEMENT_TYPE, WORLD_KEY, Report, World
 
 __all__ = ["DOCUMENT_ROUTE", "REPORT_ROUTES"]
 
@@ -45,7 +53,7 @@ def _report_json(r: Report, now: float) -> dict[str, Any]:
 
 
 def _visible(world: World, request: web.Request) -> list[Report]:
-    caller = request["caller"]
+    caller = request[CALLER_KEY]
     world.sync_settlement_reports()
     now = world.now()
     return [
@@ -56,8 +64,8 @@ def _visible(world: World, request: web.Request) -> list[Report]:
 
 
 async def create_report(request: web.Request) -> web.Response:
-    world: World = request.config_dict["world"]
-    caller = request["caller"]
+    world: World = request.config_dict[WORLD_KEY]
+    caller = request[CALLER_KEY]
     try:
         spec = orjson.loads(await request.read())
     except orjson.JSONDecodeError:
@@ -105,7 +113,7 @@ async def create_report(request: web.Request) -> web.Response:
 
 
 async def get_reports(request: web.Request) -> web.Response:
-    world: World = request.config_dict["world"]
+    world: World = request.config_dict[WORLD_KEY]
     now = world.now()
     q = request.query
     token = q.get("nextToken")
@@ -148,14 +156,14 @@ async def get_reports(request: web.Request) -> web.Response:
 def _find(world: World, request: web.Request) -> Report | None:
     world.sync_settlement_reports()
     r = world.reports.get(request.match_info["reportId"])
-    caller = request["caller"]
+    caller = request[CALLER_KEY]
     if r is None or r.seller != caller.seller or r.region != caller.region:
         return None
     return r if r.created <= world.now() else None
 
 
 async def get_report(request: web.Request) -> web.Response:
-    world: World = request.config_dict["world"]
+    world: World = request.config_dict[WORLD_KEY]
     r = _find(world, request)
     if r is None:
         return error(404, "NotFound", "Report not found.")
@@ -163,7 +171,7 @@ async def get_report(request: web.Request) -> web.Response:
 
 
 async def cancel_report(request: web.Request) -> web.Response:
-    world: World = request.config_dict["world"]
+    world: World = request.config_dict[WORLD_KEY]
     r = _find(world, request)
     if r is None:
         return error(404, "NotFound", "Report not found.")
@@ -174,8 +182,8 @@ async def cancel_report(request: web.Request) -> web.Response:
 
 
 async def get_report_document(request: web.Request) -> web.Response:
-    world: World = request.config_dict["world"]
-    caller = request["caller"]
+    world: World = request.config_dict[WORLD_KEY]
+    caller = request[CALLER_KEY]
     doc_id = request.match_info["reportDocumentId"]
     world.sync_settlement_reports()
     rid = world.documents.get(doc_id)
@@ -191,7 +199,7 @@ async def get_report_document(request: web.Request) -> web.Response:
     issued = int(now)
     ce = request.query.get("enableContentEncodingUrlHeader") == "true"
     url = (
-        f"{request.config_dict['base_url']}/__sim/documents/{doc_id}?X-Amz-Date={issued}"
+        f"{request.config_dict[WORLD_KEY].base_url}/__sim/documents/{doc_id}?X-Amz-Date={issued}"
         f"&X-Amz-Expires={int(DOC_URL_TTL)}&ce={int(ce)}"
         f"&X-Amz-Signature={world.sign(doc_id, issued)}"
     )
@@ -280,7 +288,7 @@ def _orders_report(world: World, r: Report) -> list[list[str]]:
 
 async def download(request: web.Request) -> web.Response:
     """Pre-signed URL: no SP-API headers, expires 300 s (sim) after getReportDocument."""
-    world: World = request.app["world"]
+    world: World = request.app[WORLD_KEY]
     doc_id = request.match_info["doc"]
     q = request.query
     try:

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from engine.sim.amazon.clock import SimClock
-from engine.sim.amazon.common import BadInput, Caller, error, json_response
+from engine.sim.amazon.common import CALLER_KEY, BadInput, Caller, error, json_response
 from engine.sim.amazon.faults import FaultInjector
 from engine.sim.amazon.inventory import INVENTORY_ROUTES
 from engine.sim.amazon.routes_misc import MISC_ROUTES, lwa_token
@@ -20,7 +20,7 @@ from engine.sim.amazon.routes_orders import ORDER_ROUTES, path_matches
 from engine.sim.amazon.routes_reports import DOCUMENT_ROUTE, REPORT_ROUTES
 from engine.sim.amazon.sellers import REGIONS, SellerConfig, SellerCredentials
 from engine.sim.amazon.truth import Truth
-from engine.sim.amazon.world import World
+from engine.sim.amazon.world import PREFIX_KEY, REGION_KEY, WORLD_KEY, World
 
 __all__ = ["DEFAULT_START", "AmazonSimulator", "build_app"]
 
@@ -37,8 +37,8 @@ def _operation(request: web.Request) -> str:
 @web.middleware
 async def sp_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Faults, auth (LWA/RDT, expiry, region), usage plans and the SP-API error envelope."""
-    world: World = request.config_dict["world"]
-    region: str = request.app["region"]
+    world: World = request.config_dict[WORLD_KEY]
+    region: str = request.app[REGION_KEY]
     op = _operation(request)
     faults = world.faults
     if (rule := faults.take(("latency",), op, region)) is not None:
@@ -67,14 +67,14 @@ async def sp_middleware(request: web.Request, handler: Handler) -> web.StreamRes
             _DENIED,
             "The access token is not valid for this region's endpoint.",
         )
-    path = request.path[len(request.app["prefix"]) :]
+    path = request.path[len(request.app[PREFIX_KEY]) :]
     if grant.rdt is not None and not any(
         m == request.method and path_matches(p, path) for m, p, _ in grant.rdt
     ):
         return error(
             403, "Unauthorized", _DENIED, "The Restricted Data Token does not cover this resource."
         )
-    request["caller"] = Caller(grant.seller, region, grant.rdt)
+    request[CALLER_KEY] = Caller(grant.seller, region, grant.rdt)
     overrides = world.configs[grant.seller].rate_overrides
     if faults.take(("throttle",), op, region) or not world.plans.allow(
         world.rate_key(grant.seller, region), op, overrides
@@ -156,8 +156,7 @@ def _control_routes(world: World) -> list[web.RouteDef]:
 
 def build_app(world: World) -> web.Application:
     app = web.Application()
-    app["world"] = world
-    app["base_url"] = ""
+    app[WORLD_KEY] = world
     app.on_response_prepare.append(_request_id)
     app.router.add_post("/auth/o2/token", lwa_token)
     method, path, handler = DOCUMENT_ROUTE
@@ -165,12 +164,13 @@ def build_app(world: World) -> web.Application:
     app.add_routes(_control_routes(world))
     for region in REGIONS:
         sub = web.Application(middlewares=[sp_middleware])
-        sub["region"] = region
-        sub["prefix"] = "/" + region.lower()
+        sub[WORLD_KEY] = world
+        sub[REGION_KEY] = region
+        sub[PREFIX_KEY] = "/" + region.lower()
         for method, path, handler, op in ROUTES:
             handler.sp_operation = op
             sub.router.add_route(method, path, handler)
-        app.add_subapp(sub["prefix"], sub)
+        app.add_subapp(sub[PREFIX_KEY], sub)
     return app
 
 
@@ -240,7 +240,7 @@ class AmazonSimulator:
         server = site._server
         assert server is not None
         self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-        app["base_url"] = self.base_url
+        self.world.base_url = self.base_url
 
     async def stop(self) -> None:
         if self._runner is not None:

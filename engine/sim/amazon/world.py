@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from aiohttp import web
+
 from engine.sim.amazon.clock import SimClock
 from engine.sim.amazon.common import PagingTokens
 from engine.sim.amazon.data import DAY, OrderBook
@@ -92,6 +94,7 @@ class World:
         self.listings: dict[tuple[int, str], dict[str, Any]] = {}
         self.pending_listing_changes: list[tuple[float, int, str, dict[str, Any]]] = []
         self.mfn_base: dict[tuple[int, str, str], tuple[float, int]] = {}
+        self.base_url = ""  # set once the server listens (document URLs)
 
     # -- time --------------------------------------------------------------------------------
     def now(self) -> float:
@@ -171,3 +174,8 @@ def base64url(raw: bytes) -> str:
     import base64
 
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+WORLD_KEY = web.AppKey("world", World)
+REGION_KEY = web.AppKey("region", str)
+PREFIX_KEY = web.AppKey("prefix", str)
