@@ -1,0 +1,260 @@
+"""The dispatcher: posts due outbox commands, records every attempt, never loses one.
+
+``run_once`` claims the due commands (the oldest unfinished one per record, see Outbox.pending),
+runs them with bounded concurrency behind the per-target limiters and records one attempt row
+per try. It loops until nothing due is left that it has not tried in this call, so a create and
+the update queued behind it both go in one call, in order. A failing command only affects its
+own record: fatal errors park it with the remote's text, retriable ones get a backoff.
+
+``drain`` is the graceful-shutdown path (arq-style): stop claiming, give in-flight posts until
+the deadline, then cancel them; a cancelled post is recorded as 'unknown' (it may have reached
+QAD) under ``asyncio.shield`` and the next run looks it up before posting again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from engine.config import DispatchConfig
+from engine.dispatch.handlers import Handler, Handlers, Outcome
+from engine.dispatch.limits import LimiterRegistry
+from engine.dispatch.outbox import AttemptRecord, Outbox, PendingCommand
+from engine.dispatch.retry import Decision, RetryPolicy, error_text
+from engine.log.sqlite import SQLiteEventLog
+
+__all__ = ["Dispatcher", "RunCounts"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class RunCounts:
+    """Attempts made by one ``run_once`` call, by outcome."""
+
+    attempted: int = 0
+    ok: int = 0
+    exists: int = 0
+    skipped: int = 0
+    retry: int = 0
+    unknown: int = 0
+    parked: int = 0
+
+    def add(self, outcome: str) -> None:
+        self.attempted += 1
+        setattr(self, outcome, getattr(self, outcome) + 1)
+
+    def as_dict(self) -> dict[str, int]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Dispatcher:
+    """Posts outbox commands through their handlers (see module doc)."""
+
+    def __init__(
+        self,
+        log: SQLiteEventLog,
+        outbox: Outbox,
+        handlers: Handlers,
+        limiters: LimiterRegistry,
+        config: DispatchConfig,
+        clock: Callable[[], datetime] = _utc_now,
+        policy: RetryPolicy | None = None,
+    ) -> None:
+        self.log = log
+        self.outbox = outbox
+        self.handlers = handlers
+        self.limiters = limiters
+        self.config = config
+        self.clock = clock
+        self.policy = policy or RetryPolicy(
+            base_s=config.retry_base_s, cap_s=config.retry_cap_s, max_attempts=config.max_attempts
+        )
+        self._stopping = False
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._sem: asyncio.Semaphore | None = None
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    async def run_once(self) -> RunCounts:
+        """Dispatch everything currently due; returns the attempts made by outcome."""
+        counts = RunCounts()
+        tried: set[str] = set()
+        if self._sem is None:
+            self._sem = asyncio.Semaphore(max(1, self.config.concurrency))
+        while not self._stopping:
+            due = [p for p in await self.outbox.pending() if p.command.command_id not in tried]
+            if not due:
+                break
+            tasks = []
+            for item in due:
+                tried.add(item.command.command_id)
+                task = asyncio.create_task(self._run_one(item, self._sem, counts))
+                self._inflight.add(task)
+                task.add_done_callback(self._inflight.discard)
+                tasks.append(task)
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+            for result in results:
+                # CancelledError: drain cancelled it (recorded as 'unknown' if it had started).
+                if isinstance(result, BaseException) and not isinstance(
+                    result, asyncio.CancelledError
+                ):
+                    raise result  # a store failure: nothing sensible left to do here
+        return counts
+
+    async def run_until_idle(self, timeout_s: float, max_sleep_s: float = 5.0) -> RunCounts:
+        """Run, sleeping until the next retry is due, until nothing is waiting (or timeout).
+
+        Parked commands do not count as waiting. Used by ``sync --once`` and tests.
+        """
+        total = Counter[str]()
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout_s
+        while not self._stopping:
+            counts = await self.run_once()
+            total.update({k: v for k, v in counts.as_dict().items() if v})
+            nxt = await self.outbox.next_retry_at()
+            if nxt is None and not await self.outbox.pending(limit=1):
+                break
+            wait = 0.0 if nxt is None else (nxt - self.clock()).total_seconds()
+            remaining = end - loop.time()
+            if remaining <= 0:
+                break
+            await asyncio.sleep(min(max(wait, 0.0), max_sleep_s, remaining))
+        out = RunCounts()
+        for k, v in total.items():
+            setattr(out, k, v)
+        return out
+
+    async def drain(self, deadline: float) -> None:
+        """Stop claiming; wait up to ``deadline`` seconds for in-flight posts, then cancel them."""
+        self._stopping = True
+        pending = set(self._inflight)
+        if not pending:
+            return
+        _done, still = await asyncio.wait(pending, timeout=max(0.0, deadline))
+        for task in still:
+            task.cancel()
+        if still:
+            # Each cancelled task records 'unknown' (shielded) before it finishes.
+            await asyncio.wait(still)
+
+    # -- one command ----------------------------------------------------------------------------
+
+    async def _run_one(
+        self, item: PendingCommand, sem: asyncio.Semaphore, counts: RunCounts
+    ) -> None:
+        cmd = item.command
+        handler = self.handlers.get(cmd.kind)
+        if handler is None:
+            attempt = self._attempt(item, "-", "-", f"no handler for command kind {cmd.kind!r}")
+            await self._record(attempt, "parked")
+            counts.add("parked")
+            return
+        async with sem:
+            if self._stopping:
+                return  # not started: stays pending for the next run
+            request = _safe_summary(handler, cmd)
+            started = False
+            try:
+                await self.limiters.acquire(cmd.target)
+                started = True
+                outcome = await self._perform(handler, item)
+            except asyncio.CancelledError:
+                if started:
+                    attempt = self._attempt(
+                        item, handler.endpoint, request, "cancelled in flight (shutdown)"
+                    )
+                    counts.add("unknown")
+                    await asyncio.shield(self._record(attempt, "unknown", retry_at=self.clock()))
+                raise
+            except Exception as exc:
+                decision = self.policy.decide(item.tries + 1, exc)
+                counts.add(decision.outcome)
+                await self._record_failure(item, handler, request, decision, exc)
+                return
+        response = outcome.response
+        if item.uncertain:
+            response = f"looked up after an unknown outcome: {response}"
+        attempt = self._attempt(item, handler.endpoint, request, response, outcome.document)
+        counts.add(outcome.outcome)
+        await asyncio.shield(self._record(attempt, outcome.outcome))
+
+    async def _perform(self, handler: Handler, item: PendingCommand) -> Outcome:
+        async with asyncio.timeout(self.config.timeout_s):
+            return await handler.perform(item.command, item.uncertain)
+
+    async def _record_failure(
+        self,
+        item: PendingCommand,
+        handler: Handler,
+        request: str,
+        decision: Decision,
+        exc: Exception,
+    ) -> None:
+        reason = decision.reason
+        if isinstance(exc, TimeoutError) and not str(exc):
+            reason = f"no answer within {self.config.timeout_s:g}s (outcome unknown)"
+        retry_at = None
+        if decision.outcome != "parked":
+            retry_at = self.clock() + timedelta(seconds=decision.delay_s)
+        log.info(
+            "command %s attempt %d: %s (%s)",
+            item.command.command_id,
+            item.tries + 1,
+            decision.outcome,
+            error_text(exc)[:200],
+        )
+        attempt = self._attempt(item, handler.endpoint, request, reason)
+        await asyncio.shield(self._record(attempt, decision.outcome, retry_at=retry_at))
+
+    def _attempt(
+        self,
+        item: PendingCommand,
+        endpoint: str,
+        request: str,
+        response: str,
+        document: str | None = None,
+    ) -> AttemptRecord:
+        return AttemptRecord(
+            command_id=item.command.command_id,
+            at=self.clock(),
+            endpoint=endpoint,
+            request=request,
+            response=response,
+            outcome="",
+            document=document,
+        )
+
+    async def _record(
+        self, attempt: AttemptRecord, outcome: str, retry_at: datetime | None = None
+    ) -> None:
+        await self.outbox.record_attempt(
+            AttemptRecord(
+                command_id=attempt.command_id,
+                at=attempt.at,
+                endpoint=attempt.endpoint,
+                request=attempt.request,
+                response=attempt.response,
+                outcome=outcome,
+                document=attempt.document,
+                retry_at=retry_at,
+            )
+        )
+
+
+def _safe_summary(handler: Handler, cmd: object) -> str:
+    try:
+        return handler.summarize(cmd)  # type: ignore[arg-type]
+    except Exception as exc:  # a malformed body must still be recorded and parked, not crash
+        return f"(summary unavailable: {type(exc).__name__})"

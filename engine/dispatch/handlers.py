@@ -1,0 +1,331 @@
+"""Command kind -> the coroutine that performs it downstream (see /work/notes/commands.md).
+
+A handler knows its endpoint and builds a one-line request summary (document reference, QAD
+customer/item codes, counts and amounts: never secrets or buyer data; command bodies carry no
+buyer PII). ``perform(command, uncertain)`` returns an Outcome or raises an engine error, which
+the dispatcher's retry policy classifies.
+
+QAD posts are look-up-before-create inside the QAD client (a second post of the same reference
+returns the existing document with ``created=False``), so after an unknown outcome re-posting is
+safe: the client's look-up decides and the attempt is recorded as 'exists'. Inventory alignment
+is a difference against QAD's on-hand, so it looks its reference up itself before reading the
+balance (an applied adjustment must not be applied again).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any, Protocol
+
+from engine.adapters.qad.models import (
+    CustomerInvoice,
+    InventoryAdjustment,
+    InventoryBalance,
+    InvoiceLine,
+    JournalEntry,
+    JournalLine,
+    LineChange,
+    PostResult,
+    SalesOrder,
+    SalesOrderLine,
+    SalesOrderUpdate,
+)
+from engine.adapters.qad.settings import QadPaths
+from engine.dispatch.commands import Command
+from engine.errors import DataError
+
+__all__ = [
+    "Handler",
+    "Handlers",
+    "ListingsPort",
+    "Outcome",
+    "QadPort",
+    "listing_handlers",
+    "qad_handlers",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a successful attempt achieved: ok (posted), exists (already there), skipped."""
+
+    outcome: str
+    response: str
+    document: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Handler:
+    endpoint: str
+    summarize: Callable[[Command], str]
+    perform: Callable[[Command, bool], Awaitable[Outcome]]
+
+
+Handlers = Mapping[str, Handler]
+
+
+class QadPort(Protocol):
+    """The part of engine.adapters.qad.QadClient the handlers use."""
+
+    async def post_sales_order(self, so: SalesOrder) -> PostResult: ...
+    async def update_sales_order(self, upd: SalesOrderUpdate) -> PostResult: ...
+    async def post_customer_invoice(self, inv: CustomerInvoice) -> PostResult: ...
+    async def post_journal_entry(self, je: JournalEntry) -> PostResult: ...
+    async def post_inventory_adjustment(self, adj: InventoryAdjustment) -> PostResult: ...
+    async def find_inventory_adjustment_by_reference(self, ref: str) -> dict[str, Any] | None: ...
+    async def inventory_balance(self, item: str, site: str) -> InventoryBalance | None: ...
+
+
+class ListingsPort(Protocol):
+    """Patch + read-after-write verification of one listing (Amazon Listings Items API).
+
+    ``patch_listing`` returns a short submission summary (e.g. "ACCEPTED <submissionId>") and
+    raises RetriableRemoteError when the change is not visible after the verification window.
+    """
+
+    async def patch_listing(
+        self, region: str, marketplace_id: str, sku: str, changes: Mapping[str, Any]
+    ) -> str: ...
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _dec(body: Mapping[str, Any], key: str) -> Decimal:
+    try:
+        return Decimal(str(body[key]))
+    except (KeyError, ArithmeticError) as exc:
+        raise DataError(f"command body: {key!r} missing or not a decimal") from exc
+
+
+def _day(body: Mapping[str, Any], key: str) -> date:
+    try:
+        return date.fromisoformat(str(body[key]))
+    except (KeyError, ValueError) as exc:
+        raise DataError(f"command body: {key!r} missing or not a YYYY-MM-DD date") from exc
+
+
+def _posted(result: PostResult, what: str) -> Outcome:
+    recovered = " (recovered by look-up)" if result.details.get("recovered") else ""
+    if result.created:
+        return Outcome("ok", f"{what} {result.document} created{recovered}", result.document)
+    return Outcome("exists", f"{what} {result.document} already in QAD{recovered}", result.document)
+
+
+def _document_of(found: Mapping[str, Any]) -> str:
+    for key in ("document", "transactionNumber", "trnbr", "tr_trnbr", "number", "id"):
+        if found.get(key) not in (None, ""):
+            return str(found[key])
+    return "?"
+
+
+# -- QAD -------------------------------------------------------------------------------------
+
+
+def qad_handlers(client: QadPort, paths: QadPaths | None = None) -> dict[str, Handler]:
+    """Handlers for every ``qad.*`` command kind."""
+    p = paths or QadPaths()
+
+    async def so_create(cmd: Command, uncertain: bool) -> Outcome:
+        b = cmd.body
+        lines = tuple(
+            SalesOrderLine(
+                item=str(ln["item"]),
+                quantity=_dec(ln, "quantity"),
+                price=_dec(ln, "price"),
+                site=str(ln.get("site") or b.get("site") or ""),
+                line=int(ln.get("line", 0)),
+            )
+            for ln in b["lines"]
+        )
+        so = SalesOrder(
+            reference=str(b["reference"]),
+            customer=str(b["customer"]),
+            order_date=_day(b, "order_date"),
+            lines=lines,
+            currency=str(b.get("currency") or "USD"),
+            site=str(b.get("site") or "10-100"),
+            channel=str(b.get("channel") or "AMAZON"),
+        )
+        return _posted(await client.post_sales_order(so), "sales order")
+
+    async def so_update(cmd: Command, uncertain: bool) -> Outcome:
+        b = cmd.body
+        upd = SalesOrderUpdate(
+            reference=str(b["reference"]),
+            lines=tuple(
+                LineChange(
+                    line=int(ln["line"]),
+                    quantity=_dec(ln, "quantity") if ln.get("quantity") is not None else None,
+                    price=_dec(ln, "price") if ln.get("price") is not None else None,
+                )
+                for ln in b.get("lines", ())
+            ),
+            cancel=bool(b.get("cancel", False)),
+        )
+        result = await client.update_sales_order(upd)
+        what = "sales order cancel" if upd.cancel else "sales order update"
+        if result.created:
+            return Outcome("ok", f"{what} applied to {result.document}", result.document)
+        return Outcome("exists", f"{what} already in effect on {result.document}", result.document)
+
+    async def invoice(cmd: Command, uncertain: bool) -> Outcome:
+        b = cmd.body
+        inv = CustomerInvoice(
+            reference=str(b["reference"]),
+            customer=str(b["customer"]),
+            invoice_date=_day(b, "invoice_date"),
+            due_date=_day(b, "due_date") if b.get("due_date") else None,
+            amount=_dec(b, "amount"),
+            currency=str(b.get("currency") or "USD"),
+            description=str(b.get("description") or ""),
+            lines=tuple(
+                InvoiceLine(
+                    account=str(ln["account"]),
+                    amount=_dec(ln, "amount"),
+                    description=str(ln.get("description") or ""),
+                )
+                for ln in b["lines"]
+            ),
+            daybook=str(b.get("daybook") or "SALES"),
+        )
+        return _posted(await client.post_customer_invoice(inv), "customer invoice")
+
+    async def journal(cmd: Command, uncertain: bool) -> Outcome:
+        b = cmd.body
+        je = JournalEntry(
+            reference=str(b["reference"]),
+            posting_date=_day(b, "posting_date"),
+            currency=str(b.get("currency") or "USD"),
+            description=str(b.get("description") or ""),
+            lines=tuple(
+                JournalLine(
+                    account=str(ln["account"]),
+                    debit=_dec(ln, "debit"),
+                    credit=_dec(ln, "credit"),
+                    description=str(ln.get("description") or ""),
+                )
+                for ln in b["lines"]
+            ),
+            daybook=str(b.get("daybook") or "JE"),
+        )
+        return _posted(await client.post_journal_entry(je), "journal entry")
+
+    async def align(cmd: Command, uncertain: bool) -> Outcome:
+        b = cmd.body
+        reference = str(b["reference"])
+        found = await client.find_inventory_adjustment_by_reference(reference)
+        if found is not None:
+            return Outcome("exists", f"adjustment {reference} already posted", _document_of(found))
+        item, site = str(b["item"]), str(b["site"])
+        balance = await client.inventory_balance(item, site)
+        on_hand = balance.on_hand if balance is not None else Decimal(0)  # no record = none
+        diff = _dec(b, "target") - on_hand
+        if diff == 0:
+            return Outcome("skipped", f"in line: on hand {on_hand}")
+        if b.get("mode", "report") != "adjust":
+            return Outcome("skipped", f"drift {diff:+} (QAD {on_hand}, Amazon {b['target']})")
+        adj = InventoryAdjustment(
+            reference=reference,
+            item=item,
+            site=site,
+            quantity=diff,
+            effective_date=_day(b, "effective_date"),
+            remarks=f"Amazon {b.get('marketplace_id', '')} stock alignment"[:60],
+        )
+        out = _posted(await client.post_inventory_adjustment(adj), "adjustment")
+        return Outcome(out.outcome, f"{out.response}: {diff:+} (was {on_hand})", out.document)
+
+    return {
+        "qad.sales_order.create": Handler(f"POST {p.sales_order_headers}", _so_summary, so_create),
+        "qad.sales_order.update": Handler(
+            f"POST {p.sales_order_headers} (update)", _upd_summary, so_update
+        ),
+        "qad.invoice.create": Handler(f"POST {p.customer_invoices}", _inv_summary, invoice),
+        "qad.journal.create": Handler(f"POST {p.journal_entries}", _je_summary, journal),
+        "qad.inventory.align": Handler(
+            f"GET {p.inventory_balances} + POST {p.unplanned_receives}|{p.unplanned_issues}",
+            _align_summary,
+            align,
+        ),
+    }
+
+
+def _so_summary(cmd: Command) -> str:
+    b = cmd.body
+    lines = ", ".join(
+        f"{ln.get('item')} x{ln.get('quantity')} @{ln.get('price')}" for ln in b["lines"]
+    )
+    return (
+        f"sales order ref={b.get('reference')} customer={b.get('customer')} "
+        f"date={b.get('order_date')} {b.get('currency')} site={b.get('site')} lines=[{lines}]"
+    )
+
+
+def _upd_summary(cmd: Command) -> str:
+    b = cmd.body
+    lines = ", ".join(
+        f"#{ln.get('line')} qty={ln.get('quantity')} price={ln.get('price')}"
+        for ln in b.get("lines", ())
+    )
+    return f"sales order update ref={b.get('reference')} cancel={bool(b.get('cancel'))} [{lines}]"
+
+
+def _inv_summary(cmd: Command) -> str:
+    b = cmd.body
+    return (
+        f"customer invoice ref={b.get('reference')} customer={b.get('customer')} "
+        f"amount={b.get('amount')} {b.get('currency')} date={b.get('invoice_date')} "
+        f"due={b.get('due_date')} lines={len(b.get('lines', ()))}"
+    )
+
+
+def _je_summary(cmd: Command) -> str:
+    b = cmd.body
+    lines = b.get("lines", ())
+    debit = sum((Decimal(str(ln.get("debit", 0))) for ln in lines), Decimal(0))
+    return (
+        f"journal entry ref={b.get('reference')} date={b.get('posting_date')} "
+        f"{b.get('currency')} lines={len(lines)} total={debit}"
+    )
+
+
+def _align_summary(cmd: Command) -> str:
+    b = cmd.body
+    return (
+        f"inventory align ref={b.get('reference')} item={b.get('item')} site={b.get('site')} "
+        f"target={b.get('target')} mode={b.get('mode')}"
+    )
+
+
+# -- Amazon listings -------------------------------------------------------------------------
+
+
+def listing_handlers(client: ListingsPort) -> dict[str, Handler]:
+    """Handler for ``amazon.listing.patch`` (patch, then verified by the client)."""
+
+    async def patch(cmd: Command, uncertain: bool) -> Outcome:
+        b = cmd.body
+        # A listings patch is a "replace" of attribute values: applying it twice is harmless,
+        # so an uncertain earlier attempt needs no look-up.
+        summary = await client.patch_listing(
+            str(b["region"]), str(b["marketplace_id"]), str(b["sku"]), dict(b["changes"])
+        )
+        return Outcome("ok", f"listing {b['marketplace_id']}:{b['sku']} {summary}", None)
+
+    def summarize(cmd: Command) -> str:
+        b = cmd.body
+        changes = b.get("changes", {})
+        return (
+            f"listing patch {b.get('marketplace_id')}:{b.get('sku')} item={b.get('item_code')} "
+            f"fields={','.join(sorted(changes))}"
+        )
+
+    return {
+        "amazon.listing.patch": Handler(
+            "PATCH /listings/2021-08-01/items/{sellerId}/{sku}", summarize, patch
+        )
+    }

@@ -1,0 +1,471 @@
+"""The outbox: commands, their attempts and projector parks, in the event log's SQLite file.
+
+Nothing here is updated in place. A command's state is the outcome of its newest attempt row
+(no row = new); re-queueing a parked command adds a ``requeued`` row; resolving a park adds a row
+pointing at it (``resolved_by``). Triggers refuse UPDATE/DELETE on the three tables, so the audit
+trail cannot be rewritten by accident.
+
+Dispatch order: ``seq`` (insertion order). Per ``record_key`` only the oldest unfinished command is
+ever due, so an update never overtakes its create (a parked command holds back the later ones of
+its record until it is replayed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from engine.dispatch.commands import OUTBOX_SCHEMA, TERMINAL_OUTCOMES, Command, Park
+from engine.errors import StoreError
+from engine.log.ports import Transaction
+from engine.log.sqlite import SQLiteEventLog, encode_payload
+
+__all__ = [
+    "DONE_OUTCOMES",
+    "AttemptRecord",
+    "CommandHistory",
+    "Outbox",
+    "OutboxCounts",
+    "ParkedItem",
+    "PendingCommand",
+    "iso",
+    "utc_now",
+]
+
+# Terminal and finished: later commands of the same record may go.
+DONE_OUTCOMES = ("ok", "exists", "skipped")
+# Added by replay: makes a parked/finished command pending again (non-terminal).
+REQUEUED = "requeued"
+
+_GUARDS = "".join(
+    f"""
+CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table}
+BEGIN SELECT RAISE(ABORT, '{table} are append-only: {op} refused'); END;"""
+    for table in ("commands", "attempts", "parked_records")
+    for op in ("UPDATE", "DELETE")
+)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(ts: datetime) -> str:
+    """One fixed text form so stored timestamps compare correctly as strings."""
+    if ts.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware")
+    return ts.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True, slots=True)
+class PendingCommand:
+    """A command that is due, with what the dispatcher needs to know about its past."""
+
+    command: Command
+    seq: int
+    tries: int  # attempts since it was created or last re-queued
+    last_outcome: str | None  # None = never tried
+    uncertain: bool  # an earlier attempt ended 'unknown': look up before posting again
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """One attempt row (insert-only)."""
+
+    command_id: str
+    at: datetime
+    endpoint: str
+    request: str
+    response: str
+    outcome: str
+    document: str | None = None
+    retry_at: datetime | None = None
+    attempt: int = 0  # assigned on insert (previous max + 1)
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedItem:
+    """Something that needs a human: a parked command or a parked record."""
+
+    kind: str  # "command" | "record"
+    record_key: str
+    reason: str
+    at: str
+    command_id: str = ""
+    projector: str = ""
+    position: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CommandHistory:
+    """A command with every attempt, oldest first (for audit)."""
+
+    command: Command
+    seq: int
+    projector: str
+    created_at: str
+    attempts: list[AttemptRecord] = field(default_factory=list)
+
+    @property
+    def state(self) -> str:
+        return self.attempts[-1].outcome if self.attempts else "new"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxCounts:
+    """Command counts per target and state (state = newest outcome, "new" = never tried)."""
+
+    by_target: dict[str, dict[str, int]]
+    parked_reasons: dict[str, list[tuple[str, str]]]  # target -> [(command_id, reason)]
+    parked_records: dict[str, list[tuple[str, str]]]  # projector -> [(record_key, reason)]
+
+
+_CMD_COLS = (
+    "c.command_id, c.seq, c.kind, c.target, c.record_key, c.reference, c.idempotency_key, "
+    "c.body, c.positions, c.projector, c.created_at"
+)
+# Newest attempt per command (attempt ids grow with time).
+_NEWEST = "a.id = (SELECT max(id) FROM attempts WHERE command_id = c.command_id)"
+
+
+def _command(row: Sequence[Any]) -> Command:
+    return Command(
+        command_id=row[0],
+        kind=row[2],
+        target=row[3],
+        record_key=row[4],
+        reference=row[5],
+        idempotency_key=row[6],
+        body=orjson.loads(row[7]),
+        positions=tuple(orjson.loads(row[8])),
+    )
+
+
+def _attempt(row: Sequence[Any]) -> AttemptRecord:
+    # columns: command_id, attempt, at, endpoint, request, response, document, outcome, retry_at
+    return AttemptRecord(
+        command_id=row[0],
+        attempt=row[1],
+        at=datetime.fromisoformat(row[2]),
+        endpoint=row[3],
+        request=row[4],
+        response=row[5],
+        document=row[6],
+        outcome=row[7],
+        retry_at=datetime.fromisoformat(row[8]) if row[8] else None,
+    )
+
+
+_ATTEMPT_COLS = "command_id, attempt, at, endpoint, request, response, document, outcome, retry_at"
+
+
+class Outbox:
+    """Commands and attempts beside the log (see module doc)."""
+
+    def __init__(self, log: SQLiteEventLog, clock: Callable[[], datetime] = utc_now) -> None:
+        self.log = log
+        self.clock = clock
+
+    async def ensure(self) -> None:
+        """Create the outbox tables and their append-only guards (idempotent)."""
+        await self.log.ensure_schema(OUTBOX_SCHEMA + _GUARDS)
+
+    # -- written by projectors, inside their own transaction ------------------------------------
+
+    async def add_commands(
+        self, tx: Transaction, commands: Sequence[Command], projector: str
+    ) -> int:
+        """Insert commands not stored yet (by command_id); returns how many were new."""
+        now = iso(self.clock())
+        added = 0
+        for cmd in commands:
+            added += await tx.execute(
+                "INSERT OR IGNORE INTO commands (command_id, seq, kind, target, record_key, "
+                "reference, idempotency_key, body, positions, projector, created_at) "
+                "SELECT ?, coalesce(max(seq), 0) + 1, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM commands",
+                (
+                    cmd.command_id,
+                    cmd.kind,
+                    cmd.target,
+                    cmd.record_key,
+                    cmd.reference,
+                    cmd.idempotency_key,
+                    encode_payload(cmd.body),
+                    orjson.dumps(list(cmd.positions)).decode(),
+                    projector,
+                    now,
+                ),
+            )
+        return added
+
+    async def add_park(self, tx: Transaction, park: Park, projector: str) -> bool:
+        """Park a record (e.g. unmapped SKU) unless the same park is already open."""
+        open_rows = await tx.fetchall(
+            "SELECT 1 FROM parked_records p WHERE p.projector = ? AND p.record_key = ? "
+            "AND p.reason = ? AND p.resolved_by IS NULL AND NOT EXISTS "
+            "(SELECT 1 FROM parked_records r WHERE r.resolved_by = p.id)",
+            (projector, park.record_key, park.reason),
+        )
+        if open_rows:
+            return False
+        await tx.execute(
+            "INSERT INTO parked_records (projector, record_key, position, reason, at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (projector, park.record_key, park.position, park.reason, iso(self.clock())),
+        )
+        return True
+
+    async def resolve_parks(
+        self, tx: Transaction, record_key: str, position: int, projector: str | None = None
+    ) -> int:
+        """Close every open park of ``record_key`` by adding a row that points at it."""
+        sql = (
+            "SELECT p.id, p.projector FROM parked_records p WHERE p.record_key = ? "
+            "AND p.resolved_by IS NULL AND NOT EXISTS "
+            "(SELECT 1 FROM parked_records r WHERE r.resolved_by = p.id)"
+        )
+        params: tuple[Any, ...] = (record_key,)
+        if projector is not None:
+            sql += " AND p.projector = ?"
+            params += (projector,)
+        rows = await tx.fetchall(sql, params)
+        now = iso(self.clock())
+        for park_id, park_projector in rows:
+            await tx.execute(
+                "INSERT INTO parked_records (projector, record_key, position, reason, at, "
+                "resolved_by) VALUES (?, ?, ?, 'resolved', ?, ?)",
+                (park_projector, record_key, position, now, park_id),
+            )
+        return len(rows)
+
+    # -- dispatcher ------------------------------------------------------------------------------
+
+    async def pending(
+        self, limit: int | None = None, *, now: datetime | None = None
+    ) -> list[PendingCommand]:
+        """Due commands in seq order: the oldest unfinished command of each record, if due.
+
+        A command is unfinished when its newest attempt is not ok/exists/skipped ('unknown',
+        'retry', 'requeued' and no attempt at all are pending; 'parked' holds its record back
+        but is itself not due). 'retry'/'unknown' are due once ``retry_at`` has passed.
+        """
+        due_before = iso(now or self.clock())
+        rows = await self.log.query(
+            f"SELECT {_CMD_COLS}, a.outcome, a.retry_at, "
+            "(SELECT count(*) FROM attempts x WHERE x.command_id = c.command_id "
+            " AND x.outcome != 'requeued' AND x.id > coalesce((SELECT max(id) FROM attempts y "
+            "  WHERE y.command_id = c.command_id AND y.outcome = 'requeued'), 0)), "
+            "EXISTS (SELECT 1 FROM attempts u WHERE u.command_id = c.command_id "
+            " AND u.outcome = 'unknown') "
+            f"FROM commands c LEFT JOIN attempts a ON {_NEWEST} "
+            f"WHERE a.id IS NULL OR a.outcome NOT IN ({_q(DONE_OUTCOMES)}) "
+            "ORDER BY c.seq",
+            DONE_OUTCOMES,
+        )
+        seen: set[str] = set()
+        out: list[PendingCommand] = []
+        for row in rows:
+            record_key = row[4]
+            if record_key in seen:
+                continue  # an older command of this record is unfinished: keep the order
+            seen.add(record_key)
+            outcome, retry_at = row[11], row[12]
+            if outcome == "parked":
+                continue
+            if retry_at is not None and retry_at > due_before:
+                continue
+            out.append(
+                PendingCommand(
+                    command=_command(row),
+                    seq=row[1],
+                    tries=int(row[13]),
+                    last_outcome=outcome,
+                    uncertain=bool(row[14]),
+                )
+            )
+            if limit is not None and len(out) >= limit:
+                break
+        return out
+
+    async def next_retry_at(self) -> datetime | None:
+        """The earliest ``retry_at`` of a waiting command (for sleeping until it is due)."""
+        rows = await self.log.query(
+            "SELECT min(a.retry_at) FROM commands c JOIN attempts a ON "
+            f"{_NEWEST} WHERE a.outcome IN ('retry', 'unknown')"
+        )
+        value = rows[0][0] if rows else None
+        return datetime.fromisoformat(value) if value else None
+
+    async def record_attempt(self, attempt: AttemptRecord) -> AttemptRecord:
+        """Insert one attempt row in its own transaction; returns it with its number."""
+        if attempt.outcome not in (*TERMINAL_OUTCOMES, "retry", "unknown", REQUEUED):
+            raise ValueError(f"unknown attempt outcome {attempt.outcome!r}")
+        async with self.log.transaction() as tx:
+            rows = await tx.fetchall(
+                "SELECT coalesce(max(attempt), 0) + 1 FROM attempts WHERE command_id = ?",
+                (attempt.command_id,),
+            )
+            number = int(rows[0][0])
+            await tx.execute(
+                f"INSERT INTO attempts ({_ATTEMPT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    attempt.command_id,
+                    number,
+                    iso(attempt.at),
+                    attempt.endpoint,
+                    attempt.request,
+                    attempt.response,
+                    attempt.document,
+                    attempt.outcome,
+                    iso(attempt.retry_at) if attempt.retry_at else None,
+                ),
+            )
+        return AttemptRecord(
+            command_id=attempt.command_id,
+            at=attempt.at,
+            endpoint=attempt.endpoint,
+            request=attempt.request,
+            response=attempt.response,
+            outcome=attempt.outcome,
+            document=attempt.document,
+            retry_at=attempt.retry_at,
+            attempt=number,
+        )
+
+    # -- replay ---------------------------------------------------------------------------------
+
+    async def requeue(self, command_id: str, reason: str = "replay --command") -> bool:
+        """Make one command pending again (adds a 'requeued' attempt); False if unknown id."""
+        rows = await self.log.query(
+            f"SELECT a.outcome FROM commands c LEFT JOIN attempts a ON {_NEWEST} "
+            "WHERE c.command_id = ?",
+            (command_id,),
+        )
+        if not rows:
+            return False
+        await self._add_requeue(command_id, reason)
+        return True
+
+    async def requeue_parked(self, reason: str = "replay --parked") -> list[str]:
+        """Re-queue every parked command; returns their ids in seq order."""
+        ids = [row[0] for row in await self._newest_with_outcome("parked")]
+        for command_id in ids:
+            await self._add_requeue(command_id, reason)
+        return ids
+
+    async def _add_requeue(self, command_id: str, reason: str) -> None:
+        await self.record_attempt(
+            AttemptRecord(
+                command_id=command_id,
+                at=self.clock(),
+                endpoint="-",
+                request=reason,
+                response="re-queued by operator",
+                outcome=REQUEUED,
+            )
+        )
+
+    async def _newest_with_outcome(self, outcome: str) -> list[tuple[Any, ...]]:
+        return await self.log.query(
+            "SELECT c.command_id, c.target, c.record_key, a.response, a.at, c.kind "
+            f"FROM commands c JOIN attempts a ON {_NEWEST} WHERE a.outcome = ? ORDER BY c.seq",
+            (outcome,),
+        )
+
+    # -- status and audit -----------------------------------------------------------------------
+
+    async def get(self, command_id: str) -> CommandHistory | None:
+        rows = await self.log.query(
+            f"SELECT {_CMD_COLS} FROM commands c WHERE c.command_id = ?", (command_id,)
+        )
+        return (await self._histories(rows))[0] if rows else None
+
+    async def history(self, record_key: str) -> list[CommandHistory]:
+        """Every command of one record (seq order) with all its attempts."""
+        rows = await self.log.query(
+            f"SELECT {_CMD_COLS} FROM commands c WHERE c.record_key = ? OR c.reference = ? "
+            "ORDER BY c.seq",
+            (record_key, record_key),
+        )
+        return await self._histories(rows)
+
+    async def _histories(self, rows: list[tuple[Any, ...]]) -> list[CommandHistory]:
+        out = []
+        for row in rows:
+            attempts = await self.log.query(
+                f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE command_id = ? ORDER BY id",
+                (row[0],),
+            )
+            out.append(
+                CommandHistory(
+                    command=_command(row),
+                    seq=row[1],
+                    projector=row[9],
+                    created_at=row[10],
+                    attempts=[_attempt(a) for a in attempts],
+                )
+            )
+        return out
+
+    async def parked(self) -> list[ParkedItem]:
+        """Parked commands and open record parks, oldest first."""
+        items = [
+            ParkedItem(kind="command", command_id=r[0], record_key=r[2], reason=r[3], at=r[4])
+            for r in await self._newest_with_outcome("parked")
+        ]
+        rows = await self.log.query(
+            "SELECT p.projector, p.record_key, p.position, p.reason, p.at FROM parked_records p "
+            "WHERE p.resolved_by IS NULL AND NOT EXISTS "
+            "(SELECT 1 FROM parked_records r WHERE r.resolved_by = p.id) ORDER BY p.id"
+        )
+        items += [
+            ParkedItem(
+                kind="record", projector=r[0], record_key=r[1], position=r[2], reason=r[3], at=r[4]
+            )
+            for r in rows
+        ]
+        return items
+
+    async def record_parks(self, record_key: str) -> list[tuple[str, int, str, str, bool]]:
+        """Every park row of one record: (projector, position, reason, at, resolved)."""
+        rows = await self.log.query(
+            "SELECT p.projector, p.position, p.reason, p.at, EXISTS (SELECT 1 FROM "
+            "parked_records r WHERE r.resolved_by = p.id) FROM parked_records p "
+            "WHERE p.record_key = ? AND p.resolved_by IS NULL ORDER BY p.id",
+            (record_key,),
+        )
+        return [(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows]
+
+    async def counts(self) -> OutboxCounts:
+        rows = await self.log.query(
+            "SELECT c.target, coalesce(a.outcome, 'new'), count(*) FROM commands c "
+            f"LEFT JOIN attempts a ON {_NEWEST} GROUP BY 1, 2 ORDER BY 1, 2"
+        )
+        by_target: dict[str, dict[str, int]] = {}
+        for target, state, n in rows:
+            by_target.setdefault(target, {})[state] = int(n)
+        reasons: dict[str, list[tuple[str, str]]] = {}
+        for r in await self._newest_with_outcome("parked"):
+            reasons.setdefault(r[1], []).append((r[0], r[3]))
+        records: dict[str, list[tuple[str, str]]] = {}
+        for item in await self.parked():
+            if item.kind == "record":
+                records.setdefault(item.projector, []).append((item.record_key, item.reason))
+        return OutboxCounts(by_target, reasons, records)
+
+    async def has_tables(self) -> bool:
+        rows = await self.log.query(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
+            "('commands', 'attempts', 'parked_records')"
+        )
+        if not rows or int(rows[0][0]) not in (0, 3):
+            raise StoreError(f"{self.log.path}: outbox tables are incomplete")
+        return int(rows[0][0]) == 3
+
+
+def _q(values: Sequence[str]) -> str:
+    return ",".join("?" * len(values))
