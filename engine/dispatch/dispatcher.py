@@ -68,6 +68,8 @@ class Dispatcher:
         config: DispatchConfig,
         clock: Callable[[], datetime] = _utc_now,
         policy: RetryPolicy | None = None,
+        *,
+        only_handled: bool = False,
     ) -> None:
         self.log = log
         self.outbox = outbox
@@ -78,6 +80,9 @@ class Dispatcher:
         self.policy = policy or RetryPolicy(
             base_s=config.retry_base_s, cap_s=config.retry_cap_s, max_attempts=config.max_attempts
         )
+        # True: leave commands of kinds without a handler pending (e.g. a replay that only
+        # has QAD credentials); False: park them, since nothing will ever perform them.
+        self.only_handled = only_handled
         self._stopping = False
         self._inflight: set[asyncio.Task[None]] = set()
         self._sem: asyncio.Semaphore | None = None
@@ -93,7 +98,12 @@ class Dispatcher:
         if self._sem is None:
             self._sem = asyncio.Semaphore(max(1, self.config.concurrency))
         while not self._stopping:
-            due = [p for p in await self.outbox.pending() if p.command.command_id not in tried]
+            due = [
+                p
+                for p in await self.outbox.pending()
+                if p.command.command_id not in tried
+                and (not self.only_handled or p.command.kind in self.handlers)
+            ]
             if not due:
                 break
             tasks = []

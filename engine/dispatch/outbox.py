@@ -120,6 +120,7 @@ class OutboxCounts:
     """Command counts per target and state (state = newest outcome, "new" = never tried)."""
 
     by_target: dict[str, dict[str, int]]
+    by_kind: dict[str, dict[str, int]]
     parked_reasons: dict[str, list[tuple[str, str]]]  # target -> [(command_id, reason)]
     parked_records: dict[str, list[tuple[str, str]]]  # projector -> [(record_key, reason)]
 
@@ -430,6 +431,10 @@ class Outbox:
         ]
         return items
 
+    async def open_park_keys(self) -> set[str]:
+        """Record keys with a park that no later row resolved."""
+        return {item.record_key for item in await self.parked() if item.kind == "record"}
+
     async def record_parks(self, record_key: str) -> list[tuple[str, int, str, str, bool]]:
         """Every park row of one record: (projector, position, reason, at, resolved)."""
         rows = await self.log.query(
@@ -442,12 +447,15 @@ class Outbox:
 
     async def counts(self) -> OutboxCounts:
         rows = await self.log.query(
-            "SELECT c.target, coalesce(a.outcome, 'new'), count(*) FROM commands c "
-            f"LEFT JOIN attempts a ON {_NEWEST} GROUP BY 1, 2 ORDER BY 1, 2"
+            "SELECT c.target, c.kind, coalesce(a.outcome, 'new'), count(*) FROM commands c "
+            f"LEFT JOIN attempts a ON {_NEWEST} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
         )
         by_target: dict[str, dict[str, int]] = {}
-        for target, state, n in rows:
-            by_target.setdefault(target, {})[state] = int(n)
+        by_kind: dict[str, dict[str, int]] = {}
+        for target, kind, state, n in rows:
+            t = by_target.setdefault(target, {})
+            t[state] = t.get(state, 0) + int(n)
+            by_kind.setdefault(kind, {})[state] = int(n)
         reasons: dict[str, list[tuple[str, str]]] = {}
         for r in await self._newest_with_outcome("parked"):
             reasons.setdefault(r[1], []).append((r[0], r[3]))
@@ -455,7 +463,7 @@ class Outbox:
         for item in await self.parked():
             if item.kind == "record":
                 records.setdefault(item.projector, []).append((item.record_key, item.reason))
-        return OutboxCounts(by_target, reasons, records)
+        return OutboxCounts(by_target, by_kind, reasons, records)
 
     async def has_tables(self) -> bool:
         rows = await self.log.query(

@@ -1,0 +1,63 @@
+"""Build the QAD client settings from config + the credential vault (or the simulator's demo login).
+
+``build_qad_settings`` is what ``replay --config`` uses; the engine runtime can call the same
+function. Demo credentials are only accepted for a tenant on this machine (the simulator).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from engine.adapters.qad.settings import QadSettings
+from engine.config import Config
+from engine.errors import ConfigError
+
+__all__ = ["build_qad_settings"]
+
+_LOCAL = ("127.0.0.1", "localhost", "::1")
+
+
+def build_qad_settings(
+    cfg: Config,
+    *,
+    vault_path: Path | None = None,
+    demo: bool = False,
+    timeout_s: float | None = None,
+) -> QadSettings:
+    """QadSettings for ``cfg.qad``: credentials from the vault entry ``qad.credential``.
+
+    ``demo=True`` uses the QAD simulator's published demo login instead (local tenants only).
+    """
+    timeout = timeout_s if timeout_s is not None else cfg.dispatch.timeout_s
+    if demo:
+        from engine.sim.qad import DEMO_PASSWORD, DEMO_USER
+
+        url = cfg.qad.tenant_url
+        if not url:
+            raise ConfigError(f"{cfg.source}: qad.tenant_url is required with demo credentials")
+        if (urlsplit(url).hostname or "") not in _LOCAL:
+            raise ConfigError(
+                f"{cfg.source}: demo credentials only work against a local simulator, "
+                f"not {urlsplit(url).hostname}; store real ones with `ml-connector creds set qad`"
+            )
+        return QadSettings(
+            tenant_url=url,
+            username=DEMO_USER,
+            password=DEMO_PASSWORD,
+            domain=cfg.qad.domain,
+            entity=cfg.qad.entity,
+            request_timeout_s=timeout,
+        )
+    from engine.cli.creds import open_vault
+    from engine.security.vault import default_vault_path
+
+    cred = open_vault(vault_path or default_vault_path()).get_qad(cfg.qad.credential)
+    return QadSettings(
+        tenant_url=cfg.qad.tenant_url or cred.tenant_url,
+        username=cred.username,
+        password=cred.password,
+        domain=cred.domain or cfg.qad.domain,
+        entity=cred.entity or cfg.qad.entity,
+        request_timeout_s=timeout,
+    )
