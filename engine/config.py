@@ -62,6 +62,8 @@ class AmazonConfig:
     marketplaces: tuple[str, ...] = ("ATVPDKIKX0DER",)
     seller_id: str = ""
     orders_api: str = "2026-01-01"  # or "v0" (deprecated getOrders + getOrderItems)
+    # Marketplaces whose listings follow QAD item changes (price is in QAD's currency).
+    listing_marketplaces: tuple[str, ...] = ("ATVPDKIKX0DER",)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,339 @@
+"""The engine: opens every resource once, wires pollers -> log -> projectors -> dispatcher.
+
+``Engine.open`` builds one aiohttp session, one SP-API client per region (its own LWA token and
+buckets), the QAD client, the PII sealer, the outbox, the projection runner and the dispatcher,
+and closes them in reverse order. ``sync_once`` is one catch-up pass; ``run_forever`` the
+scheduler of ``ml-connector run`` (cadences from config, graceful drain on stop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Self
+
+import aiohttp
+
+from engine.adapters.amazon.auth import AmazonAccount
+from engine.adapters.amazon.client import AmazonClient
+from engine.adapters.amazon.listings import patch_listing
+from engine.adapters.amazon.ratelimit import BucketRegistry
+from engine.adapters.amazon.regions import region_of
+from engine.adapters.qad.client import QadClient
+from engine.adapters.qad.settings import QadSettings
+from engine.config import Config
+from engine.dispatch.dispatcher import Dispatcher
+from engine.dispatch.handlers import listing_handlers, qad_handlers
+from engine.dispatch.limits import LimiterRegistry
+from engine.dispatch.outbox import Outbox
+from engine.errors import ConfigError, RetriableRemoteError
+from engine.log.sqlite import SQLiteEventLog
+from engine.pollers.base import PollResult
+from engine.pollers.inventory import FbaInventoryPoller, MfnInventoryPoller
+from engine.pollers.orders import OrdersPollConfig, OrdersPoller
+from engine.pollers.qad_items import QadItemsPoller
+from engine.pollers.settlements import SettlementsPollConfig, SettlementsPoller
+from engine.projectors.catalog import CatalogProjector
+from engine.projectors.inventory import InventoryProjector
+from engine.projectors.mapping import Mapper
+from engine.projectors.orders import OrdersProjector
+from engine.projectors.runner import ProjectionRunner
+from engine.projectors.settlements import SettlementsProjector
+from engine.security.pii import PiiSealer
+
+__all__ = ["Engine", "SyncReport", "build_projectors"]
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+Progress = Callable[[str], None]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class SyncReport:
+    """What one ``sync_once`` pass did."""
+
+    polled: dict[str, PollResult] = field(default_factory=dict)
+    poll_errors: dict[str, str] = field(default_factory=dict)
+    projected: int = 0
+    dispatched: dict[str, int] = field(default_factory=dict)
+
+
+def build_projectors(cfg: Config) -> list[Any]:
+    """The projectors for a configuration (also used by ``rebuild``)."""
+    mapper = Mapper(cfg.mapping)
+    regions = {mp: region_of(mp) for mp in cfg.amazon.marketplaces}
+    return [
+        OrdersProjector(mapper),
+        SettlementsProjector(mapper),
+        InventoryProjector(mapper, cfg.inventory.mfn_mode),
+        CatalogProjector(mapper, cfg.amazon.listing_marketplaces, regions),
+    ]
+
+
+class ListingsAdapter:
+    """The dispatcher's ListingsPort over the SP-API clients (one per region)."""
+
+    def __init__(self, clients: Mapping[str, AmazonClient], verify_s: float = 30.0) -> None:
+        self.clients = clients
+        self.verify_s = verify_s
+
+    async def patch_listing(
+        self, region: str, marketplace_id: str, sku: str, changes: Mapping[str, Any]
+    ) -> str:
+        client = self.clients.get(region)
+        if client is None:
+            raise ConfigError(f"no Amazon client for region {region!r} (check amazon.marketplaces)")
+        patches: list[dict[str, Any]] = []
+        if changes.get("description") is not None:
+            patches.append(
+                {
+                    "op": "replace",
+                    "path": "/attributes/item_name",
+                    "value": [{"value": changes["description"], "marketplace_id": marketplace_id}],
+                }
+            )
+        if changes.get("list_price") is not None:
+            # Listings takes a JSON number; cents-exact decimals survive the float round trip.
+            price = Decimal(str(changes["list_price"]))
+            offer = {
+                "marketplace_id": marketplace_id,
+                "currency": changes.get("currency") or "USD",
+                "our_price": [{"schedule": [{"value_with_tax": float(price)}]}],
+            }
+            patches.append(
+                {"op": "replace", "path": "/attributes/purchasable_offer", "value": [offer]}
+            )
+        if changes.get("status") is not None and str(changes["status"]).upper() not in (
+            "AC",
+            "ACTIVE",
+        ):
+            # An item made inactive in QAD stops selling: merchant quantity 0.
+            patches.append(
+                {
+                    "op": "replace",
+                    "path": "/attributes/fulfillment_availability",
+                    "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": 0}],
+                }
+            )
+        if not patches:
+            return "nothing to patch"
+        result = await patch_listing(
+            client, sku, [marketplace_id], "PRODUCT", patches, verify_s=self.verify_s
+        )
+        if result.status != "ACCEPTED":
+            from engine.errors import Rejected
+
+            raise Rejected(f"listing {sku}: {result.status}", system="amazon")
+        if not result.applied:
+            raise RetriableRemoteError(
+                f"listing {sku}: accepted ({result.submission_id}) but not visible yet",
+                system="amazon",
+            )
+        return f"ACCEPTED {result.submission_id} verified"
+
+
+class Engine:
+    """Everything one sync process needs, opened once."""
+
+    def __init__(self, cfg: Config, stack: AsyncExitStack) -> None:
+        self.cfg = cfg
+        self._stack = stack
+        self.log: SQLiteEventLog
+        self.outbox: Outbox
+        self.runner: ProjectionRunner
+        self.dispatcher: Dispatcher
+        self.qad: QadClient
+        self.amazon: dict[str, AmazonClient] = {}
+        self.pollers: dict[str, Any] = {}
+        self._stop = asyncio.Event()
+
+    @classmethod
+    @asynccontextmanager
+    async def open(
+        cls,
+        cfg: Config,
+        *,
+        amazon_account: AmazonAccount,
+        qad_settings: QadSettings,
+        master_key: bytes,
+        amazon_clock: Clock | None = None,
+        amazon_rate_limits: bool = True,
+        raw_dir: Path | None = None,
+        listing_verify_s: float = 30.0,
+    ) -> AsyncIterator[Self]:
+        async with AsyncExitStack() as stack:
+            eng = cls(cfg, stack)
+            eng.log = await stack.enter_async_context(
+                SQLiteEventLog.open(cfg.engine.db, synchronous=cfg.engine.synchronous)
+            )
+            eng.outbox = Outbox(eng.log)
+            await eng.outbox.ensure()
+            sealer = PiiSealer.from_log(eng.log, master_key)
+            await sealer.ensure_schema()
+            session = await stack.enter_async_context(
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=cfg.dispatch.timeout_s))
+            )
+            eng.qad = QadClient(session, qad_settings)
+            await eng.qad.start()
+            clock = amazon_clock or _utc_now
+            buckets = BucketRegistry() if amazon_rate_limits else BucketRegistry(enabled=False)
+            regions = sorted({region_of(mp) for mp in cfg.amazon.marketplaces})
+            raw = raw_dir or Path(cfg.engine.db).parent / "raw"
+            for region in regions:
+                if region not in amazon_account.refresh_tokens:
+                    raise ConfigError(
+                        f"amazon.marketplaces include region {region} but the Amazon "
+                        f"credential has no refresh token for it (creds set amazon --region)"
+                    )
+                client = AmazonClient(
+                    session,
+                    amazon_account,
+                    region,
+                    endpoint=_endpoint(cfg, region),
+                    lwa_url=cfg.amazon.lwa_url,
+                    clock=clock,
+                    limits=buckets,
+                )
+                eng.amazon[region] = client
+                mps = tuple(m for m in cfg.amazon.marketplaces if region_of(m) == region)
+                orders_cfg = OrdersPollConfig(marketplace_ids=mps, api=cfg.amazon.orders_api)
+                eng.pollers[f"orders:{region}"] = OrdersPoller(client, eng.log, orders_cfg, sealer)
+                eng.pollers[f"settlements:{region}"] = SettlementsPoller(
+                    client, eng.log, SettlementsPollConfig(raw_dir=raw)
+                )
+                inv_mps = tuple(
+                    m for m in mps if (mm := cfg.mapping.marketplaces.get(m)) and mm.fba_site
+                )
+                if inv_mps:
+                    eng.pollers[f"fba:{region}"] = FbaInventoryPoller(client, eng.log, inv_mps)
+                mfn_mps = tuple(
+                    m for m in mps if (mm := cfg.mapping.marketplaces.get(m)) and mm.warehouse_site
+                )
+                if mfn_mps:
+                    eng.pollers[f"mfn:{region}"] = MfnInventoryPoller(
+                        client, eng.log, mfn_mps, raw_dir=raw
+                    )
+            eng.pollers["qad.items"] = QadItemsPoller(
+                eng.qad, eng.log, set(cfg.mapping.sku.values())
+            )
+            eng.runner = ProjectionRunner(eng.log, eng.outbox, build_projectors(cfg))
+            handlers = {
+                **qad_handlers(eng.qad),
+                **listing_handlers(ListingsAdapter(eng.amazon, listing_verify_s)),
+            }
+            eng.dispatcher = Dispatcher(
+                eng.log,
+                eng.outbox,
+                handlers,
+                LimiterRegistry.from_config(cfg.dispatch),
+                cfg.dispatch,
+            )
+            yield eng
+
+    async def poll(
+        self, names: list[str] | None = None, progress: Progress | None = None
+    ) -> SyncReport:
+        """Run the chosen pollers (all by default) concurrently; one failing flow stops no other."""
+        report = SyncReport()
+        chosen = {
+            n: p for n, p in self.pollers.items() if names is None or n.split(":")[0] in names
+        }
+
+        async def one(name: str, poller: Any) -> None:
+            try:
+                report.polled[name] = await poller.poll_once()
+                if progress:
+                    r = report.polled[name]
+                    progress(f"polled {name}: {r.fetched} fetched, {r.appended} new")
+            except RetriableRemoteError as exc:
+                report.poll_errors[name] = f"{type(exc).__name__}: {exc}"
+                log.warning("poll %s failed (will retry next cycle): %s", name, exc)
+
+        await asyncio.gather(*(one(n, p) for n, p in chosen.items()))
+        return report
+
+    async def sync_once(
+        self, progress: Progress | None = None, dispatch_timeout_s: float = 600.0
+    ) -> SyncReport:
+        """Poll everything once, project, dispatch until nothing is due (``sync --once``)."""
+        report = await self.poll(progress=progress)
+        report.projected = await self.runner.run_once()
+        if progress:
+            progress(f"projected {report.projected} events")
+        counts = await self.dispatcher.run_until_idle(dispatch_timeout_s)
+        report.dispatched = {k: v for k, v in counts.as_dict().items() if v}
+        if progress:
+            progress(f"dispatched {report.dispatched or 'nothing'}")
+        return report
+
+    async def project_and_dispatch(self, dispatch_timeout_s: float = 60.0) -> None:
+        await self.runner.run_once()
+        await self.dispatcher.run_until_idle(dispatch_timeout_s)
+
+    def stop(self) -> None:
+        """Ask ``run_forever`` to stop polling and drain (signal handlers call this)."""
+        self._stop.set()
+
+    async def run_forever(self, drain_s: float = 30.0) -> None:
+        """The scheduler: each flow on its cadence; projection+dispatch after every poll."""
+        poll = self.cfg.poll
+        cadence = {
+            "orders": poll.orders_every_s,
+            "settlements": poll.settlements_every_s,
+            "fba": poll.inventory_every_s,
+            "mfn": poll.inventory_every_s,
+            "qad.items": poll.catalog_every_s,
+        }
+        work = asyncio.Lock()
+
+        async def flow(name: str) -> None:
+            every = cadence[name.split(":")[0]]
+            while not self._stop.is_set():
+                await self._guarded(self.poll([name.split(":")[0]]), name)
+                async with work:
+                    await self._guarded(self.project_and_dispatch(), "dispatch")
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), timeout=every)
+
+        flows = sorted({n.split(":")[0] for n in self.pollers})
+        tasks = [asyncio.create_task(flow(n)) for n in flows]
+        await self._stop.wait()
+        await self.dispatcher.drain(drain_s)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _guarded(self, aw: Awaitable[Any], what: str) -> None:
+        try:
+            await aw
+        except RetriableRemoteError as exc:
+            log.warning("%s: %s (retrying next cycle)", what, exc)
+
+
+def _endpoint(cfg: Config, region: str) -> str | None:
+    """``[amazon] endpoint`` may hold one URL, or ``{region}`` to fill in (e.g. the simulator)."""
+    ep = cfg.amazon.endpoint
+    if not ep:
+        return None
+    return ep.replace("{region}", region.lower())
+
+
+async def wait_until(predicate: Callable[[], Awaitable[bool]], timeout_s: float) -> bool:
+    """Poll ``predicate`` until true or timeout (used by the demo and tests)."""
+    end = asyncio.get_running_loop().time() + timeout_s
+    while asyncio.get_running_loop().time() < end:
+        if await predicate():
+            return True
+        await asyncio.sleep(0.2)
+    return False

@@ -1,0 +1,88 @@
+"""Both simulators on loopback plus an engine pointed at them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.adapters.amazon.auth import AmazonAccount
+from engine.adapters.qad.settings import QadSettings
+from engine.config import Config
+from engine.demo import simulator_config
+from engine.runtime import Engine
+from engine.sim.amazon import AmazonSimulator
+from engine.sim.qad import QadSimulator
+
+KEY = os.urandom(32)
+
+
+class World:
+    def __init__(self, amazon: Any, qad: Any, tmp: Path) -> None:
+        self.amazon = amazon
+        self.qad = qad
+        self.tmp = tmp
+        seller = amazon.sellers[0]
+        self.account = AmazonAccount(
+            client_id=seller.client_id,
+            client_secret=seller.client_secret,
+            refresh_tokens={r: c.refresh_token for r, c in seller.regions.items()},
+            seller_id=seller.seller_id,
+            name=seller.name,
+        )
+
+    def config(self, **kw: Any) -> Config:
+        return simulator_config(
+            self.tmp / "events.db",
+            amazon_base=self.amazon.base_url,
+            lwa_url=self.amazon.lwa_url,
+            qad_url=kw.pop("qad_url", self.qad.tenant_url()),
+            **kw,
+        )
+
+    def qad_settings(self, cfg: Config, *, timeout_s: float = 10.0) -> QadSettings:
+        return QadSettings(
+            tenant_url=cfg.qad.tenant_url,
+            username=self.qad.username,
+            password=self.qad.password,
+            domain=cfg.qad.domain,
+            entity=cfg.qad.entity,
+            request_timeout_s=timeout_s,
+        )
+
+    @asynccontextmanager
+    async def engine(self, cfg: Config, **kw: Any) -> AsyncIterator[Engine]:
+        async with Engine.open(
+            cfg,
+            amazon_account=self.account,
+            qad_settings=self.qad_settings(cfg, timeout_s=kw.pop("qad_timeout_s", 10.0)),
+            master_key=KEY,
+            amazon_clock=self.amazon.clock.now,
+            amazon_rate_limits=kw.pop("rate_limits", False),
+            listing_verify_s=kw.pop("listing_verify_s", 5.0),
+            **kw,
+        ) as eng:
+            yield eng
+
+
+@pytest.fixture
+def make_world(tmp_path: Path) -> Callable[..., Any]:
+    @asynccontextmanager
+    async def factory(**sim_kw: Any) -> AsyncIterator[World]:
+        sim_kw.setdefault("seed", 3)
+        sim_kw.setdefault("history_days", 20)
+        sim_kw.setdefault("orders_per_day", 6)
+        sim_kw.setdefault("rate_limits", False)
+        sim_kw.setdefault("time_scale", 120.0)
+        tenants = sim_kw.pop("tenants", ("clouderp",))
+        async with (
+            AmazonSimulator(**sim_kw) as amazon,
+            QadSimulator(tmp_path / "qad.db", tenants=tenants) as qad,
+        ):
+            yield World(amazon, qad, tmp_path)
+
+    return factory
