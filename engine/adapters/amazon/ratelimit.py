@@ -120,8 +120,12 @@ class BucketRegistry:
         *,
         clock: Callable[[], float] = time.monotonic,
         enabled: bool = True,
+        time_scale: float = 1.0,
     ) -> None:
-        self._plans = dict(DEFAULT_PLANS if plans is None else plans)
+        # time_scale: a simulator running its clock faster refills its buckets that much faster.
+        base = DEFAULT_PLANS if plans is None else plans
+        self._plans = {k: UsagePlan(p.rate * time_scale, p.burst) for k, p in base.items()}
+        self._fallback = UsagePlan(FALLBACK_PLAN.rate * time_scale, FALLBACK_PLAN.burst)
         self._clock = clock
         self._buckets: dict[tuple[str, str, str], TokenBucket] = {}
         self.enabled = enabled
@@ -131,7 +135,7 @@ class BucketRegistry:
         key = (seller, region, operation)
         b = self._buckets.get(key)
         if b is None:
-            plan = self._plans.get(operation, FALLBACK_PLAN)
+            plan = self._plans.get(operation, self._fallback)
             b = self._buckets[key] = TokenBucket(plan.rate, plan.burst, clock=self._clock)
         return b
 

@@ -207,7 +207,10 @@ def open_text(doc: Document, *, region: str = "NA") -> Iterator[str]:
         except UnicodeDecodeError as exc:
             raise ParseError(f"document not decodable as {enc}: {exc.reason}") from None
         finally:
-            text.detach()
+            # An abandoned generator (the parser raised early) may be closed by the garbage
+            # collector after the file itself: detaching would then raise in a finalizer.
+            if not raw.closed:
+                text.detach()
 
 
 def _sniff(doc: Document, region: str) -> str:
