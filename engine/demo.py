@@ -27,13 +27,15 @@ def simulator_config(
     amazon_base: str,
     lwa_url: str,
     qad_url: str,
-    marketplaces: tuple[str, ...] = tuple(m.marketplace_id for m in MARKETPLACES),
+    marketplaces: tuple[str, ...] | None = None,
     sku_map: dict[str, str] | None = None,
     orders_api: str = "2026-01-01",
     base: Config | None = None,
 ) -> Config:
     """A configuration for the simulated business (the same as config.toml's demo values)."""
     cfg = base or Config()
+    if marketplaces is None:
+        marketplaces = tuple(m.marketplace_id for m in MARKETPLACES)
     mps = {
         m.marketplace_id: MarketplaceMap(
             customer=m.qad_customer,

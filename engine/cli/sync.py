@@ -1,0 +1,143 @@
+"""``ml-connector sync`` / ``run`` / ``rebuild``: move Amazon business into QAD."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from typing import Any
+
+from engine.cli._engine import add_config_arguments, config_from, open_engine
+from engine.dispatch.outbox import Outbox
+from engine.log.sqlite import SQLiteEventLog
+from engine.projectors.runner import ProjectionRunner
+from engine.runtime import build_projectors
+
+
+def register(sub: Any) -> None:
+    sync = sub.add_parser(
+        "sync",
+        help="poll Amazon, project, post to QAD (once, or forever)",
+        description="Run pollers, projectors and the dispatcher. With --once: one catch-up pass "
+        "that ends when nothing more is due (retries included), then exit. Without: keep "
+        "syncing on the [poll] cadences until Ctrl-C (same as `ml-connector run`).",
+    )
+    add_config_arguments(sync)
+    sync.add_argument("--once", action="store_true", help="catch up once, then exit")
+    sync.set_defaults(func=run_sync)
+
+    run = sub.add_parser(
+        "run",
+        help="long-running scheduler for a small VM (SIGTERM/SIGINT stop it gracefully)",
+        description="Poll each flow on its cadence from [poll], project and dispatch after each "
+        "poll. On SIGTERM/SIGINT: stop polling, let in-flight posts finish (up to --drain "
+        "seconds, then record them as unknown for a safe look-up later), exit 0.",
+    )
+    add_config_arguments(run)
+    run.add_argument("--drain", type=float, default=30.0, help="seconds to finish in-flight posts")
+    run.set_defaults(func=run_forever)
+
+    rebuild = sub.add_parser(
+        "rebuild",
+        help="re-derive all commands after a mapping change; post only the difference",
+        description="Re-run every projector from position 0 with side effects suppressed, diff "
+        "against the commands already derived, and add only the new ones (never a duplicate "
+        "QAD document: command ids are deterministic). --dry-run prints the diff only. Without "
+        "--dry-run and with credentials, the new commands are dispatched at once.",
+    )
+    add_config_arguments(rebuild)
+    rebuild.add_argument("--db", help="event log (default: [engine] db from the config)")
+    rebuild.add_argument("--dry-run", action="store_true", help="print the diff, change nothing")
+    rebuild.add_argument(
+        "--no-dispatch", action="store_true", help="add the commands but do not post them now"
+    )
+    rebuild.set_defaults(func=run_rebuild)
+
+
+def _progress(msg: str) -> None:
+    print(f"  {msg}", file=sys.stderr, flush=True)
+
+
+def run_sync(args: argparse.Namespace) -> int:
+    if not args.once:
+        args.drain = 30.0
+        return run_forever(args)
+    cfg = config_from(args)
+
+    async def main() -> int:
+        async with open_engine(args, cfg) as eng:
+            report = await eng.sync_once(progress=_progress)
+        parked = report.dispatched.get("parked", 0)
+        print(
+            f"sync: {report.projected} events projected, "
+            f"dispatched {report.dispatched or 'nothing'}"
+            + (f", poll errors: {report.poll_errors}" if report.poll_errors else "")
+        )
+        if parked:
+            print("some commands are parked: see `ml-connector status`", file=sys.stderr)
+        return 1 if report.poll_errors else 0
+
+    return asyncio.run(main())
+
+
+def run_forever(args: argparse.Namespace) -> int:
+    cfg = config_from(args)
+
+    async def main() -> int:
+        async with open_engine(args, cfg) as eng:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, eng.stop)
+            print(f"ml-connector running on {cfg.engine.db}; Ctrl-C or SIGTERM stops", flush=True)
+            await eng.run_forever(drain_s=args.drain)
+        print("stopped cleanly", flush=True)
+        return 0
+
+    return asyncio.run(main())
+
+
+def run_rebuild(args: argparse.Namespace) -> int:
+    cfg = config_from(args)
+    db = args.db or cfg.engine.db
+
+    async def diff_only() -> int:
+        async with SQLiteEventLog.open(db) as log:
+            outbox = Outbox(log)
+            await outbox.ensure()
+            runner = ProjectionRunner(log, outbox, build_projectors(cfg))
+            diff = await runner.rebuild(dry_run=args.dry_run)
+        _print_diff(diff, dry_run=args.dry_run)
+        return 0
+
+    if args.dry_run or args.no_dispatch:
+        return asyncio.run(diff_only())
+
+    async def rebuild_and_post() -> int:
+        async with open_engine(args, cfg) as eng:
+            diff = await eng.runner.rebuild(dry_run=False)
+            _print_diff(diff, dry_run=False)
+            counts = await eng.dispatcher.run_until_idle(cfg.dispatch.timeout_s * 4)
+        print(f"dispatched: {counts.as_dict()}")
+        return 0
+
+    return asyncio.run(rebuild_and_post())
+
+
+def _print_diff(diff: Any, *, dry_run: bool) -> None:
+    verb = "would add" if dry_run else "added"
+    print(f"rebuild: {diff.events} events re-projected, {diff.derived} commands derived")
+    print(f"  {verb} {len(diff.new)} new commands")
+    for cmd in diff.new[:50]:
+        print(f"    + {cmd.kind} {cmd.reference}")
+    if len(diff.new) > 50:
+        print(f"    ... and {len(diff.new) - 50} more")
+    if diff.no_longer_derived:
+        print(
+            f"  {len(diff.no_longer_derived)} earlier commands are no longer derived "
+            "(already posted documents are left as they are; correct them in QAD if needed)"
+        )
+    for key in diff.resolved_parks:
+        print(f"    resolved park: {key}")
+    for park in diff.new_parks:
+        print(f"    parked: {park.record_key}: {park.reason}")
