@@ -1,0 +1,53 @@
+"""The shipped config.toml is a working, complete example that matches the simulated business."""
+
+from pathlib import Path
+
+import pytest
+
+from engine.config import load_config
+from engine.errors import ConfigError
+from engine.sim.business import MARKETPLACES, sku_to_item
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_shipped_config_loads_and_maps_the_whole_simulated_catalog():
+    cfg = load_config(ROOT / "config.toml", env={})
+    assert cfg.mapping.sku == sku_to_item()
+    assert set(cfg.mapping.marketplaces) == {m.marketplace_id for m in MARKETPLACES}
+    assert cfg.qad.tenant_url.endswith("/clouderp") and cfg.inventory.mfn_mode == "report"
+
+
+def test_env_overrides_file_values():
+    cfg = load_config(
+        ROOT / "config.toml",
+        env={"ML_CONNECTOR_DISPATCH_CONCURRENCY": "2", "ML_CONNECTOR_AMAZON_MARKETPLACES": "A,B"},
+    )
+    assert cfg.dispatch.concurrency == 2 and cfg.amazon.marketplaces == ("A", "B")
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("[dispatch]\nconcurrency = 'four'\n", "dispatch.concurrency must be an integer"),
+        ("[engine]\ndbb = 'x'\n", "unknown key engine.dbb"),
+        ("[nope]\n", "unknown section [nope]"),
+        ("[inventory]\nmfn_mode = 'sometimes'\n", "inventory.mfn_mode"),
+        (
+            "[mapping.marketplaces.X]\ncustomer = 'C'\n",
+            "mapping.marketplaces.X.currency is required",
+        ),
+        ("not toml = = =", "not valid TOML"),
+    ],
+)
+def test_bad_config_names_key_and_file(tmp_path, text, needle):
+    p = tmp_path / "c.toml"
+    p.write_text(text)
+    with pytest.raises(ConfigError) as exc:
+        load_config(p, env={})
+    assert needle in str(exc.value) and str(p) in str(exc.value)
+
+
+def test_missing_config_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.toml")
