@@ -164,7 +164,7 @@ async def bench_plans(scale: float, sim_hours: float) -> dict[str, Any]:
                 else:
                     sem = asyncio.Semaphore(64)
 
-                    async def items(  # noqa: B023 - awaited within this loop iteration
+                    async def items(
                         oid: str,
                         sem: asyncio.Semaphore = sem,
                         c: AmazonClient = c,

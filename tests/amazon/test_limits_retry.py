@@ -31,7 +31,7 @@ def test_bucket_burst_then_rate():
 
 def test_bucket_adapts_to_header_and_drains_on_429():
     c = FakeClock()
-    reg = BucketRegistry(clock=c)
+    reg = BucketRegistry(clock=c, headroom=1.0)
     b = reg.bucket("S", "NA", "searchOrders")
     assert (b.rate, b.burst) == (DEFAULT_PLANS["searchOrders"].rate, 20)
     reg.observe_limit("S", "NA", "searchOrders", "0.5")

@@ -64,9 +64,17 @@ class TokenBucket:
     """
 
     def __init__(
-        self, rate: float, burst: int, *, clock: Callable[[], float] = time.monotonic
+        self,
+        rate: float,
+        burst: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        headroom: float = 1.0,
     ) -> None:
-        self.rate = rate
+        self.rate = rate  # the plan's nominal rate (utilisation is measured against it)
+        # Refill a little slower than the plan: the server's clock and ours drift by the
+        # network latency, and at exactly 100 % that drift shows up as the odd 429.
+        self.headroom = headroom
         self.burst = burst
         self._clock = clock
         self._tokens = float(burst)
@@ -76,9 +84,9 @@ class TokenBucket:
 
     def _refill(self) -> None:
         now = self._clock()
-        gained = (now - self._stamp) * self.rate
-        self._allowed += gained
-        self._tokens = min(float(self.burst), self._tokens + gained)
+        dt = now - self._stamp
+        self._allowed += dt * self.rate
+        self._tokens = min(float(self.burst), self._tokens + dt * self.rate * self.headroom)
         self._stamp = now
 
     def reserve(self) -> float:
@@ -86,7 +94,7 @@ class TokenBucket:
         self._refill()
         self._tokens -= 1.0
         self.granted += 1
-        return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+        return 0.0 if self._tokens >= 0 else -self._tokens / (self.rate * self.headroom)
 
     async def acquire(self) -> None:
         """Wait until a token is available and consume it."""
@@ -121,7 +129,9 @@ class BucketRegistry:
         clock: Callable[[], float] = time.monotonic,
         enabled: bool = True,
         time_scale: float = 1.0,
+        headroom: float = 0.97,
     ) -> None:
+        self._headroom = headroom
         # time_scale: a simulator running its clock faster refills its buckets that much faster.
         base = DEFAULT_PLANS if plans is None else plans
         self._plans = {k: UsagePlan(p.rate * time_scale, p.burst) for k, p in base.items()}
@@ -136,7 +146,9 @@ class BucketRegistry:
         b = self._buckets.get(key)
         if b is None:
             plan = self._plans.get(operation, self._fallback)
-            b = self._buckets[key] = TokenBucket(plan.rate, plan.burst, clock=self._clock)
+            b = self._buckets[key] = TokenBucket(
+                plan.rate, plan.burst, clock=self._clock, headroom=self._headroom
+            )
         return b
 
     async def acquire(self, seller: str, region: str, operation: str) -> None:
