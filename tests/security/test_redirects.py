@@ -3,7 +3,6 @@
 import contextlib
 
 import aiohttp
-import pytest
 from aiohttp import web
 
 from engine.adapters.amazon.auth import AmazonAccount
@@ -21,11 +20,6 @@ async def serve(app):
     return runner, runner.addresses[0][1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/adapters/amazon/client.py follows redirects with x-amz-access-token "
-    "(needs allow_redirects=False); owned by the Amazon client session, reported",
-)
 async def test_amazon_token_not_sent_to_redirect_target():
     seen: list[dict[str, str]] = []
 

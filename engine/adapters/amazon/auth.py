@@ -148,7 +148,9 @@ class LwaAuth:
         }
         async with (
             map_http_errors("lwa"),
-            self._session.post(self._lwa_url, data=form, timeout=self._timeout) as resp,
+            self._session.post(
+                self._lwa_url, data=form, timeout=self._timeout, allow_redirects=False
+            ) as resp,
         ):
             try:
                 body = await resp.json(content_type=None)

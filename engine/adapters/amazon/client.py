@@ -235,8 +235,14 @@ class AmazonClient:
     ) -> Response:
         async with (
             map_http_errors("amazon"),
+            # Never follow redirects: the access token must reach only the configured host.
             self.session.request(
-                method, url, headers=headers, data=data, timeout=self._timeout
+                method,
+                url,
+                headers=headers,
+                data=data,
+                timeout=self._timeout,
+                allow_redirects=False,
             ) as resp,
         ):
             raw = await resp.read()
