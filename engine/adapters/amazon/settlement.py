@@ -148,7 +148,9 @@ def _tz(suffix: str | None) -> timedelta:
 
 def _year(y: str) -> int:
     v = int(y)
-    return v + 2000 if len(y) <= 2 else v
+    if len(y) > 2:
+        return v
+    return v + (1900 if v >= 69 else 2000)  # strptime's %y pivot: "95" is 1995, not 2095
 
 
 def parse_date(text: str, order: str) -> datetime:
@@ -176,7 +178,10 @@ def parse_date(text: str, order: str) -> datetime:
     mm = int(m[5]) if m[5] else 0
     ss = int(m[6]) if m[6] else 0
     local = datetime(y, mo, d, hh, mm, ss, tzinfo=UTC)
-    return local - _tz(m[7])
+    try:
+        return local - _tz(m[7])
+    except OverflowError:  # 0001-01-01 +05:00 leaves datetime's range
+        raise ValueError(f"date out of range {text!r}") from None
 
 
 def _iso(ts: datetime) -> str:
@@ -284,7 +289,10 @@ class SettlementReader:
             v = Decimal(t)
         except InvalidOperation:
             raise SettlementError(f"line {self.lineno}: bad {what} {s!r}") from None
-        if not v.is_finite():
+        # Bounded exponent: "1e999999999" would overflow the sum or make a billion-digit int.
+        if not v.is_finite() or abs(v.adjusted()) > 15:
+            if v.is_zero() and v.is_finite():
+                return Decimal(0)
             raise SettlementError(f"line {self.lineno}: bad {what} {s!r}")
         return v
 
@@ -307,12 +315,15 @@ class SettlementReader:
         if not t:
             return None
         try:
-            return int(t)
+            q = int(t) if len(t) <= 15 else None
         except ValueError:
+            q = None
+        if q is None:
             v = self._amount(t, "quantity")
             if v != v.to_integral_value():
                 raise SettlementError(f"line {self.lineno}: bad quantity {s!r}") from None
             return int(v)
+        return q
 
     def _take_summary(self, cells: list[str]) -> None:
         g = self._get
@@ -377,8 +388,8 @@ class SettlementReader:
             t = raw.replace(".", "").replace(",", ".") if comma else raw.replace(",", "")
             try:
                 amount = Decimal(t)
-                if not amount.is_finite():
-                    raise InvalidOperation
+                if not amount.is_finite() or not -15 <= amount.adjusted() <= 15:
+                    raise InvalidOperation  # _amount decides (bounded exponents only)
             except InvalidOperation:
                 amount = self._amount(raw, "amount")  # raises with the line number
             total += amount
@@ -391,7 +402,11 @@ class SettlementReader:
             row: dict[str, Any] = dict(zip(keys, pick(cells), strict=True))
             row["amount"] = str(amount)
             row["posted_date"] = posted
-            row["quantity"] = (int(q) if q.isdigit() else self._quantity(q)) if q else None
+            row["quantity"] = (
+                (int(q) if q.isdigit() and len(q) < 10 and q.isascii() else self._quantity(q))
+                if q
+                else None
+            )
             self.detail_sum, self.row_count = total, n
             yield row
         self.detail_sum, self.row_count = total, n
