@@ -11,7 +11,7 @@ Rules:
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from engine.dispatch.commands import Park, make_command
@@ -48,7 +48,7 @@ class OrdersProjector:
         new_state["status"] = status
 
         if prior and prior.get("created"):
-            self._update(order, prior, new_state, event.position, out)
+            self._update(order_id, order, prior, new_state, event.position, out)
             out.state[order_id] = new_state
             return out
 
@@ -59,6 +59,10 @@ class OrdersProjector:
                 new_state["parked"] = False
             out.state[order_id] = new_state
             return out
+        raw_lines = order["lines"]
+        if not isinstance(raw_lines, list) or not all(isinstance(x, dict) for x in raw_lines):
+            reason = "malformed order lines (not a list of objects)"
+            return self._park(out, order_id, event.position, reason, new_state)
         mp = self.mapper.marketplace(str(order.get("marketplace_id")))
         if mp is None:
             reason = f"no QAD customer mapped for marketplace {order.get('marketplace_id')}"
@@ -111,13 +115,13 @@ class OrdersProjector:
 
     def _update(
         self,
+        order_id: str,
         order: dict[str, Any],
         prior: State,
         new_state: State,
         position: int,
         out: Projection,
     ) -> None:
-        order_id = str(order.get("order_id"))
         status = new_state["status"]
         if prior.get("cancelled") or prior.get("status") in _SHIPPED:
             return  # final in QAD: shipped or cancelled orders are not changed from Amazon
@@ -157,13 +161,17 @@ class OrdersProjector:
 
 
 def _sorted_lines(order: dict[str, Any]) -> list[dict[str, Any]]:
-    return sorted(order.get("lines") or [], key=lambda ln: str(ln.get("order_item_id")))
+    lines = order.get("lines")
+    if not isinstance(lines, list):
+        return []
+    dicts = [ln for ln in lines if isinstance(ln, dict)]
+    return sorted(dicts, key=lambda ln: str(ln.get("order_item_id")))
 
 
 def _qty(line: dict[str, Any]) -> int:
     try:
         return int(line.get("quantity") or 0)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: float("inf")
         return 0
 
 
@@ -171,10 +179,12 @@ def _unit_price(line: dict[str, Any]) -> Decimal:
     """Unit price from Amazon's line: unit_price, else item_price / quantity, else 0 (Pending)."""
     try:
         if line.get("unit_price") not in (None, ""):
-            return Decimal(str(line["unit_price"]))
-        qty = _qty(line)
-        if line.get("item_price") not in (None, "") and qty > 0:
-            return (Decimal(str(line["item_price"])) / qty).quantize(Decimal("0.0001"))
-    except InvalidOperation:
-        pass
-    return Decimal("0")
+            price = Decimal(str(line["unit_price"]))
+        elif line.get("item_price") not in (None, "") and _qty(line) > 0:
+            price = (Decimal(str(line["item_price"])) / _qty(line)).quantize(Decimal("0.0001"))
+        else:
+            return Decimal("0")
+    except ArithmeticError:  # InvalidOperation, Overflow of absurd exponents
+        return Decimal("0")
+    # NaN/Infinity never reach QAD; treated like an unknown (Pending) price.
+    return price if price.is_finite() else Decimal("0")

@@ -27,6 +27,11 @@ __all__ = ["SettlementsProjector", "settlement_reference"]
 ZERO = Decimal("0")
 
 
+def _exact_money(d: Decimal) -> bool:
+    """Finite, below 1e16 and in whole millionths: sums of such amounts stay exact."""
+    return d.is_finite() and d.adjusted() <= 15 and int(d.as_tuple().exponent) >= -6
+
+
 def settlement_reference(settlement_id: str) -> str:
     return f"AMZ-STL-{settlement_id}"
 
@@ -52,10 +57,15 @@ class SettlementsProjector:
         s: dict[str, Any] = event.payload
         sid = str(s.get("settlement_id") or event.key)
         ref = settlement_reference(sid)
+        rows = s.get("rows") or []
         try:
+            if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+                raise TypeError("rows is not a list of objects")
             total = Decimal(str(s["total_amount"]))
-            amounts = [Decimal(str(r["amount"])) for r in s.get("rows", [])]
-        except (KeyError, InvalidOperation) as exc:
+            amounts = [Decimal(str(r["amount"])) for r in rows]
+            if not all(_exact_money(a) for a in [total, *amounts]):
+                raise InvalidOperation("amount not finite or out of range")
+        except (KeyError, TypeError, ArithmeticError) as exc:
             out.parks.append(Park(sid, event.position, f"settlement not readable: {exc!r}"))
             return out
         if sum(amounts, ZERO) != total:
@@ -71,7 +81,7 @@ class SettlementsProjector:
         cfg = self.mapper.cfg
         buckets: dict[tuple[str, str], Decimal] = {}
         unmapped: Counter[str] = Counter()
-        for row, amount in zip(s.get("rows", []), amounts, strict=True):
+        for row, amount in zip(rows, amounts, strict=True):
             if amount == ZERO:
                 continue
             tt = str(row.get("transaction_type") or "")
@@ -129,7 +139,7 @@ class SettlementsProjector:
             "reference": ref,
             "posting_date": posting,
             "currency": currency,
-            "description": f"Amazon settlement {sid} {s.get('start', '')[:10]}..{posting}",
+            "description": f"Amazon settlement {sid} {str(s.get('start') or '')[:10]}..{posting}",
             "lines": lines,
         }
         pos = (event.position,)
@@ -156,7 +166,7 @@ class SettlementsProjector:
     def _customer(self, s: dict[str, Any]) -> str | None:
         """The Amazon customer: by the rows' marketplace names, else by currency."""
         names = Counter(
-            str(r.get("marketplace_name")) for r in s.get("rows", []) if r.get("marketplace_name")
+            str(r.get("marketplace_name")) for r in s.get("rows") or [] if r.get("marketplace_name")
         )
         by_name = {m.name.lower(): m for m in self.mapper.cfg.marketplaces.values() if m.name}
         for name, _n in names.most_common():
