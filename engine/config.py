@@ -179,6 +179,8 @@ def load_config(path: str | Path, env: typing.Mapping[str, str] | None = None) -
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses per nesting level: "a = [[[[...]]]]"
+        raise ConfigError(f"{p}: not valid TOML: nested too deeply") from None
     cfg = parse_config(data, source=str(p), env=os.environ if env is None else env)
     if cfg.inventory.mfn_mode not in ("adjust", "report"):
         raise ConfigError(f'{p}: inventory.mfn_mode must be "adjust" or "report"')
