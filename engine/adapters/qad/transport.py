@@ -283,26 +283,18 @@ class Transport:
     ) -> tuple[int, bytes, Mapping[str, str]]:
         """Authenticated request; one refresh + retry on 401; raw status/body returned."""
         data = dumps(body) if body is not None else None
+
+        async def attempt(access: str) -> tuple[int, bytes, Mapping[str, str]]:
+            headers = self._headers(access, data is not None)
+            return await self._raw(
+                method, rel, params=params, data=data, headers=headers, write=write
+            )
+
         access = await self.token()
-        status, raw, headers = await self._raw(
-            method,
-            rel,
-            params=params,
-            data=data,
-            headers=self._headers(access, data is not None),
-            write=write,
-        )
+        status, raw, headers = await attempt(access)
         if status == 401:
             log.info("qad answered 401 on %s %s; refreshing the token once", method, rel)
-            access = await self.token(force=True, stale=access)
-            status, raw, headers = await self._raw(
-                method,
-                rel,
-                params=params,
-                data=data,
-                headers=self._headers(access, data is not None),
-                write=write,
-            )
+            status, raw, headers = await attempt(await self.token(force=True, stale=access))
         if status in (401, 403):
             raise AuthError(
                 f"qad {method} {rel}: HTTP {status} {_error_text(raw)}".strip(),
