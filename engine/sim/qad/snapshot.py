@@ -174,11 +174,11 @@ def diff_snapshots(
         for ref in act.keys() - exp.keys():
             mismatched += 1
             note(f"{kind} {ref}: unexpected")
-    for key, qty in expected.stock.items():
-        if actual.stock.get(key, "0") != qty:
+    for part_site, qty in expected.stock.items():
+        if actual.stock.get(part_site, "0") != qty:
             mismatched += 1
-            note(f"stock {key}: expected {qty}, got {actual.stock.get(key)}")
+            note(f"stock {part_site}: expected {qty}, got {actual.stock.get(part_site)}")
     duplicated = max(0, actual.duplicate_count - expected.duplicate_count)
-    for key in actual.duplicates.keys() - expected.duplicates.keys():
-        note(f"duplicate {key} x{actual.duplicates[key]}")
+    for ref in actual.duplicates.keys() - expected.duplicates.keys():
+        note(f"duplicate {ref} x{actual.duplicates[ref]}")
     return {"lost": lost, "duplicated": duplicated, "mismatched": mismatched, "examples": examples}
