@@ -5,6 +5,9 @@ Rules:
   have no prices yet, so their lines go in at price 0 and are updated once prices arrive.
 - Later versions become updates: changed quantity/price per line, or a cancellation while the
   order has not shipped. Shipped orders are not touched again.
+- A later version without prices (e.g. Unshipped flipping back to Pending on a payment
+  re-authorisation) keeps the last known price: "no price yet" is not "price 0", so it never
+  zeroes a price in QAD (and needs no restoring update when prices come back).
 - A line whose SKU is not in the SKU -> item map parks the whole order (never posted with a
   guessed item); after the map is fixed, ``rebuild`` derives the create.
 """
@@ -139,7 +142,9 @@ class OrdersProjector:
             key = str(n)
             if key not in old_lines:
                 continue  # lines are fixed once created; Amazon does not add lines later
-            qty, price = str(_qty(ln)), str(_unit_price(ln))
+            known = _known_price(ln)
+            qty = str(_qty(ln))
+            price = old_lines[key][1] if known is None else str(known)
             if [qty, price] != old_lines[key] and Decimal(qty) > 0:
                 changes.append({"line": n, "quantity": qty, "price": price})
                 new_lines[key] = [qty, price]
@@ -177,14 +182,20 @@ def _qty(line: dict[str, Any]) -> int:
 
 def _unit_price(line: dict[str, Any]) -> Decimal:
     """Unit price from Amazon's line: unit_price, else item_price / quantity, else 0 (Pending)."""
+    price = _known_price(line)
+    return Decimal("0") if price is None else price
+
+
+def _known_price(line: dict[str, Any]) -> Decimal | None:
+    """The line's unit price if Amazon gave one (finite), else None (Pending: not known yet)."""
     try:
         if line.get("unit_price") not in (None, ""):
             price = Decimal(str(line["unit_price"]))
         elif line.get("item_price") not in (None, "") and _qty(line) > 0:
             price = (Decimal(str(line["item_price"])) / _qty(line)).quantize(Decimal("0.0001"))
         else:
-            return Decimal("0")
+            return None
     except ArithmeticError:  # InvalidOperation, Overflow of absurd exponents
-        return Decimal("0")
+        return None
     # NaN/Infinity never reach QAD; treated like an unknown (Pending) price.
-    return price if price.is_finite() else Decimal("0")
+    return price if price.is_finite() else None
