@@ -16,7 +16,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -39,12 +39,12 @@ from engine.errors import (
     RetriableRemoteError,
 )
 from engine.security.redact import install_redaction, redact
+from engine.security.rotation import secret_expiry
 from engine.security.urls import validate_entity_path
 from engine.security.vault import AmazonCredential, QadCredential, Vault, default_vault_path
 
 __all__ = ["Check", "register", "render", "run", "run_checks"]
 
-EXPIRY_WARNING = timedelta(days=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,23 +127,12 @@ def _pick(vault: Vault, kind: str, configured: str, every: bool) -> list[str]:
 
 
 def _expiry(cred: AmazonCredential, today: date) -> list[Check]:
-    if cred.secret_expires is None:
+    notice = secret_expiry(cred, today)
+    if notice is None:
         return []
-    left = cred.secret_expires - today
-    if left > EXPIRY_WARNING:
-        return []
-    status = "FAILED" if left.days < 0 and not cred.next_client_secret else "warn"
-    return [
-        Check(
-            "amazon",
-            cred.name,
-            "client secret expiry",
-            status,
-            f"LWA client secret expires {cred.secret_expires.isoformat()} ({left.days} days)",
-            "rotate it in Seller Central and store the new one with "
-            f"`ml-connector creds set amazon --name {cred.name} --next-secret`",
-        )
-    ]
+    detail = f"LWA client secret expires {notice.expires.isoformat()} ({notice.days_left} days)"
+    status = "FAILED" if notice.failed else "warn"
+    return [Check("amazon", cred.name, "client secret expiry", status, detail, notice.fix)]
 
 
 async def _ping_amazon(

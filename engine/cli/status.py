@@ -1,5 +1,7 @@
 """``ml-connector status --db F``: per flow, last poll, lag, events, commands and parked items.
 
+Also warns when a stored LWA client secret expires within 30 days (see engine/security/rotation).
+
 Opens the log read-only (safe beside a running sync). Shows codes, ids and counts only: never
 credentials or buyer data (payloads are not printed at all).
 """
@@ -10,16 +12,20 @@ import argparse
 import asyncio
 import sys
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from engine.dispatch.outbox import Outbox
-from engine.errors import ConfigError
+from engine.errors import ConfigError, CredentialError
 from engine.log import SQLiteEventLog
+from engine.security.keys import load_master_key
+from engine.security.rotation import secret_expiry
+from engine.security.vault import Vault, default_vault_path
 
-__all__ = ["FLOWS", "Flow", "collect_status", "register", "run"]
+__all__ = ["FLOWS", "Flow", "collect_status", "credential_warnings", "register", "run"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +71,11 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--db", required=True, help="event log file (SQLite)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument(
+        "--vault",
+        help="credential vault to check for LWA client secrets close to expiry (default: "
+        "$ML_CONNECTOR_VAULT or ~/.config/ml-connector/vault.bin, checked when it exists)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -200,6 +211,37 @@ def render(status: dict[str, Any], out: Any) -> None:
         for p in f["parked"]:
             label = p["command_id"] if p["what"] == "command" else f"record {p['record_key']}"
             w(f"  PARKED         {label}: {p['reason']}\n")
+    creds = status.get("credentials")
+    if creds is not None:
+        w("\ncredentials\n")
+        if not creds["checked"]:
+            w(f"  not checked    (no readable vault at {creds['vault']}; pass --vault)\n")
+        elif not creds["warnings"]:
+            w("  ok             no LWA client secret expires within 30 days\n")
+        for item in creds["warnings"]:
+            w(f"  {item['level']:<14} {item['message']}: {item['fix']}\n")
+
+
+def credential_warnings(vault_arg: str | None, today: date | None = None) -> dict[str, Any]:
+    """LWA secret-expiry notices from the vault. An explicit --vault must open; the default
+    vault is checked only when it exists and its key is available (status stays read-only)."""
+    path = Path(vault_arg) if vault_arg else default_vault_path()
+    if not vault_arg and not path.is_file():
+        return {"checked": False, "vault": str(path), "warnings": []}
+    try:
+        vault = Vault.open(path, load_master_key(create=False))
+    except CredentialError:
+        if vault_arg:
+            raise
+        return {"checked": False, "vault": str(path), "warnings": []}
+    day = today or datetime.now(UTC).date()
+    warnings = []
+    for _, name in vault.names("amazon"):
+        notice = secret_expiry(vault.get_amazon(name), day)
+        if notice is not None:
+            level = "EXPIRED" if notice.failed else "WARNING"
+            warnings.append({"level": level, "message": notice.message, "fix": notice.fix})
+    return {"checked": True, "vault": str(path), "warnings": warnings}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -210,6 +252,7 @@ def run(args: argparse.Namespace) -> int:
             return await collect_status(log)
 
     status = asyncio.run(main())
+    status["credentials"] = credential_warnings(args.vault)
     if args.json:
         sys.stdout.buffer.write(orjson.dumps(status, option=orjson.OPT_INDENT_2) + b"\n")
     else:
