@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+from datetime import UTC, datetime, timedelta
 
 DESCRIPTION = (
     "Run the Amazon SP-API + LWA simulator on 127.0.0.1 (regions as path prefixes /na, /eu, /fe) "
-    "and print the endpoints and demo credentials it accepts."
+    "and print the endpoints and demo credentials it accepts. --quiet-days gives a business "
+    "that no longer changes: its history ends that many days before now, the simulated clock "
+    "still reads the real time (17+ days: every refund is in the past), for reproducible runs."
 )
 
 
@@ -18,18 +21,56 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--time-scale", type=float, default=1.0, help="simulated s per real s")
     parser.add_argument("--orders-per-day", type=int, default=40, help="new orders per sim day")
     parser.add_argument("--no-rate-limits", action="store_true", help="turn usage plans off")
+    parser.add_argument(
+        "--history-days", type=int, default=28, help="days of order history before the start"
+    )
+    parser.add_argument(
+        "--total-orders",
+        type=int,
+        default=None,
+        help="spread exactly this many orders over the history (default: --orders-per-day each)",
+    )
+    parser.add_argument(
+        "--start",
+        default=None,
+        metavar="ISO",
+        help="simulated start time, e.g. 2026-03-02T12:00:00Z (default 2026-03-02 12:00 UTC); "
+        "'now' = the real time",
+    )
+    parser.add_argument(
+        "--quiet-days",
+        type=float,
+        default=0.0,
+        help="start the business this many days before --start (or now) and jump the clock "
+        "forward by as much: no new orders in that span (use with --orders-per-day 0)",
+    )
 
 
-async def _serve(args: argparse.Namespace) -> None:
+def _start(args: argparse.Namespace) -> datetime | None:
+    if args.start is None:
+        return None if not args.quiet_days else datetime.now(UTC)
+    if args.start == "now":
+        return datetime.now(UTC)
+    t = datetime.fromisoformat(args.start.replace("Z", "+00:00"))
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+async def _serve(args: argparse.Namespace, start: datetime | None) -> None:
     from engine.sim.amazon import AmazonSimulator
 
+    quiet = timedelta(days=args.quiet_days)
     async with AmazonSimulator(
         seed=args.seed,
         time_scale=args.time_scale,
         orders_per_day=args.orders_per_day,
         port=args.port,
         rate_limits=not args.no_rate_limits,
+        history_days=args.history_days,
+        total_orders=args.total_orders,
+        start=None if start is None else start - quiet,
     ) as sim:
+        if quiet:
+            sim.clock.advance(quiet)  # the data is anchored quiet days back; the clock is not
         s = sim.sellers[0]
         print(
             f"Amazon SP-API simulator at {sim.base_url} (sim time {sim.clock.now():%Y-%m-%d %H:%M})"
@@ -52,6 +93,14 @@ def run(args: argparse.Namespace) -> int:
     if args.time_scale <= 0 or args.orders_per_day < 0 or not 0 <= args.port <= 65535:
         print("error: --time-scale must be > 0, --orders-per-day >= 0, --port 0-65535")
         return 2
+    if args.history_days < 0 or (args.total_orders or 0) < 0 or args.quiet_days < 0:
+        print("error: --history-days, --total-orders and --quiet-days must be >= 0")
+        return 2
+    try:
+        start = _start(args)
+    except ValueError:
+        print(f"error: --start {args.start!r} is not an ISO date-time")
+        return 2
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args))
+        asyncio.run(_serve(args, start))
     return 0

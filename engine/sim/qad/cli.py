@@ -24,6 +24,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="tenant context root; repeat for several tenants (default: clouderp)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the fault RNG")
+    parser.add_argument(
+        "--write-latency",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="every business write (POST /api/erp/...) waits S seconds, at random (seeded) "
+        "before or after its commit, so writes are in flight for a while (crash tests)",
+    )
 
 
 async def _serve(args: argparse.Namespace) -> None:
@@ -31,6 +39,11 @@ async def _serve(args: argparse.Namespace) -> None:
 
     tenants = tuple(args.tenant or ["clouderp"])
     async with QadSimulator(args.state, port=args.port, tenants=tenants, seed=args.seed) as qad:
+        if args.write_latency > 0:
+            # First matching rule fires: half the writes wait before the commit, the rest after.
+            w = {"path": "/api/erp/", "method": "POST", "times": 0, "delay_s": args.write_latency}
+            qad.faults.add("latency", probability=0.5, **w)
+            qad.faults.add("commit_then_stall", **w)
         for name in tenants:
             print(f"QAD tenant {name}: {qad.tenant_url(name)}  (state {qad.state_file(name)})")
         print(f"demo user: {qad.username}  password: {qad.password}  client_id: {qad.client_id}")
@@ -41,6 +54,9 @@ async def _serve(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.port < 0 or args.port > 65535:
         print(f"--port {args.port} is not a TCP port")
+        return 2
+    if not 0 <= args.write_latency <= 60:
+        print("--write-latency must be between 0 and 60 seconds")
         return 2
     with contextlib.suppress(KeyboardInterrupt):
         try:
