@@ -1,16 +1,21 @@
-"""``ml-connector replay --db F --parked | --command ID [--config F]``: re-dispatch after a fix.
+"""``ml-connector replay --db F --parked | --command ID | --to-tenant URL --entity E``.
 
-Re-queueing adds a 'requeued' attempt row (the audit trail keeps the failed attempts). With
-``--config`` the re-queued commands are dispatched right away with the QAD client built from
-config + vault (or ``--demo-credentials`` for a local simulator); without it the next
-``sync``/``run`` picks them up. ``--to-tenant`` (replay into a fresh QAD entity) is not part of
-this module.
+``--parked`` / ``--command``: re-dispatch after a downstream fix. Re-queueing adds a 'requeued'
+attempt row (the audit trail keeps the failed attempts). With ``--config`` the re-queued
+commands are dispatched right away with the QAD client built from config + vault (or
+``--demo-credentials`` for a local simulator); without it the next ``sync``/``run`` picks them up.
+
+``--to-tenant URL --entity E`` (needs ``--config`` for the mapping): replay every event into
+another QAD entity and verify it ends with the original's documents; the logic and its
+guarantees are in engine/dispatch/retarget.py, this module only wires and prints.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +29,17 @@ from engine.dispatch.handlers import qad_handlers
 from engine.dispatch.limits import LimiterRegistry
 from engine.dispatch.outbox import Outbox
 from engine.dispatch.qad_setup import build_qad_settings
+from engine.dispatch.retarget import (
+    ReplayResult,
+    ReplayTarget,
+    replay_outbox_path,
+    replay_to_target,
+)
 from engine.errors import ConfigError
 from engine.log import SQLiteEventLog
+from engine.runtime import build_projectors
 
-__all__ = ["register", "replay", "run"]
+__all__ = ["register", "replay", "run", "run_to_tenant"]
 
 
 def register(sub: Any) -> None:
@@ -41,6 +53,16 @@ def register(sub: Any) -> None:
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--parked", action="store_true", help="every parked command")
     which.add_argument("--command", metavar="ID", help="one command id (see audit/status)")
+    which.add_argument(
+        "--to-tenant",
+        metavar="URL",
+        help="replay ALL events into this (fresh) QAD tenant and verify the documents",
+    )
+    parser.add_argument("--entity", help="QAD entity code of --to-tenant (required with it)")
+    parser.add_argument(
+        "--credential",
+        help="vault QAD credential for --to-tenant (default: qad.credential from the config)",
+    )
     parser.add_argument("--config", type=Path, help="config.toml: dispatch immediately")
     parser.add_argument("--vault", type=Path, default=None, help="credential vault file")
     parser.add_argument(
@@ -79,6 +101,8 @@ async def replay(
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.to_tenant is not None:
+        return run_to_tenant(args)
     path = existing_db(args.db)
     cfg = load_config(args.config) if args.config else None
     settings = (
@@ -127,3 +151,77 @@ def run(args: argparse.Namespace) -> int:
     for command_id, reason in still:
         print(f"  still parked {command_id}: {reason}")
     return 1 if still else 0
+
+
+def run_to_tenant(args: argparse.Namespace) -> int:
+    """``--to-tenant URL --entity E``: replay everything into another entity, then verify."""
+    if not args.entity:
+        raise ConfigError("--to-tenant needs --entity (the target's QAD entity code)")
+    if args.config is None:
+        raise ConfigError("--to-tenant needs --config (the mapping that derives the commands)")
+    target = ReplayTarget.parse(args.to_tenant, args.entity)
+    path = existing_db(args.db)
+    cfg = load_config(args.config)
+    if cfg.qad.tenant_url and (ReplayTarget.parse(cfg.qad.tenant_url, cfg.qad.entity) == target):
+        raise ConfigError(
+            f"--to-tenant {target.tenant_url} --entity {target.entity} is the configured tenant "
+            "itself; replay into a different (fresh) entity"
+        )
+    # The config's own tenant/credential only lend the login: URL and entity are the target's.
+    qad_cfg = dataclasses.replace(
+        cfg.qad, tenant_url=target.tenant_url, credential=args.credential or cfg.qad.credential
+    )
+    settings = build_qad_settings(
+        dataclasses.replace(cfg, qad=qad_cfg), vault_path=args.vault, demo=args.demo_credentials
+    )
+    settings = dataclasses.replace(settings, tenant_url=target.tenant_url, entity=target.entity)
+    replay_path = replay_outbox_path(path, target)
+
+    def progress(msg: str) -> None:
+        print(f"  {msg}", file=sys.stderr, flush=True)
+
+    async def main() -> ReplayResult:
+        limiters = LimiterRegistry.from_config(cfg.dispatch)
+        async with (
+            SQLiteEventLog.open(path, readonly=True) as source,
+            SQLiteEventLog.open(replay_path, synchronous=cfg.engine.synchronous) as replay_log,
+            aiohttp.ClientSession() as session,
+            QadClient(session, settings) as qad,
+        ):
+            return await replay_to_target(
+                source,
+                replay_log,
+                build_projectors(cfg),
+                lambda outbox: Dispatcher(
+                    replay_log, outbox, qad_handlers(qad, settings.paths), limiters, cfg.dispatch
+                ),
+                qad,
+                timeout_s=args.timeout,
+                concurrency=cfg.dispatch.concurrency,
+                before_request=lambda: limiters.acquire("qad"),
+                progress=progress,
+            )
+
+    print(f"replaying {path} into {target.tenant_url} entity {target.entity}", flush=True)
+    result = asyncio.run(main())
+    done = {k: v for k, v in result.dispatched.as_dict().items() if v and k != "attempted"}
+    print(
+        f"replay outbox: {result.outbox_path} ({result.derived} QAD commands, {result.added} new)"
+    )
+    print("dispatched this run: " + (", ".join(f"{k} {v}" for k, v in done.items()) or "nothing"))
+    for command_id, reason in result.parked[:20]:
+        print(f"  parked {command_id}: {reason}")
+    if result.waiting:
+        print(f"  {result.waiting} command(s) still waiting (retries): rerun to resume")
+    print()
+    print(result.report.table())
+    if result.report.unfinished_in_original:
+        print(
+            f"({result.report.unfinished_in_original} QAD command(s) the original has not posted "
+            "are not compared)"
+        )
+    for example in result.report.examples:
+        print(f"  {example}")
+    ok = result.report.clean and not result.parked and not result.waiting
+    print("target matches the original" if ok else "target does NOT match the original yet")
+    return 0 if ok else 1
