@@ -120,8 +120,11 @@ class OrderBook:
         history_days: int,
         orders_per_day: int,
         total_orders: int | None,
+        lines_per_order: int | None = None,
     ) -> None:
         self.seed = seed
+        # None: the realistic mix (mostly one line); n: n-1..n+1 lines, mean n (benchmarks).
+        self.lines_per_order = lines_per_order
         self.sellers = sellers
         self.origin = origin
         self.history_days = history_days
@@ -173,7 +176,11 @@ class OrderBook:
             purchased = start + rng.random() * DAY
             channel = "AFN" if rng.random() < 0.6 else "MFN"
             pool = afn if channel == "AFN" else mfn
-            nlines = rng.choices((1, 2, 3), (70, 20, 10))[0]
+            if self.lines_per_order is None:
+                nlines = rng.choices((1, 2, 3), (70, 20, 10))[0]
+            else:
+                n = max(1, min(self.lines_per_order, len(pool) - 1))
+                nlines = rng.choices((max(1, n - 1), n, n + 1), (25, 50, 25))[0]
             items = rng.sample(pool, nlines)
             promo = rng.random() < 0.12
             lines = []

@@ -190,6 +190,7 @@ class AmazonSimulator:
         total_orders: int | None = None,
         start: datetime | None = None,
         host: str = "127.0.0.1",
+        lines_per_order: int | None = None,
     ) -> None:
         self.clock = SimClock(start or DEFAULT_START, time_scale)
         self.world = World(
@@ -200,6 +201,7 @@ class AmazonSimulator:
             orders_per_day=orders_per_day,
             total_orders=total_orders,
             rate_limits=rate_limits,
+            lines_per_order=lines_per_order,
         )
         self.truth = Truth(self.world)
         self._host, self._port = host, port

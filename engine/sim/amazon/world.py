@@ -69,6 +69,7 @@ class World:
         orders_per_day: int,
         total_orders: int | None,
         rate_limits: bool,
+        lines_per_order: int | None = None,
     ) -> None:
         self.seed = seed
         self.clock = clock
@@ -78,7 +79,9 @@ class World:
         ]
         start = clock.start.timestamp()
         origin = (start // DAY - history_days) * DAY
-        self.book = OrderBook(seed, sellers, origin, history_days, orders_per_day, total_orders)
+        self.book = OrderBook(
+            seed, sellers, origin, history_days, orders_per_day, total_orders, lines_per_order
+        )
         self.settlements = Settlements(
             self.book, origin - 3 * DAY, {c.name: c.settlement_locale for c in sellers}
         )

@@ -1,0 +1,385 @@
+"""End-to-end benchmark: Amazon simulator -> engine -> QAD simulator; prints one JSON line.
+
+    /work/venv/bin/python scripts/bench_e2e.py [--orders 20000] [--lines 3] [--days 28]
+
+Three processes besides this one (multiprocessing "spawn"): the Amazon simulator (usage plans
+off, a seeded business of N orders with about ``--lines`` lines each, plus its settlements and
+inventory), the QAD simulator (state in an SQLite file) and the engine (``Engine.sync_once``:
+poll everything, project, dispatch until idle). Rate limits are off on both sides (simulator
+usage plans, engine buckets, QAD dispatch rate) so the figures are the engine's own cost.
+
+Output keys: orders (distinct orders in the log), wall_s (engine process start -> sync
+done), orders_per_s, engine_cpu_ms_per_order and engine_peak_rss_mb (the engine process's own
+getrusage, not the simulators'), qad_posts (attempts recorded 'ok'), qad_documents, duplicates
+(from the QAD tenant snapshot; must be 0), and rebuild_events_per_s for ``ml-connector rebuild
+--dry-run`` on the resulting log (a subprocess, timed from start to exit). Progress: stderr.
+
+Targets (issue 8): >= 200 orders/s and engine peak RSS <= 150 MB on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import multiprocessing as mp
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _say(msg: str) -> None:
+    print(f"[bench_e2e {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# -- simulator processes ---------------------------------------------------------------------
+
+
+def _serve_amazon(conn: Any, kwargs: dict[str, Any]) -> None:
+    import warnings
+
+    from engine.sim.amazon import AmazonSimulator
+
+    async def main() -> None:
+        async with AmazonSimulator(**kwargs) as sim:
+            s = sim.sellers[0]
+            conn.send(
+                {
+                    "base": sim.base_url,
+                    "lwa": sim.lwa_url,
+                    "client_id": s.client_id,
+                    "client_secret": s.client_secret,
+                    "tokens": {r: c.refresh_token for r, c in s.regions.items()},
+                    "seller_id": s.seller_id,
+                    "name": s.name,
+                    "now": sim.clock.now().isoformat(),
+                    "at": time.time(),
+                    "scale": sim.clock.time_scale,
+                }
+            )
+            await asyncio.get_running_loop().run_in_executor(None, conn.recv)
+
+    warnings.simplefilter("ignore")
+    asyncio.run(main())
+
+
+def _serve_qad(conn: Any, state: str) -> None:
+    import warnings
+
+    from engine.sim.qad import QadSimulator
+
+    async def main() -> None:
+        async with QadSimulator(state) as qad:
+            conn.send(
+                {
+                    "url": qad.tenant_url(),
+                    "user": qad.username,
+                    "password": qad.password,
+                    "state": str(qad.state_file()),
+                }
+            )
+            await asyncio.get_running_loop().run_in_executor(None, conn.recv)
+
+    warnings.simplefilter("ignore")
+    asyncio.run(main())
+
+
+class Child:
+    """A spawn'd process that sends one message when ready and stops on "stop"."""
+
+    def __init__(self, target: Any, *args: Any) -> None:
+        ctx = mp.get_context("spawn")
+        self.parent, child = ctx.Pipe()
+        self.proc = ctx.Process(target=target, args=(child, *args), daemon=True)
+
+    def __enter__(self) -> dict[str, Any]:
+        self.proc.start()
+        info: dict[str, Any] = self.parent.recv()
+        return info
+
+    def __exit__(self, *exc: object) -> None:
+        with contextlib.suppress(OSError):
+            self.parent.send("stop")
+        self.proc.join(15)
+        if self.proc.is_alive():
+            self.proc.kill()
+
+
+# -- the engine process ----------------------------------------------------------------------
+
+
+def _run_engine(conn: Any, spec: dict[str, Any]) -> None:
+    """Engine.sync_once against the simulators; sends back its own CPU time and peak RSS."""
+    import resource
+
+    result = asyncio.run(_engine_main(spec))
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    result["cpu_s"] = ru.ru_utime + ru.ru_stime
+    result["maxrss_kb"] = ru.ru_maxrss
+    conn.send(result)
+
+
+async def _engine_main(spec: dict[str, Any]) -> dict[str, Any]:
+    import dataclasses
+    from datetime import datetime, timedelta
+
+    from engine.adapters.amazon.auth import AmazonAccount
+    from engine.adapters.qad.settings import QadSettings
+    from engine.demo import simulator_config
+    from engine.runtime import Engine
+
+    amz, qad = spec["amazon"], spec["qad"]
+    sim_now, sim_at, scale = datetime.fromisoformat(amz["now"]), amz["at"], amz["scale"]
+
+    def clock() -> datetime:  # the simulator's clock, reconstructed from its handshake
+        return sim_now + timedelta(seconds=(time.time() - sim_at) * scale)
+
+    cfg = simulator_config(
+        Path(spec["db"]), amazon_base=amz["base"], lwa_url=amz["lwa"], qad_url=qad["url"]
+    )
+    cfg = dataclasses.replace(
+        cfg,
+        engine=dataclasses.replace(cfg.engine, synchronous=spec["synchronous"]),
+        dispatch=dataclasses.replace(
+            cfg.dispatch,
+            qad_rate_per_s=0.0,  # unlimited: the engine's own cost is what we measure
+            listings_rate_per_s=0.0,
+            concurrency=spec["concurrency"],
+            retry_base_s=0.2,
+            retry_cap_s=2.0,
+        ),
+    )
+    account = AmazonAccount(
+        client_id=amz["client_id"],
+        client_secret=amz["client_secret"],
+        refresh_tokens=amz["tokens"],
+        seller_id=amz["seller_id"],
+        name=amz["name"],
+    )
+    settings = QadSettings(
+        tenant_url=qad["url"],
+        username=qad["user"],
+        password=qad["password"],
+        domain=cfg.qad.domain,
+        entity=cfg.qad.entity,
+        request_timeout_s=30.0,
+    )
+
+    def progress(msg: str) -> None:
+        _say(f"engine: {msg}")
+
+    profile = spec.get("profile")
+    prof: Any = None
+    if profile:
+        import cProfile
+
+        prof = cProfile.Profile()
+        prof.enable()
+    async with Engine.open(
+        cfg,
+        amazon_account=account,
+        qad_settings=settings,
+        master_key=bytes(32),
+        amazon_clock=clock,
+        amazon_rate_limits=False,
+        listing_verify_s=5.0,
+    ) as eng:
+        ticker = asyncio.create_task(_ticker(eng))
+        try:
+            report = await eng.sync_once(progress=progress, dispatch_timeout_s=3600.0)
+        finally:
+            ticker.cancel()
+    if prof is not None:
+        prof.disable()
+        prof.dump_stats(profile)
+    return {
+        "polled": {k: v.fetched for k, v in report.polled.items()},
+        "poll_errors": report.poll_errors,
+        "projected": report.projected,
+        "dispatched": report.dispatched,
+    }
+
+
+async def _ticker(eng: Any) -> None:
+    """Dispatch progress every 10 s (one cheap count; the engine has no hook for it)."""
+    while True:
+        await asyncio.sleep(10)
+        rows = await eng.log.query("SELECT count(*) FROM attempts")
+        _say(f"engine: {rows[0][0]} attempts recorded so far")
+
+
+# -- rebuild --dry-run over the resulting log -------------------------------------------------
+
+
+def _toml_str(s: str) -> str:
+    return json.dumps(s)  # a JSON string literal is a valid TOML basic string
+
+
+def _write_config(path: Path, db: Path, amz: dict[str, Any], qad_url: str) -> None:
+    """A config.toml equal to the engine's (rebuild needs only [engine] and [mapping])."""
+    from engine.demo import simulator_config
+
+    cfg = simulator_config(db, amazon_base=amz["base"], lwa_url=amz["lwa"], qad_url=qad_url)
+    out = [
+        "[engine]",
+        f"db = {_toml_str(str(db))}",
+        "[amazon]",
+        f"endpoint = {_toml_str(cfg.amazon.endpoint)}",
+        f"lwa_url = {_toml_str(cfg.amazon.lwa_url)}",
+        f"marketplaces = [{', '.join(_toml_str(m) for m in cfg.amazon.marketplaces)}]",
+        "[qad]",
+        f"tenant_url = {_toml_str(qad_url)}",
+        "[mapping.sku]",
+        *(f"{_toml_str(k)} = {_toml_str(v)}" for k, v in cfg.mapping.sku.items()),
+    ]
+    for mp_id, m in cfg.mapping.marketplaces.items():
+        out += [
+            f"[mapping.marketplaces.{mp_id}]",
+            f"customer = {_toml_str(m.customer)}",
+            f"currency = {_toml_str(m.currency)}",
+            f"name = {_toml_str(m.name)}",
+            f"site = {_toml_str(m.site)}",
+            f"fba_site = {_toml_str(m.fba_site)}",
+            f"warehouse_site = {_toml_str(m.warehouse_site)}",
+        ]
+    path.write_text("\n".join(out) + "\n", encoding="utf-8")
+
+
+def _rebuild_dry_run(config: Path, db: Path) -> tuple[int, float, int]:
+    """(events re-projected, seconds, new commands) of ``ml-connector rebuild --dry-run``."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "engine", "rebuild", "--dry-run", "--config", str(config)],
+        capture_output=True, text=True, cwd=config.parent,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    secs = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"rebuild --dry-run failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    m = re.search(r"rebuild: (\d+) events re-projected", proc.stdout)
+    n = re.search(r"would add (\d+) new commands", proc.stdout)
+    if not m or not n:
+        raise RuntimeError(f"unexpected rebuild output: {proc.stdout[:500]}")
+    return int(m.group(1)), secs, int(n.group(1))
+
+
+# -- main ------------------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    from engine.sim.qad.snapshot import snapshot
+
+    db = tmp / "events.db"
+    amazon_kw = {
+        "total_orders": args.orders,
+        "history_days": args.days,
+        "rate_limits": False,
+        "seed": args.seed,
+        "lines_per_order": args.lines,
+        # Exactly N orders: none after the history (the run itself spans minutes of sim time).
+        "orders_per_day": 0,
+        # Reports take 45 simulated seconds to process; 120x makes that well under a second.
+        "time_scale": 120.0,
+    }
+    _say(f"starting simulators ({args.orders} orders over {args.days} days, ~{args.lines} lines)")
+    with (
+        Child(_serve_amazon, amazon_kw) as amz,
+        Child(_serve_qad, str(tmp / "qad.db")) as qad,
+    ):
+        spec = {
+            "amazon": amz,
+            "qad": qad,
+            "db": str(db),
+            "synchronous": args.synchronous,
+            "concurrency": args.concurrency,
+            "profile": args.profile,
+        }
+        ctx = mp.get_context("spawn")
+        parent, child = ctx.Pipe()
+        _say("engine: starting (sync --once)")
+        t0 = time.perf_counter()
+        proc = ctx.Process(target=_run_engine, args=(child, spec))
+        proc.start()
+        child.close()
+        try:
+            result: dict[str, Any] = parent.recv()
+        except EOFError:
+            proc.join()
+            raise RuntimeError(f"the engine process died (exit code {proc.exitcode})") from None
+        wall = time.perf_counter() - t0
+        proc.join(30)
+        state = Path(qad["state"])
+        snap = snapshot(state)
+    _say(f"engine done in {wall:.1f}s: {result}")
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        [(posts,)] = con.execute("SELECT count(*) FROM attempts WHERE outcome = 'ok'").fetchall()
+        [(events,)] = con.execute("SELECT count(*) FROM events").fetchall()
+        [(orders,)] = con.execute(
+            "SELECT count(DISTINCT key) FROM events WHERE stream = 'amazon.orders'"
+        ).fetchall()
+    finally:
+        con.close()
+    cfg_path = tmp / "config.toml"
+    _write_config(cfg_path, db, amz, qad["url"])
+    _say(f"rebuild --dry-run over {events} events")
+    rb_events, rb_secs, rb_new = _rebuild_dry_run(cfg_path, db)
+    counts = snap.counts()
+    return {
+        "orders": orders,
+        "wall_s": round(wall, 2),
+        "orders_per_s": round(orders / wall, 1),
+        "engine_cpu_ms_per_order": round(result["cpu_s"] * 1000 / max(orders, 1), 3),
+        "engine_peak_rss_mb": round(result["maxrss_kb"] / 1024, 1),
+        "qad_posts": int(posts),
+        "qad_documents": {k: v for k, v in counts.items() if k != "duplicates"},
+        "duplicates": snap.duplicate_count,
+        "dispatched": result["dispatched"],
+        "poll_errors": result["poll_errors"],
+        "events": int(events),
+        "rebuild_events": rb_events,
+        "rebuild_s": round(rb_secs, 2),
+        "rebuild_events_per_s": round(rb_events / rb_secs, 1),
+        "rebuild_new_commands": rb_new,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--orders", type=int, default=20_000, help="orders in the seeded business")
+    ap.add_argument("--lines", type=int, default=3, help="mean lines per order")
+    ap.add_argument("--days", type=int, default=28, help="days of history the orders span")
+    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--concurrency", type=int, default=16, help="[dispatch] concurrency")
+    ap.add_argument(
+        "--synchronous", default="FULL", choices=("FULL", "NORMAL"), help="[engine] synchronous"
+    )
+    ap.add_argument("--profile", help="write a cProfile of the engine process to this file")
+    ap.add_argument("--keep", help="keep the databases in this directory")
+    a = ap.parse_args(argv)
+    if a.orders < 1 or a.lines < 1 or a.days < 1:
+        ap.error("--orders, --lines and --days must be positive")
+    if a.keep:
+        keep = Path(a.keep).resolve()
+        keep.mkdir(parents=True, exist_ok=True)
+        res = run(a, keep)
+    else:
+        with tempfile.TemporaryDirectory(prefix="bench_e2e-") as tmp:
+            res = run(a, Path(tmp))
+    print(json.dumps(res))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
