@@ -61,6 +61,7 @@ SIM: dict[str, Any] = {
     "rate_limits": False,
 }
 # Fast retry timing so faults cost seconds, not minutes (the policy itself is unchanged).
+ORDER_PAGE = 5
 FAST_BACKOFF = Backoff(base=0.05, cap=0.5, max_tries=6)
 
 
@@ -152,6 +153,10 @@ class World:
                 # Test knobs: no constructor argument reaches these through Engine.open.
                 client.backoff = FAST_BACKOFF
                 client._timeout = aiohttp.ClientTimeout(total=amazon_timeout_s)
+            for name, poller in eng.pollers.items():
+                if name.startswith("orders:"):
+                    # Small pages so the orders windows really page (NextToken faults).
+                    poller.cfg = dataclasses.replace(poller.cfg, page_size=ORDER_PAGE)
             yield eng
 
     async def converge(
@@ -233,6 +238,22 @@ def make_world(tmp_path: Path) -> Callable[..., Any]:
             w.assert_quiet()
 
     return factory
+
+
+async def faulted_run(
+    w: World, ref: TenantSnapshot, *, passes: int | None = 1, **kw: Any
+) -> list[SyncReport]:
+    """Sync to convergence and compare with the reference; ``passes``: exactly that many."""
+    cfg = w.config(**kw.pop("cfg", {}))
+    reports = await w.converge(cfg, **kw)
+    assert_same_books(ref, w.books())
+    left = [r for r in w.amazon.faults.rules if r.count is not None]
+    assert not left, f"Amazon fault never (fully) fired: {left}"
+    unfired = [r for r in w.qad.faults.rules if r.times and r.fired < r.times]
+    assert not unfired, f"QAD fault never (fully) fired: {unfired}"
+    if passes is not None:
+        assert len(reports) == passes, [r.poll_errors for r in reports]
+    return reports
 
 
 def assert_same_books(expected: TenantSnapshot, actual: TenantSnapshot) -> None:

@@ -293,9 +293,15 @@ class AmazonClient:
         *,
         rdt: str | None = None,
     ) -> AsyncIterator[Any]:
-        """Yield each page's body, following the style's next token until it is absent."""
+        """Yield each page's body, following the style's next token until it is absent.
+
+        An expired/invalid next token (400; FBA tokens live 30 s) restarts the listing from the
+        first page, as Amazon asks: pages may repeat, so consumers must be idempotent per item.
+        After ``PAGING_RESTARTS`` restarts it raises RemoteUnavailable (retry next cycle).
+        """
         seen: set[str] = set()
         token: str | None = None
+        restarts = 0
         while True:
             if token is None:
                 q = list(params)
@@ -303,7 +309,21 @@ class AmazonClient:
                 q = [("nextToken", token)]  # must be the only parameter
             else:
                 q = [*params, (_TOKEN_PARAM[style], token)]
-            resp = await self.call(operation, "GET", path, params=q, rdt=rdt)
+            try:
+                resp = await self.call(operation, "GET", path, params=q, rdt=rdt)
+            except Rejected as exc:
+                if token is None or not _paging_token_refused(exc):
+                    raise
+                restarts += 1
+                if restarts > PAGING_RESTARTS:
+                    raise RemoteUnavailable(
+                        f"amazon: {operation} paging token expired {restarts} times",
+                        system="amazon",
+                    ) from exc
+                log.info("amazon %s %s: next token expired; restarting", self.region, operation)
+                token = None
+                seen.clear()
+                continue
             yield resp.body
             token = next_token(resp.body, style)
             if token is None:
@@ -311,6 +331,15 @@ class AmazonClient:
             if token in seen:
                 raise ParseError(f"amazon: {operation} paging loop (token repeated)")
             seen.add(token)
+
+
+PAGING_RESTARTS = 3
+
+
+def _paging_token_refused(exc: Rejected) -> bool:
+    """400 naming the next/pagination token as expired or invalid."""
+    text = f"{exc} {getattr(exc, 'detail', '')}".lower()
+    return exc.status == 400 and "token" in text and ("expired" in text or "invalid" in text)
 
 
 class _ExpiredToken(Exception):

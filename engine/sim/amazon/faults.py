@@ -19,6 +19,7 @@ KINDS = (
     "expire_next_token",  # a request carrying a paging token gets 400 (token expired)
     "report_outcome",  # the next created reports end in ``outcome`` (FATAL/CANCELLED)
     "listing_not_applied",  # listings submissions are ACCEPTED but never applied
+    "expire_url",  # a report document download answers 403 "Request has expired"
 )
 
 
@@ -33,6 +34,7 @@ class FaultRule:
     count: int | None = 1
     probability: float = 1.0
     outcome: str = "FATAL"
+    skip: int = 0  # let this many matching requests through first (e.g. fault page 2, not 1)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,6 +76,9 @@ class FaultInjector:
             if rule.region is not None and rule.region != region:
                 continue
             if rule.probability < 1.0 and self._rng.random() >= rule.probability:
+                continue
+            if rule.skip > 0:
+                rule.skip -= 1
                 continue
             if rule.count is not None:
                 rule.count -= 1

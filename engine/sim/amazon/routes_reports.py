@@ -299,7 +299,8 @@ async def download(request: web.Request) -> web.Response:
     rid = world.documents.get(doc_id)
     if not valid or rid is None:
         return _s3_error("AccessDenied", "Access Denied")
-    if world.now() > issued + DOC_URL_TTL:
+    expired = world.faults.take(("expire_url",), "downloadDocument", None) is not None
+    if expired or world.now() > issued + DOC_URL_TTL:
         return _s3_error("AccessDenied", "Request has expired")
     data, charset = render(world, world.reports[rid])
     packed = gzip.compress(data, mtime=0)
