@@ -44,6 +44,13 @@ def _say(msg: str) -> None:
 # -- simulator processes ---------------------------------------------------------------------
 
 
+def _send_cpu(conn: Any) -> None:
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    conn.send(ru.ru_utime + ru.ru_stime)
+
+
 def _serve_amazon(conn: Any, kwargs: dict[str, Any]) -> None:
     import warnings
 
@@ -70,6 +77,7 @@ def _serve_amazon(conn: Any, kwargs: dict[str, Any]) -> None:
 
     warnings.simplefilter("ignore")
     asyncio.run(main())
+    _send_cpu(conn)
 
 
 def _serve_qad(conn: Any, state: str) -> None:
@@ -91,6 +99,7 @@ def _serve_qad(conn: Any, state: str) -> None:
 
     warnings.simplefilter("ignore")
     asyncio.run(main())
+    _send_cpu(conn)
 
 
 class Child:
@@ -100,6 +109,7 @@ class Child:
         ctx = mp.get_context("spawn")
         self.parent, child = ctx.Pipe()
         self.proc = ctx.Process(target=target, args=(child, *args), daemon=True)
+        self.cpu_s = 0.0  # the process's own CPU seconds, reported when it stops
 
     def __enter__(self) -> dict[str, Any]:
         self.proc.start()
@@ -107,8 +117,10 @@ class Child:
         return info
 
     def __exit__(self, *exc: object) -> None:
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, EOFError):
             self.parent.send("stop")
+            if self.parent.poll(15):
+                self.cpu_s = float(self.parent.recv())
         self.proc.join(15)
         if self.proc.is_alive():
             self.proc.kill()
@@ -291,10 +303,8 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "time_scale": 120.0,
     }
     _say(f"starting simulators ({args.orders} orders over {args.days} days, ~{args.lines} lines)")
-    with (
-        Child(_serve_amazon, amazon_kw) as amz,
-        Child(_serve_qad, str(tmp / "qad.db")) as qad,
-    ):
+    amazon_sim, qad_sim = Child(_serve_amazon, amazon_kw), Child(_serve_qad, str(tmp / "qad.db"))
+    with amazon_sim as amz, qad_sim as qad:
         spec = {
             "amazon": amz,
             "qad": qad,
@@ -346,6 +356,8 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "dispatched": result["dispatched"],
         "poll_errors": result["poll_errors"],
         "events": int(events),
+        "amazon_sim_cpu_s": round(amazon_sim.cpu_s, 1),
+        "qad_sim_cpu_s": round(qad_sim.cpu_s, 1),
         "rebuild_events": rb_events,
         "rebuild_s": round(rb_secs, 2),
         "rebuild_events_per_s": round(rb_events / rb_secs, 1),

@@ -23,9 +23,18 @@ def _prefixed(prefix: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{f"{prefix}.{k}": v for k, v in r.items()} for r in rows]
 
 
-def _sales_orders(store: Store) -> list[dict[str, Any]]:
+def _sales_orders(store: Store, filters: Sequence[str] = ()) -> list[dict[str, Any]]:
+    # A real tenant answers a by-reference look-up from an index, not by reading every order:
+    # an ``eq`` filter on the PO reference narrows the SQL (a superset; apply_filters decides).
+    ref = next((f.split(",")[2] for f in filters if _is_ref_eq(f)), None)
+    if ref is None:
+        rows = store.query("SELECT * FROM so_mstr ORDER BY so_nbr")
+    else:
+        rows = store.query(
+            "SELECT * FROM so_mstr WHERE lower(so_po) = ? ORDER BY so_nbr", (ref.lower(),)
+        )
     out = []
-    for r in store.query("SELECT * FROM so_mstr ORDER BY so_nbr"):
+    for r in rows:
         out.append(
             {
                 "salesOrder.salesOrderNumber": r["so_nbr"],
@@ -43,6 +52,19 @@ def _sales_orders(store: Store) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def _is_ref_eq(spec: str) -> bool:
+    parts = spec.split(",")
+    if len(parts) < 3 or parts[0] != "salesOrder.customerPurchaseOrder":
+        return False
+    if parts[1].lower() != "eq":
+        return False
+    try:  # numbers compare numerically ("1.0" eq "1"): leave those to the full scan
+        Decimal(parts[2])
+    except InvalidOperation:
+        return True
+    return False
 
 
 def _items(store: Store) -> list[dict[str, Any]]:
@@ -65,6 +87,8 @@ def _customers(store: Store) -> list[dict[str, Any]]:
 def _table(sql: str, prefix: str) -> Callable[[Store], list[dict[str, Any]]]:
     return lambda store: _prefixed(prefix, store.query(sql))
 
+
+SALES_ORDERS_BROWSE = "urn:browse:bebrowse:com.qad.erp.sales.salesOrders"
 
 BROWSES: dict[str, Callable[[Store], list[dict[str, Any]]]] = {
     "urn:browse:bebrowse:com.qad.erp.sales.salesOrders": _sales_orders,
@@ -99,9 +123,12 @@ BROWSES: dict[str, Callable[[Store], list[dict[str, Any]]]] = {
 }
 
 
-def rows_for(browse_id: str, store: Store) -> list[dict[str, Any]]:
-    """All rows of a browse; the older ``mfg:gp340`` spelling is accepted too."""
+def rows_for(browse_id: str, store: Store, filters: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """All rows of a browse (or a superset of those ``filters`` select); the older
+    ``mfg:gp340`` spelling is accepted too."""
     bid = browse_id if browse_id.startswith("urn:") else f"urn:browse:{browse_id}"
+    if bid == SALES_ORDERS_BROWSE:
+        return _sales_orders(store, filters)
     fn = BROWSES.get(bid)
     if fn is None:
         raise BrowseError(f"Browse {browse_id!r} not found", status=404)

@@ -448,7 +448,8 @@ class QadSimulator:
         if not browse_id:
             return _errors(400, "Missing browseId", "browseId")
         try:
-            rows = apply_filters(rows_for(browse_id, store), q.getall("filter", []))
+            filters = q.getall("filter", [])
+            rows = apply_filters(rows_for(browse_id, store, filters), filters)
         except BrowseError as exc:
             return _errors(exc.status, str(exc))
         if count_only:

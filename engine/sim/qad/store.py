@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS so_mstr (so_domain TEXT, so_nbr TEXT PRIMARY KEY, so_
   so_bill TEXT, so_ship TEXT, so_ord_date TEXT, so_due_date TEXT, so_site TEXT, so_curr TEXT,
   so_po TEXT, so_channel TEXT, so_cr_terms TEXT, so_stat TEXT, so_hash TEXT);
 CREATE INDEX IF NOT EXISTS so_po_idx ON so_mstr (so_po);
+CREATE INDEX IF NOT EXISTS so_po_lower_idx ON so_mstr (lower(so_po));
 CREATE TABLE IF NOT EXISTS sod_det (sod_domain TEXT, sod_nbr TEXT, sod_line INTEGER,
   sod_part TEXT, sod_site TEXT, sod_qty_ord TEXT, sod_um TEXT, sod_list_pr TEXT, sod_price TEXT,
   sod_due_date TEXT, PRIMARY KEY (sod_nbr, sod_line));
