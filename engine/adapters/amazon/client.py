@@ -339,7 +339,8 @@ PAGING_RESTARTS = 3
 def _paging_token_refused(exc: Rejected) -> bool:
     """400 naming the next/pagination token as expired or invalid."""
     text = f"{exc} {getattr(exc, 'detail', '')}".lower()
-    return exc.status == 400 and "token" in text and ("expired" in text or "invalid" in text)
+    refused = ("expired", "invalid", "not valid")
+    return exc.status == 400 and "token" in text and any(w in text for w in refused)
 
 
 class _ExpiredToken(Exception):
