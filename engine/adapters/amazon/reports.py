@@ -34,6 +34,7 @@ __all__ = [
     "wait_report",
 ]
 
+URL_TRIES = 3  # fresh pre-signed URLs per download before the flow waits a cycle
 TERMINAL = frozenset({"DONE", "CANCELLED", "FATAL"})
 _CHARSET_ALIASES = {
     "shift_jis": "cp932",
@@ -153,23 +154,32 @@ async def download_document(
 
     Stored as received (``.gz`` when compressed); returns the checksum of the decoded bytes.
     """
-    resp = await client.call(
-        "getReportDocument", "GET", f"/reports/2021-06-30/documents/{document_id}"
-    )
-    url = str(resp.body["url"])
-    compressed = str(resp.body.get("compressionAlgorithm") or "").upper() == "GZIP"
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    path = dest_dir / f"{name or document_id}{'.gz' if compressed else ''}"
-    tmp = path.with_suffix(path.suffix + ".part")
-    timeout = aiohttp.ClientTimeout(total=300, sock_read=60)
-    # A pre-signed URL: no SP-API headers (the token must not leak to the storage host).
-    async with map_http_errors("amazon"), client.session.get(url, timeout=timeout) as r:
-        if r.status != 200:
-            raise error_for_status(r.status, "report document download failed", system="amazon")
-        charset = _charset(r.headers.get("Content-Type"))
-        with tmp.open("wb") as fh:
-            async for chunk in r.content.iter_chunked(1 << 16):
-                fh.write(chunk)
+    for _ in range(URL_TRIES):
+        resp = await client.call(
+            "getReportDocument", "GET", f"/reports/2021-06-30/documents/{document_id}"
+        )
+        url = str(resp.body["url"])
+        compressed = str(resp.body.get("compressionAlgorithm") or "").upper() == "GZIP"
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        path = dest_dir / f"{name or document_id}{'.gz' if compressed else ''}"
+        tmp = path.with_suffix(path.suffix + ".part")
+        timeout = aiohttp.ClientTimeout(total=300, sock_read=60)
+        # A pre-signed URL: no SP-API headers (the token must not leak to the storage host).
+        async with map_http_errors("amazon"), client.session.get(url, timeout=timeout) as r:
+            if r.status == 403:
+                continue  # the URL expired (5 min) before we got to it: ask for a fresh one
+            if r.status != 200:
+                raise error_for_status(r.status, "report document download failed", system="amazon")
+            charset = _charset(r.headers.get("Content-Type"))
+            with tmp.open("wb") as fh:
+                async for chunk in r.content.iter_chunked(1 << 16):
+                    fh.write(chunk)
+            break
+    else:
+        raise RemoteUnavailable(
+            f"amazon: report document {document_id} URL refused {URL_TRIES} times (403)",
+            system="amazon",
+        )
     h = hashlib.sha256()
     size = 0
     try:
