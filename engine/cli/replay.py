@@ -71,7 +71,11 @@ def register(sub: Any) -> None:
         help="use the QAD simulator's demo login (local tenant only)",
     )
     parser.add_argument(
-        "--timeout", type=float, default=120.0, help="seconds to keep dispatching (default 120)"
+        "--timeout",
+        type=float,
+        default=None,
+        help="seconds to keep dispatching (default 120; with --to-tenant 24 h: a whole log at "
+        "the [dispatch] QAD rate takes a while, and an interrupted replay resumes on rerun)",
     )
     parser.set_defaults(func=run)
 
@@ -131,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
                     parked=args.parked,
                     command_id=args.command,
                     dispatcher=dispatcher,
-                    timeout_s=args.timeout,
+                    timeout_s=args.timeout or 120.0,
                 )
             still = [(p.command_id, p.reason) for p in await outbox.parked() if p.command_id in ids]
             return ids, counts, still
@@ -196,7 +200,7 @@ def run_to_tenant(args: argparse.Namespace) -> int:
                     replay_log, outbox, qad_handlers(qad, settings.paths), limiters, cfg.dispatch
                 ),
                 qad,
-                timeout_s=args.timeout,
+                timeout_s=args.timeout or 86400.0,
                 concurrency=cfg.dispatch.concurrency,
                 before_request=lambda: limiters.acquire("qad"),
                 progress=progress,

@@ -11,7 +11,7 @@
    stopped, a finished one posts nothing when rerun (and the QAD client looks a reference up
    before creating, so even a lost replay file cannot duplicate a document).
 3. The ordinary Dispatcher posts them to the target with that outbox (retries, parking, audit
-   trail of the replay in the replay file).
+   trail of the replay in the replay file). A rerun re-queues what the previous run parked.
 4. ``verify``: for every document the ORIGINAL run posted successfully (per its outbox), the
    expected content (sales order create folded with its applied updates, invoice, journal, the
    last stock alignment per item/site) is compared with what the target holds for the same
@@ -361,6 +361,11 @@ async def replay_to_target(
     added = await seed(replay_log, derived)
     say(f"derived {len(derived)} QAD commands from the log; {added} new in {replay_log.path}")
     outbox = Outbox(replay_log)
+    # Rerunning a replay means "finish the job": what the target refused last time is tried
+    # again (the replay file keeps the refused attempts; the original's trail is untouched).
+    requeued = await outbox.requeue_parked("replay --to-tenant: rerun")
+    if requeued:
+        say(f"re-queued {len(requeued)} command(s) parked by the previous run")
     total = len({cmd.command_id for _n, cmd in derived})
 
     async def report_progress() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 from engine.cli import main as cli_main
@@ -36,8 +37,6 @@ async def test_replay_to_fresh_tenant_reproduces_documents_and_rerun_posts_nothi
         ]  # fmt: skip
 
         # The CLI entry runs its own event loop: call it off this test's loop.
-        import asyncio
-
         rc = await asyncio.to_thread(cli_main, argv)
         out = capsys.readouterr()
         assert rc == 0, out.out + out.err
@@ -83,8 +82,6 @@ async def test_replay_reports_a_document_that_differs_and_exits_1(make_world, ca
             "replay", "--db", cfg.engine.db, "--config", str(config), "--demo-credentials",
             "--to-tenant", w.qad.tenant_url("fresh"), "--entity", cfg.qad.entity,
         ]  # fmt: skip
-        import asyncio
-
         assert await asyncio.to_thread(cli_main, argv) == 0
         capsys.readouterr()
         w.qad.query(
@@ -117,3 +114,50 @@ def test_replay_to_tenant_rejects_bad_targets(tmp_path, capsys):
     for expected, extra in cases.items():
         assert cli_main(base + extra) == 2, extra
         assert expected in capsys.readouterr().err, extra
+
+
+async def test_interrupted_replay_resumes_without_duplicates(make_world, capsys):
+    async with make_world(history_days=16, orders_per_day=2, tenants=("clouderp", "fresh")) as w:
+        cfg = fast(w.config())
+        cfg = dataclasses.replace(
+            cfg, dispatch=dataclasses.replace(cfg.dispatch, retry_base_s=0.2, retry_cap_s=1.0)
+        )
+        async with w.engine(cfg) as eng:
+            await eng.sync_once()
+        config = write_config(cfg, w.tmp / "config.toml")
+        argv = [
+            "replay", "--db", cfg.engine.db, "--config", str(config), "--demo-credentials",
+            "--to-tenant", w.qad.tenant_url("fresh"), "--entity", cfg.qad.entity,
+        ]  # fmt: skip
+        # The target goes down after a dozen writes (HTTP 503 on every write from then on);
+        # the replay retries until its --timeout, then stops with work left.
+        ok_writes = 12
+        rule = w.qad.faults.add(
+            "status", tenant="fresh", method="POST", path="api/erp/", status=503, times=0
+        )
+        original_match = w.qad.faults.match
+        seen = {"posts": 0}
+
+        def match(**kw):  # let the first `ok_writes` writes through, then fail every write
+            if kw["tenant"] == "fresh" and kw["method"] == "POST" and "api/erp/" in kw["path"]:
+                seen["posts"] += 1
+                if seen["posts"] <= ok_writes:
+                    return None
+            return original_match(**kw)
+
+        w.qad.faults.match = match  # type: ignore[method-assign]
+        rc = await asyncio.to_thread(cli_main, [*argv, "--timeout", "2"])
+        out = capsys.readouterr().out
+        assert rc == 1, out
+        assert "does NOT match" in out
+        assert "rerun to resume" in out or "parked qad." in out
+        partial = snapshot(w.qad.state_file("fresh"))
+        assert 0 < len(partial.sales_orders) < len(snapshot(w.qad.state_file()).sales_orders)
+
+        w.qad.faults.match = original_match  # type: ignore[method-assign]
+        w.qad.faults.rules.remove(rule)  # the target is back
+        rc = await asyncio.to_thread(cli_main, argv)
+        out = capsys.readouterr().out
+        assert rc == 0, out
+        d = diff_snapshots(snapshot(w.qad.state_file()), snapshot(w.qad.state_file("fresh")))
+        assert (d["lost"], d["duplicated"], d["mismatched"]) == (0, 0, 0), d["examples"]
