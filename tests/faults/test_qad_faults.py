@@ -1,0 +1,67 @@
+"""QAD faults: 401 mid-run, 5xx bursts, latency past the timeout, timeouts *after* commit
+(unknown outcome: look up, never post twice), one record rejected (parked with QAD's text)."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.sim.qad.snapshot import diff_snapshots
+from tests.faults.conftest import faulted_run, parked
+
+SO = "salesOrderHeaders"
+WRITES = [SO, "journalEntries", "customerInvoices", "unplannedReceives"]
+
+
+@pytest.mark.parametrize("path", [SO, "journalEntries"])
+async def test_qad_401_mid_run(make_world, ref_books, path) -> None:
+    """Every access token is revoked before a write: log in again, carry on."""
+    ref = await ref_books()
+    async with make_world() as w:
+        w.qad.faults.add("expire_tokens", path=path, method="POST", times=1)
+        await faulted_run(w, ref)
+
+
+@pytest.mark.parametrize("status", [500, 503])
+@pytest.mark.parametrize("path", [SO, "customerInvoices"])
+async def test_qad_5xx_burst(make_world, ref_books, path, status) -> None:
+    ref = await ref_books()
+    async with make_world() as w:
+        w.qad.faults.add("status", path=path, method="POST", status=status, times=3)
+        await faulted_run(w, ref)
+
+
+async def test_qad_latency_past_timeout_before_commit(make_world, ref_books) -> None:
+    ref = await ref_books()
+    async with make_world() as w:
+        w.qad.faults.add("latency", path=SO, method="POST", delay_s=1.5, times=2)
+        await faulted_run(w, ref, qad_timeout_s=0.7)
+
+
+@pytest.mark.parametrize("kind", ["commit_then_stall", "commit_then_drop"])
+@pytest.mark.parametrize("path", WRITES)
+async def test_qad_unknown_outcome_after_commit(make_world, ref_books, kind, path) -> None:
+    """QAD commits, the answer never arrives: the engine must find the document, not repost."""
+    ref = await ref_books()
+    async with make_world() as w:
+        w.qad.faults.add(kind, path=path, method="POST", delay_s=1.5, times=2)
+        await faulted_run(w, ref, qad_timeout_s=0.7)
+
+
+async def test_qad_rejects_one_record(make_world, ref_books) -> None:
+    """A business error on one order parks that order with QAD's text; the rest flows."""
+    ref = await ref_books()
+    victim = sorted(ref.sales_orders)[len(ref.sales_orders) // 2]
+    message = "Customer credit limit exceeded for order"
+    async with make_world() as w:
+        w.qad.faults.add(
+            "business_error", path=SO, method="POST", reference=victim, message=message, times=0
+        )
+        cfg = w.config()
+        await w.converge(cfg)
+        d = diff_snapshots(ref, w.books())
+        assert (d["lost"], d["duplicated"], d["mismatched"]) == (1, 0, 0), d
+        assert d["examples"] == [f"sales_orders {victim}: missing"]
+        items = await parked(cfg)
+        assert [k for k, _ in items if victim in k], items
+        assert all(message in reason for k, reason in items if victim in k), items
+        assert not [k for k, _ in items if victim not in k], items
