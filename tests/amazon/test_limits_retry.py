@@ -76,3 +76,38 @@ def test_circuit_breaker_opens_half_opens_closes():
     br.success()
     assert br.state == "closed"
     br.before_call("op")
+
+
+async def test_nothing_beyond_the_burst_before_the_first_response():
+    """The server's refill starts when our first request arrives, not when our bucket was made:
+    until a response anchors the bucket, requests beyond the burst wait (no early 429)."""
+    import asyncio
+
+    reg = BucketRegistry(headroom=1.0, first_response_grace_s=5.0)
+    b = reg.bucket("S", "NA", "getOrderItems")
+    b.rate = 200.0  # refill credited while waiting would otherwise free these at once
+    sent: list[int] = []
+
+    async def one(i: int) -> None:
+        await reg.acquire("S", "NA", "getOrderItems")
+        sent.append(i)
+
+    tasks = [asyncio.create_task(one(i)) for i in range(b.burst + 3)]
+    await asyncio.sleep(0.1)  # 20 tokens' worth of refill at 200/s, but no response yet
+    assert sorted(sent) == list(range(b.burst))
+    reg.observe_limit("S", "NA", "getOrderItems", None)  # first response: refill from now
+    await asyncio.sleep(0.005)
+    assert len(sent) == b.burst  # the 3 queued ones were pushed back, not released
+    await asyncio.wait_for(asyncio.gather(*tasks), 2)
+    assert len(sent) == b.burst + 3
+
+
+async def test_unanchored_bucket_waits_at_most_the_grace():
+    import asyncio
+
+    reg = BucketRegistry(first_response_grace_s=0.05)
+    b = reg.bucket("S", "NA", "getInventorySummaries")  # burst 2
+    t = asyncio.get_running_loop().time()
+    for _ in range(b.burst + 1):
+        await reg.acquire("S", "NA", "getInventorySummaries")  # no response ever (5xx only)
+    assert asyncio.get_running_loop().time() - t < 2.0

@@ -4,11 +4,19 @@ Seeded with Amazon's default rate/burst (reference section 3) and adapted when a
 ``x-amzn-RateLimit-Limit`` header reports another rate. A request is only sent once the local
 bucket holds a token, so no request is sent that the bucket knows will 429. After a 429 the bucket
 is emptied (the server's bucket evidently is).
+
+The server's bucket starts counting when our first request *arrives*, not when our bucket was
+created: the burst leaves at once, and its first request can be the slowest (connection set-up,
+LWA). So refill is only trusted from the first response on (``anchor``): until then nothing
+beyond the burst is sent (bounded by a short grace, as a 5xx is not reported here), and queued
+requests are pushed back by the refill credited before it, as they are when a lower rate is
+adopted from the header.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -70,6 +78,7 @@ class TokenBucket:
         *,
         clock: Callable[[], float] = time.monotonic,
         headroom: float = 1.0,
+        first_response_grace_s: float | None = None,
     ) -> None:
         self.rate = rate  # the plan's nominal rate (utilisation is measured against it)
         # Refill a little slower than the plan: the server's clock and ours drift by the
@@ -81,6 +90,10 @@ class TokenBucket:
         self._stamp = clock()
         self.granted = 0  # requests let through (for utilisation figures)
         self._allowed = float(burst)  # burst + integral of rate dt (rates change on adaptation)
+        self._anchored = first_response_grace_s is None  # None: trust refill from creation
+        self._grace = first_response_grace_s or 0.0
+        self._first: asyncio.Event | None = None
+        self._shift = 0.0  # seconds queued requests must add to their wait (see ``anchor``)
 
     def _refill(self) -> None:
         now = self._clock()
@@ -99,13 +112,52 @@ class TokenBucket:
     async def acquire(self) -> None:
         """Wait until a token is available and consume it."""
         delay = self.reserve()
-        if delay > 0:
+        shift = self._shift
+        if not self._anchored and self.granted > self.burst:
+            # Beyond the burst before any response: the server's refill may not have started.
+            if self._first is None:
+                self._first = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            t0 = loop.time()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._first.wait(), delay + self._grace)
+            delay = max(delay - (loop.time() - t0), 0.0) + self._shift - shift
+            shift = self._shift
+        while delay > 0:
             await asyncio.sleep(delay)
+            # Pushed back while asleep (anchor, lower rate): wait the difference too.
+            delay, shift = self._shift - shift, self._shift
+
+    def _debit(self, tokens: float) -> None:
+        """Take ``tokens`` more from the bucket; queued requests wait that much longer."""
+        if tokens > 0:
+            self._tokens -= tokens
+            self._shift += tokens / (self.rate * self.headroom)
+
+    def anchor(self) -> None:
+        """First response seen: count refill from now, not from the bucket's creation.
+
+        The server's bucket started no later than now with ``burst`` tokens, and every request
+        granted so far arrives at it from now on at the latest, so ``burst - granted`` is a
+        safe lower bound of what it holds.
+        """
+        if self._anchored:
+            return
+        self._anchored = True
+        self._refill()
+        self._debit(self._tokens - min(self._tokens, float(self.burst) - self.granted))
+        if self._first is not None:
+            self._first.set()
 
     def set_rate(self, rate: float) -> None:
         """Adopt the rate the server reported (x-amzn-RateLimit-Limit)."""
         if rate > 0 and abs(rate - self.rate) > 1e-9 * max(rate, self.rate):
             self._refill()
+            if rate < self.rate and self._tokens < 0:
+                # The debt of queued requests now takes longer to repay: push them back.
+                self._shift += -self._tokens / (rate * self.headroom) - -self._tokens / (
+                    self.rate * self.headroom
+                )
             self.rate = rate
 
     def drain(self) -> None:
@@ -130,8 +182,10 @@ class BucketRegistry:
         enabled: bool = True,
         time_scale: float = 1.0,
         headroom: float = 0.97,
+        first_response_grace_s: float = 0.25,
     ) -> None:
         self._headroom = headroom
+        self._grace = first_response_grace_s
         # time_scale: a simulator running its clock faster refills its buckets that much faster.
         base = DEFAULT_PLANS if plans is None else plans
         self._plans = {k: UsagePlan(p.rate * time_scale, p.burst) for k, p in base.items()}
@@ -147,7 +201,11 @@ class BucketRegistry:
         if b is None:
             plan = self._plans.get(operation, self._fallback)
             b = self._buckets[key] = TokenBucket(
-                plan.rate, plan.burst, clock=self._clock, headroom=self._headroom
+                plan.rate,
+                plan.burst,
+                clock=self._clock,
+                headroom=self._headroom,
+                first_response_grace_s=self._grace,
             )
         return b
 
@@ -157,7 +215,12 @@ class BucketRegistry:
             await self.bucket(seller, region, operation).acquire()
 
     def observe_limit(self, seller: str, region: str, operation: str, header: str | None) -> None:
-        """Adapt to a response's ``x-amzn-RateLimit-Limit`` (absent on 429 and sometimes 2xx)."""
+        """Adapt to a response's ``x-amzn-RateLimit-Limit`` (absent on 429 and sometimes 2xx).
+
+        Called for every 2xx/400/404 response, so it also anchors the bucket's refill.
+        """
+        if self.enabled:
+            self.bucket(seller, region, operation).anchor()
         if not header:
             return
         try:
@@ -168,7 +231,9 @@ class BucketRegistry:
 
     def throttled(self, seller: str, region: str, operation: str) -> None:
         """Record a 429 for this operation."""
-        self.bucket(seller, region, operation).drain()
+        b = self.bucket(seller, region, operation)
+        b.anchor()
+        b.drain()
 
     def buckets(self) -> dict[tuple[str, str, str], TokenBucket]:
         """All buckets created so far (for figures)."""
