@@ -45,9 +45,12 @@ __all__ = ["register", "replay", "run", "run_to_tenant"]
 def register(sub: Any) -> None:
     parser = sub.add_parser(
         "replay",
-        help="re-queue parked commands (or one command) and optionally dispatch them now",
+        help="re-dispatch parked commands, or replay everything into a fresh QAD entity",
         description="Re-queue parked commands (--parked) or one command (--command ID) after "
-        "the downstream problem was fixed. With --config they are dispatched immediately.",
+        "the downstream problem was fixed; with --config they are dispatched immediately. "
+        "--to-tenant URL --entity E --config F: replay every event into another QAD entity "
+        "(own resumable outbox beside the db; the original trail is untouched), then compare "
+        "every document the original posted by reference and amounts; exit 1 on a difference.",
     )
     parser.add_argument("--db", required=True, help="event log file (SQLite)")
     which = parser.add_mutually_exclusive_group(required=True)
@@ -63,7 +66,9 @@ def register(sub: Any) -> None:
         "--credential",
         help="vault QAD credential for --to-tenant (default: qad.credential from the config)",
     )
-    parser.add_argument("--config", type=Path, help="config.toml: dispatch immediately")
+    parser.add_argument(
+        "--config", type=Path, help="config.toml: dispatch immediately (required by --to-tenant)"
+    )
     parser.add_argument("--vault", type=Path, default=None, help="credential vault file")
     parser.add_argument(
         "--demo-credentials",
@@ -107,6 +112,8 @@ async def replay(
 def run(args: argparse.Namespace) -> int:
     if args.to_tenant is not None:
         return run_to_tenant(args)
+    if args.entity or args.credential:
+        raise ConfigError("--entity and --credential only go with --to-tenant")
     path = existing_db(args.db)
     cfg = load_config(args.config) if args.config else None
     settings = (

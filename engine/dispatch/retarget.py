@@ -42,6 +42,7 @@ from engine.security.urls import validate_entity_path, validate_tenant_url
 __all__ = [
     "KINDS",
     "KindResult",
+    "ReplayResult",
     "ReplayTarget",
     "TargetPort",
     "VerifyReport",
