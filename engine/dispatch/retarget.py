@@ -41,6 +41,7 @@ from engine.security.urls import validate_entity_path, validate_tenant_url
 
 __all__ = [
     "KINDS",
+    "Expected",
     "KindResult",
     "ReplayResult",
     "ReplayTarget",
