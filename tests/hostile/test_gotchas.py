@@ -169,9 +169,8 @@ def test_orders_changing_after_import_status_back_and_forth() -> None:
     create = seen[0][0]
     assert create[0] == "create" and create[1][0]["price"] == "0"
     assert seen[1] == [("update", [{"line": 1, "quantity": "2", "price": "9.50"}], False)]
-    # Back to Pending: no create again. (Today the price is reset to 0 here and restored on
-    # the next Unshipped; whether to keep the known price is a projector decision, not asserted.)
-    assert all(kind == "update" for kind, _l, _c in seen[2])
+    # Back to Pending without prices: no create again and no change (the known price is kept).
+    assert seen[2] == []
     assert seen[3] == [("update", [{"line": 1, "quantity": "1", "price": "9.50"}], False)]
     assert seen[4] == [] and seen[5] == [("update", [], True)]
     assert seen[6] == [] and seen[7] == []
