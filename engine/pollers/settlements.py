@@ -39,6 +39,7 @@ class SettlementsPollConfig:
     raw_dir: Path = Path("raw/amazon")
     lookback: timedelta = timedelta(days=89)  # reports are retained 90 days
     locale: str | None = None  # force a layout; None = detect per document
+    page_size: int = 100  # getReports pageSize (1-100)
 
 
 class SettlementsPoller:
@@ -60,7 +61,11 @@ class SettlementsPoller:
         todo = [
             rep
             async for rep in list_reports(
-                self.client, [SETTLEMENT_REPORT_TYPE], statuses=("DONE",), created_since=since
+                self.client,
+                [SETTLEMENT_REPORT_TYPE],
+                statuses=("DONE",),
+                created_since=since,
+                page_size=self.cfg.page_size,
             )
             if str(rep["reportId"]) not in reports_done
         ]

@@ -78,3 +78,28 @@ async def test_inventory_snapshots_match_truth(sim30, tmp_path):
         m = [e async for e in log.read(streams=["amazon.inventory.mfn"])]
         want = sim30.truth.mfn_inventory(None, mp)
         assert m[-1].payload["items"] == {k: v for k, v in want.items() if k.endswith("-M")}
+
+
+async def test_report_id_repeated_across_pages_is_fetched_and_appended_once(sim30, tmp_path):
+    """Amazon's report listing can repeat a report id on the next page (reference gotcha)."""
+    async with aiohttp.ClientSession() as session, SQLiteEventLog.open(tmp_path / "e.db") as log:
+        c = make_client(sim30, session, "EU")
+        calls: list[str] = []
+        real_call = c.call
+
+        async def counting_call(operation, *a, **kw):  # type: ignore[no-untyped-def]
+            calls.append(operation)
+            return await real_call(operation, *a, **kw)
+
+        c.call = counting_call  # type: ignore[method-assign]
+        rule = sim30.faults.add("duplicate_page_item", operation="getReports", count=50)
+        cfg = SettlementsPollConfig(raw_dir=tmp_path / "raw", page_size=1)
+        res = await SettlementsPoller(c, log, cfg).poll_once()
+        left = next(r.count for r in sim30.faults.rules if r.id == rule)
+        assert left is not None and left < 50  # the listing really repeated ids
+        truth = {s.settlement_id for s in sim30.truth.settlements(region="EU")}
+        assert len(truth) >= 2  # several pages at pageSize=1
+        assert res.fetched == len(truth) and res.quarantined == 0
+        assert calls.count("getReportDocument") == len(truth)  # each document fetched once
+        evs = [e async for e in log.read(streams=["amazon.settlements"])]
+        assert sorted(e.key for e in evs) == sorted(truth)  # each settlement appended once

@@ -20,6 +20,7 @@ KINDS = (
     "report_outcome",  # the next created reports end in ``outcome`` (FATAL/CANCELLED)
     "listing_not_applied",  # listings submissions are ACCEPTED but never applied
     "expire_url",  # a report document download answers 403 "Request has expired"
+    "duplicate_page_item",  # a next page (getReports) repeats the previous page's last item
 )
 
 
