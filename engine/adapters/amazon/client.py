@@ -270,7 +270,7 @@ class AmazonClient:
             self.limits.observe_limit(
                 self.seller, self.region, operation, rh.get("x-amzn-RateLimit-Limit")
             )
-        if status == 403 and "expired" in msg.lower():
+        if status == 403 and _stale_access_token(msg):
             raise _ExpiredToken
         err: RemoteError = error_for_status(
             status,
@@ -344,7 +344,13 @@ def _paging_token_refused(exc: Rejected) -> bool:
 
 
 class _ExpiredToken(Exception):
-    """Internal: 403 with 'access token ... expired' details."""
+    """Internal: 403 saying our access token expired or is unknown (revoked, or the service
+    forgot it across a restart): worth exactly one retry with a freshly refreshed token."""
+
+
+def _stale_access_token(msg: str) -> bool:
+    text = msg.lower()
+    return "expired" in text or ("access token" in text and "revoked" in text)
 
 
 _TOKEN_PARAM: dict[str, str] = {

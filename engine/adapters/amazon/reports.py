@@ -22,7 +22,7 @@ import aiohttp
 
 from engine.adapters.amazon.client import AmazonClient, iso_z
 from engine.adapters.http import error_for_status, map_http_errors
-from engine.errors import ParseError, RemoteTimeout, RemoteUnavailable
+from engine.errors import ParseError, Rejected, RemoteTimeout, RemoteUnavailable
 
 __all__ = [
     "TERMINAL",
@@ -123,7 +123,16 @@ async def wait_report(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
-        resp = await client.call("getReport", "GET", f"/reports/2021-06-30/reports/{report_id}")
+        try:
+            resp = await client.call("getReport", "GET", f"/reports/2021-06-30/reports/{report_id}")
+        except Rejected as exc:
+            if exc.status != 404:
+                raise
+            # The report vanished (expired, or the service lost it): the flow retries next
+            # cycle with a new report instead of failing the whole sync.
+            raise RemoteUnavailable(
+                f"amazon: report {report_id} no longer exists", system="amazon"
+            ) from exc
         rep: dict[str, Any] = resp.body
         if rep.get("processingStatus") in TERMINAL:
             return rep
