@@ -12,6 +12,7 @@ Unknown keys are an error, so a typo never silently falls back to a default.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 import types
@@ -78,12 +79,46 @@ class QadConfig:
 
 @dataclass(frozen=True, slots=True)
 class PollConfig:
-    """``[poll]``: cadences in seconds for the scheduler (``ml-connector run``)."""
+    """``[poll]``: cadences in seconds for the scheduler (``ml-connector run``) and the Amazon
+    pollers' windows. ``validate`` rejects unsafe values (e.g. an end lag under Amazon's 2 min)."""
 
     orders_every_s: float = 300.0
-    inventory_every_s: float = 900.0
+    inventory_every_s: float = 900.0  # FBA summaries and the merchant listings report
     settlements_every_s: float = 21600.0
     catalog_every_s: float = 3600.0
+    # Orders windows by LastUpdatedAfter: each starts this long before the watermark so an
+    # order updated at a window edge is never missed (re-reads append nothing new).
+    orders_overlap_s: float = 600.0
+    # The window ends this long before now; Amazon wants >= 2 minutes (late-indexed updates).
+    orders_end_lag_s: float = 150.0
+    orders_initial_lookback_days: float = 30.0  # first run (no watermark yet)
+    orders_max_window_days: float = 7.0  # long outages are caught up in windows of this size
+    settlements_lookback_days: float = 89.0  # settlement reports are retained 90 days
+    # Raw report documents (settlements, listings) kept for re-parsing; "" = "raw" next to db.
+    raw_dir: str = ""
+
+    def validate(self, source: str) -> None:
+        """Raise ConfigError naming the key when a value is unsafe."""
+        for name in ("orders_every_s", "inventory_every_s", "settlements_every_s",
+                     "catalog_every_s", "orders_initial_lookback_days",
+                     "orders_max_window_days"):  # fmt: skip
+            v = getattr(self, name)
+            if not math.isfinite(v) or v <= 0:
+                raise ConfigError(f"{source}: poll.{name} must be a positive number, got {v!r}")
+        if not math.isfinite(self.orders_overlap_s) or self.orders_overlap_s < 0:
+            raise ConfigError(
+                f"{source}: poll.orders_overlap_s must be >= 0, got {self.orders_overlap_s!r}"
+            )
+        if not math.isfinite(self.orders_end_lag_s) or self.orders_end_lag_s < 120:
+            raise ConfigError(
+                f"{source}: poll.orders_end_lag_s must be >= 120 (Amazon wants the end bound "
+                f"at least 2 minutes before now), got {self.orders_end_lag_s!r}"
+            )
+        if not 0 < self.settlements_lookback_days <= 90:
+            raise ConfigError(
+                f"{source}: poll.settlements_lookback_days must be in (0, 90] (reports are "
+                f"kept 90 days), got {self.settlements_lookback_days!r}"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +240,7 @@ def parse_config(
         if not isinstance(table, dict):
             raise ConfigError(f"{source}: [{name}] must be a table")
         sections[name] = _build_section(hints[name], table, name, source, env)
+    sections["poll"].validate(source)
     return Config(**sections, source=source)
 
 

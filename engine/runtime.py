@@ -157,6 +157,7 @@ class Engine:
         self.amazon: dict[str, AmazonClient] = {}
         self.pollers: dict[str, Any] = {}
         self._stop = asyncio.Event()
+        self._heavy = asyncio.Lock()
 
     @classmethod
     @asynccontextmanager
@@ -189,7 +190,7 @@ class Engine:
             clock = amazon_clock or _utc_now
             buckets = BucketRegistry() if amazon_rate_limits else BucketRegistry(enabled=False)
             regions = sorted({region_of(mp) for mp in cfg.amazon.marketplaces})
-            raw = raw_dir or Path(cfg.engine.db).parent / "raw"
+            raw = raw_dir or Path(cfg.poll.raw_dir or Path(cfg.engine.db).parent / "raw")
             for region in regions:
                 if region not in amazon_account.refresh_tokens:
                     raise ConfigError(
@@ -207,10 +208,10 @@ class Engine:
                 )
                 eng.amazon[region] = client
                 mps = tuple(m for m in cfg.amazon.marketplaces if region_of(m) == region)
-                orders_cfg = OrdersPollConfig(marketplace_ids=mps, api=cfg.amazon.orders_api)
+                orders_cfg = OrdersPollConfig.from_poll(cfg.poll, mps, cfg.amazon.orders_api)
                 eng.pollers[f"orders:{region}"] = OrdersPoller(client, eng.log, orders_cfg, sealer)
                 eng.pollers[f"settlements:{region}"] = SettlementsPoller(
-                    client, eng.log, SettlementsPollConfig(raw_dir=raw)
+                    client, eng.log, SettlementsPollConfig.from_poll(cfg.poll, raw)
                 )
                 inv_mps = tuple(
                     m for m in mps if (mm := cfg.mapping.marketplaces.get(m)) and mm.fba_site
@@ -252,7 +253,13 @@ class Engine:
 
         async def one(name: str, poller: Any) -> None:
             try:
-                report.polled[name] = await poller.poll_once()
+                if name.startswith("settlements:"):
+                    # A settlement report is held whole while parsed (100k rows at a busy
+                    # seller): one region at a time keeps the peak memory to one report.
+                    async with self._heavy:
+                        report.polled[name] = await poller.poll_once()
+                else:
+                    report.polled[name] = await poller.poll_once()
                 if progress:
                     r = report.polled[name]
                     progress(f"polled {name}: {r.fetched} fetched, {r.appended} new")

@@ -27,6 +27,7 @@ from engine.adapters.amazon.orders import (
     normalise_v2026,
     search_orders,
 )
+from engine.config import PollConfig
 from engine.errors import AuthError, ConfigError, Rejected
 from engine.log.ports import EventLog
 from engine.log.records import NewEvent
@@ -51,6 +52,20 @@ class OrdersPollConfig:
     max_window: timedelta = timedelta(days=7)
     pii_channels: tuple[str, ...] = ("MFN",)  # fulfilment channels whose ship-to is needed
     page_size: int = 100
+
+    @classmethod
+    def from_poll(
+        cls, poll: PollConfig, marketplace_ids: Sequence[str], api: str = "2026-01-01"
+    ) -> OrdersPollConfig:
+        """The windows of config.toml's ``[poll]`` (validated there: lag >= 2 min)."""
+        return cls(
+            marketplace_ids=tuple(marketplace_ids),
+            api=api,
+            overlap=timedelta(seconds=poll.orders_overlap_s),
+            lag=timedelta(seconds=poll.orders_end_lag_s),
+            initial_lookback=timedelta(days=poll.orders_initial_lookback_days),
+            max_window=timedelta(days=poll.orders_max_window_days),
+        )
 
 
 class OrdersPoller:

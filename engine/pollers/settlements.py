@@ -16,6 +16,7 @@ from typing import Any
 from engine.adapters.amazon.client import AmazonClient
 from engine.adapters.amazon.reports import download_document, list_reports, open_text
 from engine.adapters.amazon.settlement import SettlementError, SettlementReader
+from engine.config import PollConfig
 from engine.errors import ParseError
 from engine.log.ports import EventLog
 from engine.log.records import NewEvent
@@ -40,6 +41,11 @@ class SettlementsPollConfig:
     lookback: timedelta = timedelta(days=89)  # reports are retained 90 days
     locale: str | None = None  # force a layout; None = detect per document
     page_size: int = 100  # getReports pageSize (1-100)
+
+    @classmethod
+    def from_poll(cls, poll: PollConfig, raw_dir: Path) -> SettlementsPollConfig:
+        """From config.toml's ``[poll]``; ``raw_dir`` is resolved by the caller."""
+        return cls(raw_dir=raw_dir, lookback=timedelta(days=poll.settlements_lookback_days))
 
 
 class SettlementsPoller:
