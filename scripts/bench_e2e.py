@@ -186,8 +186,19 @@ async def _engine_main(spec: dict[str, Any]) -> dict[str, Any]:
         request_timeout_s=30.0,
     )
 
+    import threading
+
+    peak = [0.0]
+
+    def sample() -> None:  # a thread: catches peaks inside CPU-bound stretches of the loop
+        while True:
+            peak[0] = max(peak[0], _rss_mb())
+            time.sleep(0.05)
+
+    threading.Thread(target=sample, daemon=True).start()
+
     def progress(msg: str) -> None:
-        _say(f"engine: {msg}")
+        _say(f"engine: {msg} (rss {_rss_mb():.0f} MB, peak so far {peak[0]:.0f} MB)")
 
     profile = spec.get("profile")
     prof: Any = None
@@ -222,11 +233,19 @@ async def _engine_main(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _ticker(eng: Any) -> None:
-    """Dispatch progress every 10 s (one cheap count; the engine has no hook for it)."""
+    """Progress every 5 s: attempts so far and RSS (one cheap count; there is no hook)."""
     while True:
-        await asyncio.sleep(10)
+        await asyncio.sleep(5)
         rows = await eng.log.query("SELECT count(*) FROM attempts")
-        _say(f"engine: {rows[0][0]} attempts recorded so far")
+        _say(f"engine: {rows[0][0]} attempts recorded so far, rss {_rss_mb():.0f} MB")
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
 # -- rebuild --dry-run over the resulting log -------------------------------------------------

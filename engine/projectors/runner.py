@@ -63,10 +63,13 @@ class ProjectionRunner:
         total = 0
         for projector in self.projectors:
             after = await self.log.tracking(_consumer(projector))
+            size = _batch_size(projector, self.batch_size)
             batch: list[StoredEvent] = []
-            async for event in self.log.read(after=after, streams=projector.streams):
+            async for event in self.log.read(
+                after=after, streams=projector.streams, batch_size=size
+            ):
                 batch.append(event)
-                if len(batch) >= self.batch_size:
+                if len(batch) >= size:
                     total += await self._commit_batch(projector, batch)
                     batch = []
                     if progress:
@@ -123,7 +126,8 @@ class ProjectionRunner:
         for projector in self.projectors:
             state: dict[str, State] = {}
             last = 0
-            async for event in self.log.read(after=0, streams=projector.streams):
+            size = _batch_size(projector, 1000)
+            async for event in self.log.read(after=0, streams=projector.streams, batch_size=size):
                 proj = projector.project(event, state)
                 for k, v in proj.state.items():
                     if v is None:
@@ -179,6 +183,14 @@ class ProjectionRunner:
                 )
                 await tx.set_tracking(_consumer(projector), tracking[projector.name])
         return diff
+
+
+def _batch_size(projector: Projector, default: int) -> int:
+    """Events per read and per transaction. A projector whose events are huge (a settlement
+    holds every row of its report: 100k rows at a busy seller) sets ``batch_size = 1`` so only
+    one of them is in memory at a time."""
+    own = getattr(projector, "batch_size", None)
+    return max(1, min(default, own)) if isinstance(own, int) else default
 
 
 def _consumer(projector: Projector) -> str:

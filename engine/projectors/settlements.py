@@ -41,6 +41,7 @@ class SettlementsProjector:
 
     name = "settlements"
     streams = ("amazon.settlements",)
+    batch_size = 1  # one event holds a whole report (100k rows): project them one at a time
 
     def __init__(self, mapper: Mapper) -> None:
         self.mapper = mapper
