@@ -94,6 +94,7 @@ class World:
         self.amazon = amazon
         self.qad = qad
         self.tmp = tmp
+        self.last_cfg: Config | None = None
         seller = amazon.sellers[0]
         self.account = AmazonAccount(
             client_id=seller.client_id,
@@ -192,6 +193,17 @@ async def parked(cfg: Config) -> list[tuple[str, str]]:
     return [(i.record_key, i.reason) for i in items]
 
 
+async def attempt_outcomes(cfg: Config) -> dict[str, int]:
+    """Dispatch attempts by outcome; ``recovered``: unknown outcomes resolved by a look-up."""
+    async with SQLiteEventLog.open(cfg.engine.db, readonly=True) as log:
+        rows = await log.query("SELECT outcome, count(*) FROM attempts GROUP BY outcome")
+        [(recovered,)] = await log.query(
+            "SELECT count(*) FROM attempts WHERE response LIKE '%recovered by look-up%' "
+            "OR response LIKE 'looked up after an unknown outcome%'"
+        )
+    return {**{str(o): int(n) for o, n in rows}, "recovered": int(recovered)}
+
+
 _REFERENCE: dict[str, TenantSnapshot] = {}
 
 
@@ -245,6 +257,7 @@ async def faulted_run(
 ) -> list[SyncReport]:
     """Sync to convergence and compare with the reference; ``passes``: exactly that many."""
     cfg = w.config(**kw.pop("cfg", {}))
+    w.last_cfg = cfg
     reports = await w.converge(cfg, **kw)
     assert_same_books(ref, w.books())
     left = [r for r in w.amazon.faults.rules if r.count is not None]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from engine.sim.qad.snapshot import diff_snapshots
-from tests.faults.conftest import faulted_run, parked
+from tests.faults.conftest import attempt_outcomes, faulted_run, parked
 
 SO = "salesOrderHeaders"
 WRITES = [SO, "journalEntries", "customerInvoices", "unplannedReceives"]
@@ -37,7 +37,7 @@ async def test_qad_latency_past_timeout_before_commit(make_world, ref_books) -> 
         await faulted_run(w, ref, qad_timeout_s=0.7)
 
 
-@pytest.mark.parametrize("kind", ["commit_then_stall", "commit_then_drop"])
+@pytest.mark.parametrize("kind", ["commit_then_stall", "commit_then_drop", "commit_then_truncate"])
 @pytest.mark.parametrize("path", WRITES)
 async def test_qad_unknown_outcome_after_commit(make_world, ref_books, kind, path) -> None:
     """QAD commits, the answer never arrives: the engine must find the document, not repost."""
@@ -45,6 +45,10 @@ async def test_qad_unknown_outcome_after_commit(make_world, ref_books, kind, pat
     async with make_world() as w:
         w.qad.faults.add(kind, path=path, method="POST", delay_s=1.5, times=2)
         await faulted_run(w, ref, qad_timeout_s=0.7)
+        outcomes = await attempt_outcomes(w.last_cfg)
+        # Each faulted write was resolved by looking the document up (in the client, or by the
+        # dispatcher on the next attempt), never by posting it again.
+        assert outcomes["recovered"] >= 2, outcomes
 
 
 async def test_qad_rejects_one_record(make_world, ref_books) -> None:

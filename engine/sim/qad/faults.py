@@ -16,6 +16,7 @@ FAULT_KINDS = frozenset(
         "latency",  # sleep `delay_s`, then handle normally
         "commit_then_stall",  # handle + commit, then stall `delay_s` (client times out)
         "commit_then_drop",  # handle + commit, then drop the connection without an answer
+        "commit_then_truncate",  # handle + commit, send half the answer, close the connection
         "expire_tokens",  # invalidate every access token, then handle (-> 401)
         "business_error",  # HTTP 200 submitResult failure with `message`
     }

@@ -89,6 +89,24 @@ class _Tenant:
     refresh: dict[str, str] = field(default_factory=dict)  # refresh token -> user
 
 
+class _Truncated(web.Response):
+    """Announces the full Content-Length, sends half of the body, closes the connection."""
+
+    @classmethod
+    def of(cls, resp: web.StreamResponse) -> web.StreamResponse:
+        if not isinstance(resp, web.Response) or not isinstance(resp.body, bytes):
+            return resp
+        out = cls(status=resp.status, headers=resp.headers)
+        out.body = resp.body
+        return out
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        body = self.body if isinstance(self.body, bytes) else b""
+        await self.write(body[: len(body) // 2])
+        if self._req is not None and self._req.transport is not None:
+            self._req.transport.close()
+
+
 class QadSimulator:
     """``async with QadSimulator(path) as qad:`` serves tenants on ``qad.tenant_url(name)``."""
 
@@ -270,6 +288,8 @@ class QadSimulator:
                 await asyncio.wait_for(self._stopping.wait(), rule.delay_s or 3600.0)
         if rule is not None and rule.kind == "commit_then_drop" and request.transport is not None:
             request.transport.abort()
+        if rule is not None and rule.kind == "commit_then_truncate":
+            return _Truncated.of(response)
         return response
 
     async def _pre_fault(
