@@ -48,3 +48,12 @@ async def test_listings_report_cancelled_two_cycles_running(make_world, ref_book
         await w.converge(cfg, max_passes=1)
         await w.converge(cfg, max_passes=1)
         await faulted_run(w, ref, passes=None)
+
+
+@pytest.mark.parametrize("count", [1, 4])
+async def test_report_document_truncated(make_world, ref_books, count) -> None:
+    """A settlement/listings document cut off mid-download is never parsed as a whole one."""
+    ref = await ref_books()
+    async with make_world() as w:
+        w.amazon.faults.add("truncate", operation="downloadDocument", count=count)
+        await faulted_run(w, ref, passes=None)

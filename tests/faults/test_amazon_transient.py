@@ -85,3 +85,12 @@ async def test_truncated_body(make_world, ref_books, op) -> None:
     async with make_world() as w:
         w.amazon.faults.add("truncate", operation=op, count=2)
         await faulted_run(w, ref)
+
+
+@pytest.mark.parametrize("kind", ["throttle", "status", "drop"])
+async def test_storm_across_every_operation(make_world, ref_books, kind) -> None:
+    """A seeded storm: every SP-API call has a 25% chance of failing, for the whole run."""
+    ref = await ref_books()
+    async with make_world() as w:
+        w.amazon.faults.add(kind, status=503, count=None, probability=0.25)
+        await faulted_run(w, ref, passes=None)

@@ -21,9 +21,9 @@ async def test_qad_401_mid_run(make_world, ref_books, path) -> None:
         await faulted_run(w, ref)
 
 
-@pytest.mark.parametrize("status", [500, 503])
+@pytest.mark.parametrize("status", [429, 500, 503])
 @pytest.mark.parametrize("path", [SO, "customerInvoices"])
-async def test_qad_5xx_burst(make_world, ref_books, path, status) -> None:
+async def test_qad_error_burst(make_world, ref_books, path, status) -> None:
     ref = await ref_books()
     async with make_world() as w:
         w.qad.faults.add("status", path=path, method="POST", status=status, times=3)

@@ -310,7 +310,18 @@ async def download(request: web.Request) -> web.Response:
     headers = {"Content-Type": f"text/plain; charset={charset}"}
     if q.get("ce") == "1":
         headers["Content-Encoding"] = "gzip"
+    if world.faults.take(("truncate",), "downloadDocument", None) is not None:
+        # The storage host dies half-way: Content-Length announces the whole file.
+        return _TruncatedDocument(body=packed, headers=headers)
     return web.Response(body=packed, headers=headers)
+
+
+class _TruncatedDocument(web.Response):
+    async def write_eof(self, data: bytes = b"") -> None:
+        body = self.body if isinstance(self.body, bytes) else b""
+        await self.write(body[: len(body) // 2])
+        if self._req is not None and self._req.transport is not None:
+            self._req.transport.close()
 
 
 def _s3_error(code: str, message: str) -> web.Response:
