@@ -246,18 +246,30 @@ from engine.adapters.amazon.settlement import parse_settlement
 t = time.perf_counter()
 with open(sys.argv[1], encoding="utf-8", newline="") as fh:
     p = parse_settlement(fh, keep_rows=False)
-print(time.perf_counter() - t, p.row_count, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+def hwm():
+    for ln in open("/proc/self/status"):
+        if ln.startswith("VmHWM:"):
+            return int(ln.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(time.perf_counter() - t, p.row_count, hwm())
 """
 _CSV_CHILD = """
 import csv, resource, sys, time
 t = time.perf_counter()
 with open(sys.argv[1], encoding="utf-8", newline="") as fh:
     n = sum(1 for _ in csv.reader(fh, delimiter="\\t"))
-print(time.perf_counter() - t, n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+def hwm():
+    for ln in open("/proc/self/status"):
+        if ln.startswith("VmHWM:"):
+            return int(ln.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(time.perf_counter() - t, n, hwm())
 """
 
 
 def _child(code: str, path: Path) -> tuple[float, int, int]:
+    """(seconds, rows, peak RSS kB) of ``code`` in a fresh interpreter. Peak RSS is VmHWM:
+    ``ru_maxrss`` survives execve on Linux and would report this process's size."""
     out = subprocess.run(
         [sys.executable, "-c", code, str(path)],
         capture_output=True, text=True, check=True,
