@@ -92,35 +92,58 @@ class Dispatcher:
         return self._stopping
 
     async def run_once(self) -> RunCounts:
-        """Dispatch everything currently due; returns the attempts made by outcome."""
+        """Dispatch everything currently due; returns the attempts made by outcome.
+
+        The backlog is claimed a page at a time (``page_size`` commands, seq order) so memory
+        stays flat however many commands are waiting; passes repeat from the start until one
+        finds nothing it has not tried in this call (an update queued behind its create only
+        becomes due once the create is done).
+        """
         counts = RunCounts()
         tried: set[str] = set()
         if self._sem is None:
             self._sem = asyncio.Semaphore(max(1, self.config.concurrency))
+        page_size = max(64, 16 * max(1, self.config.concurrency))
         while not self._stopping:
-            due = [
-                p
-                for p in await self.outbox.pending()
-                if p.command.command_id not in tried
-                and (not self.only_handled or p.command.kind in self.handlers)
-            ]
-            if not due:
+            progressed = False
+            cursor = 0
+            while not self._stopping:
+                page = await self.outbox.pending(limit=page_size, after_seq=cursor)
+                if not page:
+                    break
+                cursor = page[-1].seq
+                due = [
+                    p
+                    for p in page
+                    if p.command.command_id not in tried
+                    and (not self.only_handled or p.command.kind in self.handlers)
+                ]
+                if due:
+                    progressed = True
+                    await self._run_page(due, self._sem, counts, tried)
+            if not progressed:
                 break
-            tasks = []
-            for item in due:
-                tried.add(item.command.command_id)
-                task = asyncio.create_task(self._run_one(item, self._sem, counts))
-                self._inflight.add(task)
-                task.add_done_callback(self._inflight.discard)
-                tasks.append(task)
-            results = await asyncio.gather(*tasks, return_exceptions=True)
-            for result in results:
-                # CancelledError: drain cancelled it (recorded as 'unknown' if it had started).
-                if isinstance(result, BaseException) and not isinstance(
-                    result, asyncio.CancelledError
-                ):
-                    raise result  # a store failure: nothing sensible left to do here
         return counts
+
+    async def _run_page(
+        self,
+        due: list[PendingCommand],
+        sem: asyncio.Semaphore,
+        counts: RunCounts,
+        tried: set[str],
+    ) -> None:
+        tasks = []
+        for item in due:
+            tried.add(item.command.command_id)
+            task = asyncio.create_task(self._run_one(item, sem, counts))
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+            tasks.append(task)
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        for result in results:
+            # CancelledError: drain cancelled it (recorded as 'unknown' if it had started).
+            if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+                raise result  # a store failure: nothing sensible left to do here
 
     async def run_until_idle(self, timeout_s: float, max_sleep_s: float = 5.0) -> RunCounts:
         """Run, sleeping until the next retry is due, until nothing is waiting (or timeout).

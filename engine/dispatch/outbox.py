@@ -246,13 +246,17 @@ class Outbox:
     # -- dispatcher ------------------------------------------------------------------------------
 
     async def pending(
-        self, limit: int | None = None, *, now: datetime | None = None
+        self, limit: int | None = None, *, now: datetime | None = None, after_seq: int = 0
     ) -> list[PendingCommand]:
         """Due commands in seq order: the oldest unfinished command of each record, if due.
 
         A command is unfinished when its newest attempt is not ok/exists/skipped ('unknown',
         'retry', 'requeued' and no attempt at all are pending; 'parked' holds its record back
         but is itself not due). 'retry'/'unknown' are due once ``retry_at`` has passed.
+
+        ``after_seq`` and ``limit`` page through them (keyset on seq) so a dispatcher never
+        holds the whole backlog in memory; the ordering rule is evaluated in SQL, so a page
+        starting past an unfinished older command of a record still respects it.
         """
         due_before = iso(now or self.clock())
         rows = await self.log.query(
@@ -263,34 +267,27 @@ class Outbox:
             "EXISTS (SELECT 1 FROM attempts u WHERE u.command_id = c.command_id "
             " AND u.outcome = 'unknown') "
             f"FROM commands c LEFT JOIN attempts a ON {_NEWEST} "
-            f"WHERE a.id IS NULL OR a.outcome NOT IN ({_q(DONE_OUTCOMES)}) "
-            "ORDER BY c.seq",
-            DONE_OUTCOMES,
+            "WHERE c.seq > ? "
+            f"AND (a.id IS NULL OR (a.outcome NOT IN ({_q(DONE_OUTCOMES)}) "
+            " AND a.outcome != 'parked' AND (a.retry_at IS NULL OR a.retry_at <= ?))) "
+            # An older unfinished command of the same record keeps this one back.
+            "AND NOT EXISTS (SELECT 1 FROM commands o WHERE o.record_key = c.record_key "
+            " AND o.seq < c.seq AND NOT EXISTS (SELECT 1 FROM attempts b WHERE b.id = "
+            "  (SELECT max(id) FROM attempts WHERE command_id = o.command_id) "
+            f"  AND b.outcome IN ({_q(DONE_OUTCOMES)}))) "
+            "ORDER BY c.seq LIMIT ?",
+            (after_seq, *DONE_OUTCOMES, due_before, *DONE_OUTCOMES, -1 if limit is None else limit),
         )
-        seen: set[str] = set()
-        out: list[PendingCommand] = []
-        for row in rows:
-            record_key = row[4]
-            if record_key in seen:
-                continue  # an older command of this record is unfinished: keep the order
-            seen.add(record_key)
-            outcome, retry_at = row[11], row[12]
-            if outcome == "parked":
-                continue
-            if retry_at is not None and retry_at > due_before:
-                continue
-            out.append(
-                PendingCommand(
-                    command=_command(row),
-                    seq=row[1],
-                    tries=int(row[13]),
-                    last_outcome=outcome,
-                    uncertain=bool(row[14]),
-                )
+        return [
+            PendingCommand(
+                command=_command(row),
+                seq=row[1],
+                tries=int(row[13]),
+                last_outcome=row[11],
+                uncertain=bool(row[14]),
             )
-            if limit is not None and len(out) >= limit:
-                break
-        return out
+            for row in rows
+        ]
 
     async def next_retry_at(self) -> datetime | None:
         """The earliest ``retry_at`` of a waiting command (for sleeping until it is due)."""
