@@ -110,9 +110,14 @@ def _client(
 async def bench_throughput(n: int) -> dict[str, Any]:
     from engine.log.sqlite import SQLiteEventLog
     from engine.pollers.orders import OrdersPollConfig, OrdersPoller
+    from engine.sim.amazon.sellers import SellerConfig
 
+    # One region, so all N orders of the business are in the marketplaces this client polls.
+    na_only = [SellerConfig(regions=("NA",))]
     with (
-        SimProcess(total_orders=n, history_days=28, rate_limits=False, seed=3) as info,
+        SimProcess(
+            total_orders=n, history_days=28, rate_limits=False, seed=3, sellers=na_only
+        ) as info,
         tempfile.TemporaryDirectory() as tmp,
     ):
         async with (
@@ -306,10 +311,12 @@ def bench_settlement(mb: int, repeat: int = 3) -> dict[str, Any]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--orders", type=int, default=20_000)
-    ap.add_argument("--settlement-mb", type=int, default=100)
-    ap.add_argument("--time-scale", type=float, default=600.0)
-    ap.add_argument("--sim-hours", type=float, default=1.0)
+    ap.add_argument(
+        "--orders", type=int, default=20_000, help="orders in the business (default 20000)"
+    )
+    ap.add_argument("--settlement-mb", type=int, default=100, help="generated settlement size")
+    ap.add_argument("--time-scale", type=float, default=600.0, help="simulated s per real s")
+    ap.add_argument("--sim-hours", type=float, default=1.0, help="simulated hours per API")
     ap.add_argument("--settlement-repeat", type=int, default=3, help="best of N interleaved runs")
     ap.add_argument("--skip", default="", help="comma list of: throughput,plans,settlement")
     a = ap.parse_args()
