@@ -104,7 +104,7 @@ class World:
             name=seller.name,
         )
 
-    def config(self, **kw: Any) -> Config:
+    def config(self, dispatch: dict[str, Any] | None = None, **kw: Any) -> Config:
         cfg = simulator_config(
             self.tmp / "events.db",
             amazon_base=self.amazon.base_url,
@@ -116,11 +116,14 @@ class World:
             cfg,
             dispatch=dataclasses.replace(
                 cfg.dispatch,
-                retry_base_s=0.1,
-                retry_cap_s=1.0,
-                timeout_s=10.0,
-                qad_rate_per_s=500.0,
-                qad_burst=100,
+                **{
+                    "retry_base_s": 0.1,
+                    "retry_cap_s": 1.0,
+                    "timeout_s": 10.0,
+                    "qad_rate_per_s": 500.0,
+                    "qad_burst": 100,
+                    **(dispatch or {}),
+                },
             ),
         )
 

@@ -51,6 +51,18 @@ async def test_qad_unknown_outcome_after_commit(make_world, ref_books, kind, pat
         assert outcomes["recovered"] >= 2, outcomes
 
 
+@pytest.mark.parametrize("path", [SO, "journalEntries", "customerInvoices"])
+async def test_qad_stall_outlives_the_dispatcher_deadline(make_world, ref_books, path) -> None:
+    """The dispatcher's deadline (also the HTTP session's) is shorter than the QAD client's:
+    whichever layer gives up, the document is found by look-up, never posted twice."""
+    ref = await ref_books()
+    async with make_world() as w:
+        w.qad.faults.add("commit_then_stall", path=path, method="POST", delay_s=2.0, times=2)
+        await faulted_run(w, ref, qad_timeout_s=5.0, cfg={"dispatch": {"timeout_s": 0.8}})
+        outcomes = await attempt_outcomes(w.last_cfg)
+        assert outcomes["recovered"] >= 2, outcomes
+
+
 @pytest.mark.parametrize(
     ("kind", "path", "message"),
     [
