@@ -96,10 +96,12 @@ class Procs:
 
     def __init__(self) -> None:
         self.procs: list[subprocess.Popen[str]] = []
+        self.pids: list[int] = []  # every process ever started (group leaders)
 
     def spawn(self, argv: list[str], env: dict[str, str], **kw: Any) -> subprocess.Popen[str]:
         proc = subprocess.Popen(argv, env=env, text=True, start_new_session=True, **kw)
         self.procs.append(proc)
+        self.pids.append(proc.pid)
         return proc
 
     @staticmethod
@@ -456,12 +458,16 @@ def run_crash_test(
     max_dispatch_kill_s: float = 3.0,
     workdir: str | None = None,
     keep: bool = False,
+    procs: Procs | None = None,
 ) -> dict[str, Any]:
-    """Run the whole crash test; return the result dict (the JSON line)."""
+    """Run the whole crash test; return the result dict (the JSON line).
+
+    ``procs`` (optional) records every child process, so a caller can check none is left.
+    """
     t_start = time.monotonic()
     rng = random.Random(seed)
     start = datetime.now(UTC).replace(microsecond=0)
-    procs = Procs()
+    procs = procs if procs is not None else Procs()
     with _workdir(workdir, keep) as wd:
         try:
             _say(f"workdir {wd}; starting simulators ({orders} orders, seed {seed})")
