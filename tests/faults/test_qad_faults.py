@@ -93,3 +93,21 @@ async def test_qad_rejects_one_record(make_world, ref_books, kind, path, message
         assert [k for k, _ in items if key in k], items
         assert all(message in reason for k, reason in items if key in k), items
         assert not [k for k, _ in items if key not in k], items
+
+
+@pytest.mark.parametrize(
+    ("kind", "path"),
+    [
+        ("status", "oauth/token"),
+        ("status", "securityControl"),
+        ("commit_then_truncate", "oauth"),
+        ("status", "salesOrderHeaders"),  # the start-up path probe
+        ("status", "browses"),
+    ],
+)
+async def test_qad_blip_while_logging_in(make_world, ref_books, kind, path) -> None:
+    """A transient failure during the start-up login/probe must not abort the run."""
+    ref = await ref_books()
+    async with make_world() as w:
+        w.qad.faults.add(kind, path=path, status=503, times=2)
+        await faulted_run(w, ref)

@@ -8,6 +8,7 @@ overwritten).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import date
@@ -17,7 +18,15 @@ from typing import Any
 
 import aiohttp
 
-from engine.errors import ConfigError, Conflict, Rejected, RemoteError, UnknownOutcome
+from engine.errors import (
+    ConfigError,
+    Conflict,
+    Rejected,
+    RemoteError,
+    RemoteUnavailable,
+    RetriableRemoteError,
+    UnknownOutcome,
+)
 
 from .models import (
     CustomerInvoice,
@@ -44,6 +53,28 @@ def _d(value: Any) -> Decimal:
 
 def _qdate(d: date) -> str:
     return f"{d.isoformat()}T00:00:00.000Z"
+
+
+START_TRIES = 4  # a blip (503, dropped answer) while logging in must not abort the whole run
+
+
+async def _retrying(step: Callable[[], Awaitable[Any]]) -> Any:
+    """Run a start-up step, retrying transient failures with a short doubling pause."""
+    for attempt in range(START_TRIES):
+        try:
+            return await step()
+        except RetriableRemoteError as exc:
+            if attempt == START_TRIES - 1:
+                raise
+            log.info("qad start-up: %s; retrying", exc)
+            await asyncio.sleep(0.25 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+def _probe_transient(status: int, path: str) -> None:
+    """A busy/failing tenant (429, 5xx) says nothing about the path: retry, not ConfigError."""
+    if status == 429 or status >= 500:
+        raise RemoteUnavailable(f"qad probe of {path}: HTTP {status}", status=status, system=SYSTEM)
 
 
 class QadClient:
@@ -80,11 +111,11 @@ class QadClient:
         base = self.settings.validated_url()
         self.paths.validated()
         t = Transport(self._session, self.settings, base)
-        await t.token()
+        await _retrying(t.token)
         self._t = t
         if self.settings.probe_paths:
             try:
-                await self._probe()
+                await _retrying(self._probe)
             except BaseException:
                 self._t = None
                 raise
@@ -93,6 +124,7 @@ class QadClient:
         dom = {"domainCode": self.settings.domain}
         for key, path in self.paths.entity_paths().items():
             status, _, _ = await self.transport.send("GET", path, params=dom)
+            _probe_transient(status, path)
             # 400 "missing key field" proves the entity exists; 404 means a wrong path.
             if status not in (200, 400):
                 raise ConfigError(
@@ -102,6 +134,7 @@ class QadClient:
         for key, browse_id in self.paths.browse_ids().items():
             params = {"browseId": browse_id, "page": "1", "pageSize": "1", "pageAction": "first"}
             status, _, _ = await self.transport.send("GET", self.paths.browses, params=params)
+            _probe_transient(status, self.paths.browses)
             if status != 200:
                 raise ConfigError(
                     f"qad.paths.{key} = {browse_id!r} is not a browse on {self.transport.base} "
