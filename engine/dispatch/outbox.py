@@ -12,6 +12,8 @@ its record until it is replayed).
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -170,6 +172,9 @@ class Outbox:
     def __init__(self, log: SQLiteEventLog, clock: Callable[[], datetime] = utc_now) -> None:
         self.log = log
         self.clock = clock
+        # Attempts waiting for the next group commit, and the task writing them.
+        self._queued: list[tuple[AttemptRecord, asyncio.Future[int]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     async def ensure(self) -> None:
         """Create the outbox tables and their append-only guards (idempotent)."""
@@ -299,40 +304,77 @@ class Outbox:
         return datetime.fromisoformat(value) if value else None
 
     async def record_attempt(self, attempt: AttemptRecord) -> AttemptRecord:
-        """Insert one attempt row in its own transaction; returns it with its number."""
+        """Insert one attempt row; returns it with its number once it is committed.
+
+        Group commit: attempts recorded while a write is in flight go together in the next
+        transaction (one commit, one fsync, for all the posts that finished meanwhile). Each
+        caller still returns only after its own row is durable, so "recorded after posting"
+        holds exactly as with one transaction per attempt.
+        """
         if attempt.outcome not in (*TERMINAL_OUTCOMES, "retry", "unknown", REQUEUED):
             raise ValueError(f"unknown attempt outcome {attempt.outcome!r}")
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._queued.append((attempt, fut))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_attempts())
+        number = await fut
+        return dataclasses.replace(attempt, attempt=number)
+
+    async def _flush_attempts(self) -> None:
+        while self._queued:
+            batch, self._queued = self._queued, []
+            try:
+                numbers = await self._write_attempts([a for a, _ in batch])
+            except asyncio.CancelledError:
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.cancel()
+                raise
+            except Exception as exc:
+                if len(batch) == 1:
+                    if not batch[0][1].done():
+                        batch[0][1].set_exception(exc)
+                    continue
+                # One bad row must fail only its own caller: retry them one by one.
+                self._queued = [*batch[1:], *self._queued]
+                numbers_or_exc: Any
+                try:
+                    numbers_or_exc = (await self._write_attempts([batch[0][0]]))[0]
+                except Exception as one_exc:
+                    numbers_or_exc = one_exc
+                fut0 = batch[0][1]
+                if not fut0.done():
+                    if isinstance(numbers_or_exc, Exception):
+                        fut0.set_exception(numbers_or_exc)
+                    else:
+                        fut0.set_result(numbers_or_exc)
+                continue
+            for (_, fut), number in zip(batch, numbers, strict=True):
+                if not fut.done():
+                    fut.set_result(number)
+
+    async def _write_attempts(self, attempts: Sequence[AttemptRecord]) -> list[int]:
+        numbers = []
         async with self.log.transaction() as tx:
-            rows = await tx.fetchall(
-                "SELECT coalesce(max(attempt), 0) + 1 FROM attempts WHERE command_id = ?",
-                (attempt.command_id,),
-            )
-            number = int(rows[0][0])
-            await tx.execute(
-                f"INSERT INTO attempts ({_ATTEMPT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    attempt.command_id,
-                    number,
-                    iso(attempt.at),
-                    attempt.endpoint,
-                    attempt.request,
-                    attempt.response,
-                    attempt.document,
-                    attempt.outcome,
-                    iso(attempt.retry_at) if attempt.retry_at else None,
-                ),
-            )
-        return AttemptRecord(
-            command_id=attempt.command_id,
-            at=attempt.at,
-            endpoint=attempt.endpoint,
-            request=attempt.request,
-            response=attempt.response,
-            outcome=attempt.outcome,
-            document=attempt.document,
-            retry_at=attempt.retry_at,
-            attempt=number,
-        )
+            for attempt in attempts:
+                rows = await tx.fetchall(
+                    f"INSERT INTO attempts ({_ATTEMPT_COLS}) SELECT ?, "
+                    "coalesce(max(attempt), 0) + 1, ?, ?, ?, ?, ?, ?, ? FROM attempts "
+                    "WHERE command_id = ? RETURNING attempt",
+                    (
+                        attempt.command_id,
+                        iso(attempt.at),
+                        attempt.endpoint,
+                        attempt.request,
+                        attempt.response,
+                        attempt.document,
+                        attempt.outcome,
+                        iso(attempt.retry_at) if attempt.retry_at else None,
+                        attempt.command_id,
+                    ),
+                )
+                numbers.append(int(rows[0][0]))
+        return numbers
 
     # -- replay ---------------------------------------------------------------------------------
 
