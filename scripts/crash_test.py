@@ -40,7 +40,7 @@ unreconciled, kills_by_phase, ...). Exit 1 if any of lost/duplicated/mismatched/
 is non-zero or a run failed, 0 otherwise.
 
 Examples
-  python scripts/crash_test.py                        # 50 trials, seed 1
+  python scripts/crash_test.py                        # 50 trials, 400 orders, seed 1 (~5 min)
   python scripts/crash_test.py --trials 5 --orders 30 --seed 7
   python scripts/crash_test.py --keep --workdir /tmp/crash   # keep logs and state files
 """
@@ -453,12 +453,13 @@ def run_crash_test(
     *,
     trials: int = 50,
     seed: int = 1,
-    orders: int = 120,
+    orders: int = 400,
     write_latency: float = 0.15,
     max_dispatch_kill_s: float = 3.0,
     workdir: str | None = None,
     keep: bool = False,
     procs: Procs | None = None,
+    sync_timeout_s: float = 600.0,
 ) -> dict[str, Any]:
     """Run the whole crash test; return the result dict (the JSON line).
 
@@ -477,7 +478,7 @@ def run_crash_test(
             clean_cfg, crash_cfg = write_config(world, "clean"), write_config(world, "crash")
 
             _say("clean run: sync --once, uninterrupted")
-            clean = run_sync(procs, world, clean_cfg)
+            clean = run_sync(procs, world, clean_cfg, timeout_s=sync_timeout_s)
             for t, m in clean.marks:
                 _say(f"  clean run +{t:.1f} s: {m}")
             polled = [t for t, m in clean.marks if m.startswith("polled")]
@@ -498,15 +499,22 @@ def run_crash_test(
             finished_early = inflight = 0
             state = world.tenants["crash"][1]
             for i in range(1, trials + 1):
-                target = rng.choice(PHASES)
-                lo, hi = windows[target]
+                # The first kill hits the start (the log is being created), later ones any phase.
+                target = "startup" if i == 1 else rng.choice(PHASES)
+                lo, hi = windows["poll" if target == "startup" else target]
+                hi = min(polled) if target == "startup" else hi
                 # Log-uniform: the fast flows (orders, settlements) finish in a fraction of a
                 # second while the inventory report takes seconds; both get their share.
                 delay = math.exp(rng.uniform(math.log(max(lo, 0.01)), math.log(max(hi, 0.02))))
                 aimed[target] += 1
                 before = _qad_rows(state)
                 run = run_sync(
-                    procs, world, crash_cfg, kill_at=(target, delay), n_pollers=n_pollers
+                    procs,
+                    world,
+                    crash_cfg,
+                    kill_at=("poll" if target == "startup" else target, delay),
+                    n_pollers=n_pollers,
+                    timeout_s=sync_timeout_s,
                 )
                 if run.rc == 0:
                     finished_early += 1
@@ -524,7 +532,7 @@ def run_crash_test(
                 )
 
             _say("final run: sync --once to completion")
-            final = run_sync(procs, world, crash_cfg)
+            final = run_sync(procs, world, crash_cfg, timeout_s=sync_timeout_s)
             _say(f"final run {final.wall_s:.1f} s")
 
             expected = snapshot(world.tenants["clean"][1])
@@ -572,7 +580,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--trials", type=int, default=50, help="kill/restart cycles (50)")
     parser.add_argument("--seed", type=int, default=1, help="business and kill-schedule seed (1)")
-    parser.add_argument("--orders", type=int, default=120, help="orders in the business (120)")
+    parser.add_argument("--orders", type=int, default=400, help="orders in the business (400)")
     parser.add_argument(
         "--write-latency",
         type=float,

@@ -41,7 +41,9 @@ def test_five_kills_lose_nothing_and_duplicate_nothing(tmp_path: Path) -> None:
         max_dispatch_kill_s=1.5,
         workdir=str(tmp_path),
         procs=procs,
+        sync_timeout_s=60,
     )
+    print(result)  # figures for the CI log (pytest -s / on failure)
     wall = time.monotonic() - t0
     assert not [p for p in procs.pids if _alive(p)], "child processes left running"
     assert result["trials"] == 5
