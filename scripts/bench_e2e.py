@@ -136,7 +136,9 @@ def _run_engine(conn: Any, spec: dict[str, Any]) -> None:
     result = asyncio.run(_engine_main(spec))
     ru = resource.getrusage(resource.RUSAGE_SELF)
     result["cpu_s"] = ru.ru_utime + ru.ru_stime
-    result["maxrss_kb"] = ru.ru_maxrss
+    # VmHWM, not ru_maxrss: ru_maxrss survives execve, so a spawn'd child would start from
+    # the parent's size; the high-water mark in /proc is this process image's own.
+    result["maxrss_kb"] = _status_kb("VmHWM") or ru.ru_maxrss
     conn.send(result)
 
 
@@ -243,12 +245,20 @@ async def _ticker(eng: Any) -> None:
         _say(f"engine: {rows[0][0]} attempts recorded so far, rss {_rss_mb():.0f} MB")
 
 
+def _status_kb(field: str) -> int:
+    """A ``/proc/self/status`` figure in kB (0 where there is no /proc)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith(f"{field}:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def _rss_mb() -> float:
-    with open("/proc/self/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+    return _status_kb("VmRSS") / 1024
 
 
 # -- rebuild --dry-run over the resulting log -------------------------------------------------
