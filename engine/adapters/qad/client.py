@@ -55,7 +55,7 @@ def _qdate(d: date) -> str:
     return f"{d.isoformat()}T00:00:00.000Z"
 
 
-START_TRIES = 4  # a blip (503, dropped answer) while logging in must not abort the whole run
+START_TRIES = 6  # a blip (503, dropped answer) while logging in must not abort the whole run
 
 
 async def _retrying(step: Callable[[], Awaitable[Any]]) -> Any:
@@ -69,12 +69,6 @@ async def _retrying(step: Callable[[], Awaitable[Any]]) -> Any:
             log.info("qad start-up: %s; retrying", exc)
             await asyncio.sleep(0.25 * 2**attempt)
     raise AssertionError("unreachable")
-
-
-def _probe_transient(status: int, path: str) -> None:
-    """A busy/failing tenant (429, 5xx) says nothing about the path: retry, not ConfigError."""
-    if status == 429 or status >= 500:
-        raise RemoteUnavailable(f"qad probe of {path}: HTTP {status}", status=status, system=SYSTEM)
 
 
 class QadClient:
@@ -115,16 +109,29 @@ class QadClient:
         self._t = t
         if self.settings.probe_paths:
             try:
-                await _retrying(self._probe)
+                await self._probe()
             except BaseException:
                 self._t = None
                 raise
 
+    async def _probe_status(self, path: str, params: dict[str, str]) -> int:
+        """One probe GET; a busy/failing tenant (429, 5xx) is retried, it says nothing about
+        the path."""
+
+        async def once() -> int:
+            status, _, _ = await self.transport.send("GET", path, params=params)
+            if status == 429 or status >= 500:
+                raise RemoteUnavailable(
+                    f"qad probe of {path}: HTTP {status}", status=status, system=SYSTEM
+                )
+            return status
+
+        return int(await _retrying(once))
+
     async def _probe(self) -> None:
         dom = {"domainCode": self.settings.domain}
         for key, path in self.paths.entity_paths().items():
-            status, _, _ = await self.transport.send("GET", path, params=dom)
-            _probe_transient(status, path)
+            status = await self._probe_status(path, dom)
             # 400 "missing key field" proves the entity exists; 404 means a wrong path.
             if status not in (200, 400):
                 raise ConfigError(
@@ -133,8 +140,7 @@ class QadClient:
                 )
         for key, browse_id in self.paths.browse_ids().items():
             params = {"browseId": browse_id, "page": "1", "pageSize": "1", "pageAction": "first"}
-            status, _, _ = await self.transport.send("GET", self.paths.browses, params=params)
-            _probe_transient(status, self.paths.browses)
+            status = await self._probe_status(self.paths.browses, params)
             if status != 200:
                 raise ConfigError(
                     f"qad.paths.{key} = {browse_id!r} is not a browse on {self.transport.base} "
