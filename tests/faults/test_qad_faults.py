@@ -30,10 +30,11 @@ async def test_qad_error_burst(make_world, ref_books, path, status) -> None:
         await faulted_run(w, ref)
 
 
-async def test_qad_latency_past_timeout_before_commit(make_world, ref_books) -> None:
+@pytest.mark.parametrize(("path", "method"), [(SO, "POST"), ("browses", "GET")])
+async def test_qad_latency_past_timeout_before_commit(make_world, ref_books, path, method) -> None:
     ref = await ref_books()
     async with make_world() as w:
-        w.qad.faults.add("latency", path=SO, method="POST", delay_s=1.5, times=2)
+        w.qad.faults.add("latency", path=path, method=method, delay_s=1.5, times=2)
         await faulted_run(w, ref, qad_timeout_s=0.7)
 
 
