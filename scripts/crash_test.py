@@ -33,7 +33,16 @@ Determinism (why both runs see the same Amazon data)
   away from an FBA arrival, so nothing is published while the test runs, and 18 days is
   within the engine's 30-day initial look-back. The two runs differ only in the QAD tenant
   and the event log. ``--start`` is fixed by this script so it can rebuild the same truth
-  in-process for the settlement reconciliation.
+  in-process for the settlement reconciliation. The simulated clock runs 10x real time
+  (TIME_SCALE) so the simulator's 45 s report processing takes seconds: it stays ahead of the
+  engine's clock, which is all the 2-minute rule needs, and a quiet business looks the same
+  at any clock speed.
+
+Kill phases are read from the sync's own progress lines at the moment of the kill ("poll"
+until every poller reported, "project" until "projected", then "dispatch"); a trial aimed at
+a phase that is already over (the crash run caught up) lands in a later one, and a sync that
+ends before its kill counts as ``finished_before_kill``. ``inflight_commits`` counts kills
+after which QAD still committed a write the dead engine had sent.
 
 Output: progress on stderr, one JSON line on stdout (trials, lost, duplicated, mismatched,
 unreconciled, kills_by_phase, ...). Exit 1 if any of lost/duplicated/mismatched/unreconciled
@@ -441,6 +450,8 @@ def _workdir(path: str | None, keep: bool) -> Iterator[Path]:
     if path:
         p = Path(path)
         p.mkdir(parents=True, exist_ok=True)
+        if any(p.iterdir()):  # old QAD state or event logs would falsify the comparison
+            raise RuntimeError(f"--workdir {p} is not empty")
         yield p
     elif keep:
         yield Path(tempfile.mkdtemp(prefix="crash-test-"))
