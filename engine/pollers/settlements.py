@@ -1,5 +1,9 @@
 """Settlements poller: list settlement reports, fetch each new one once, one event per settlement.
 
+Settlements above ``INLINE_MAX_ROWS`` rows are reconciled first, then their rows are appended as
+``SettlementRows`` chunks ahead of the ``SettlementFetched`` header (which then has ``chunks``
+instead of ``rows``), so memory stays bounded by a chunk, not by the seller's volume.
+
 A document that cannot be parsed or does not reconcile becomes a ``SettlementQuarantined`` event
 (nothing of it is applied). Processed report ids and settlement ids live in the bookmark, written
 in the same transaction as the event, so a settlement listed under two report ids is appended once.
@@ -14,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.adapters.amazon.client import AmazonClient
-from engine.adapters.amazon.reports import download_document, list_reports, open_text
+from engine.adapters.amazon.reports import Document, download_document, list_reports, open_text
 from engine.adapters.amazon.settlement import SettlementError, SettlementReader
 from engine.config import PollConfig
 from engine.errors import ParseError
@@ -27,6 +31,10 @@ __all__ = ["SETTLEMENT_REPORT_TYPE", "SettlementsPollConfig", "SettlementsPoller
 log = logging.getLogger(__name__)
 
 SETTLEMENT_REPORT_TYPE = "GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE_V2"
+# Up to this many rows a settlement is one event; bigger ones (a busy seller's report holds
+# 100k rows, hundreds of MB as Python objects) go in SettlementRows chunks before the header.
+INLINE_MAX_ROWS = 5000
+CHUNK_ROWS = 2000
 
 
 def _iso(ts: Any) -> str | None:
@@ -105,8 +113,13 @@ class SettlementsPoller:
         )
         reader = SettlementReader(open_text(doc, region=region), locale=self.cfg.locale)
         try:
-            rows = list(reader)
-            parsed = reader.finish(rows)
+            kept: list[dict[str, Any]] | None = []
+            for row in reader:
+                if kept is not None:
+                    kept.append(row)
+                    if len(kept) > INLINE_MAX_ROWS:
+                        kept = None  # big: reconcile first, then read again in chunks
+            parsed = reader.finish(kept)
         except (SettlementError, ParseError) as exc:
             reason_code = getattr(exc, "reason_code", "parse_error")
             sid = reader.summary.settlement_id if reader.summary else None
@@ -135,6 +148,33 @@ class SettlementsPoller:
             "total_amount": str(s.total_amount),
             "currency": s.currency,
             "row_count": parsed.row_count,
-            "rows": parsed.rows,
         }
+        if kept is not None:
+            payload["rows"] = parsed.rows
+        else:
+            payload["chunks"] = await self._append_chunks(doc, rid, s.settlement_id, src)
         return NewEvent("amazon.settlements", "SettlementFetched", s.settlement_id, payload, src)
+
+    async def _append_chunks(self, doc: Document, rid: str, sid: str, src: str) -> int:
+        """Append a reconciled big settlement's rows as ``SettlementRows`` events, one chunk
+        per transaction, so neither this process nor the projector ever holds the whole report.
+        The header (``SettlementFetched`` with ``chunks``) follows with the bookmark; after a
+        crash in between, the report is read again and the same chunks dedupe in the log."""
+        reader = SettlementReader(open_text(doc, region=self.client.region), locale=self.cfg.locale)
+        chunk: list[dict[str, Any]] = []
+        n = 0
+        for row in reader:
+            chunk.append(row)
+            if len(chunk) >= CHUNK_ROWS:
+                await self._append_chunk(rid, sid, src, n, chunk)
+                n, chunk = n + 1, []
+        if chunk:
+            await self._append_chunk(rid, sid, src, n, chunk)
+            n += 1
+        return n
+
+    async def _append_chunk(
+        self, rid: str, sid: str, src: str, index: int, rows: list[dict[str, Any]]
+    ) -> None:
+        payload = {"settlement_id": sid, "report_id": rid, "chunk": index, "rows": rows}
+        await self.log.append([NewEvent("amazon.settlements", "SettlementRows", sid, payload, src)])

@@ -51,50 +51,50 @@ class SettlementsProjector:
 
     def project(self, event: StoredEvent, state: dict[str, State]) -> Projection:
         out = Projection()
+        prior = state.get(event.key, {})
+        if prior.get("posted"):
+            return out  # the same settlement seen again (another document): posted once
+        if event.type == "SettlementRows":
+            return self._add_chunk(event, prior)
         if event.type != "SettlementFetched":
             return out  # quarantined documents carry nothing to post
-        if state.get(event.key, {}).get("posted"):
-            return out  # the same settlement seen again (another document): posted once
         s: dict[str, Any] = event.payload
         sid = str(s.get("settlement_id") or event.key)
         ref = settlement_reference(sid)
-        rows = s.get("rows") or []
-        try:
-            if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-                raise TypeError("rows is not a list of objects")
-            total = Decimal(str(s["total_amount"]))
-            amounts = [Decimal(str(r["amount"])) for r in rows]
-            if not all(_exact_money(a) for a in [total, *amounts]):
-                raise InvalidOperation("amount not finite or out of range")
-        except (KeyError, TypeError, ArithmeticError) as exc:
-            out.parks.append(Park(sid, event.position, f"settlement not readable: {exc!r}"))
-            return out
-        if sum(amounts, ZERO) != total:
-            reason = f"does not reconcile: lines sum to {sum(amounts, ZERO)}, total-amount {total}"
-            out.parks.append(Park(sid, event.position, reason))
-            return out
-        customer = self._customer(s)
+        if "rows" not in s and isinstance(s.get("chunks"), int):
+            acc = self._chunked(s, prior, event.position, sid, out)
+            if acc is None:
+                return out
+            total, buckets, unmapped, names = acc
+        else:
+            rows = s.get("rows") or []
+            try:
+                if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+                    raise TypeError("rows is not a list of objects")
+                total = Decimal(str(s["total_amount"]))
+                amounts = [Decimal(str(r["amount"])) for r in rows]
+                if not all(_exact_money(a) for a in [total, *amounts]):
+                    raise InvalidOperation("amount not finite or out of range")
+            except (KeyError, TypeError, ArithmeticError) as exc:
+                out.parks.append(Park(sid, event.position, f"settlement not readable: {exc!r}"))
+                return out
+            if sum(amounts, ZERO) != total:
+                reason = (
+                    f"does not reconcile: lines sum to {sum(amounts, ZERO)}, total-amount {total}"
+                )
+                out.parks.append(Park(sid, event.position, reason))
+                return out
+            buckets, unmapped = self._bucketize(rows, amounts)
+            names = Counter(
+                str(r.get("marketplace_name")) for r in rows if r.get("marketplace_name")
+            )
+        customer = self._customer(s, names)
         if customer is None:
             reason = f"no QAD customer for settlement currency {s.get('currency')}"
             out.parks.append(Park(sid, event.position, reason))
             return out
 
         cfg = self.mapper.cfg
-        buckets: dict[tuple[str, str], Decimal] = {}
-        unmapped: Counter[str] = Counter()
-        for row, amount in zip(rows, amounts, strict=True):
-            if amount == ZERO:
-                continue
-            tt = str(row.get("transaction_type") or "")
-            at = str(row.get("amount_type") or "")
-            ad = str(row.get("amount_description") or "")
-            account = self.mapper.account_for(tt, at, ad)
-            if account is None:
-                account = cfg.suspense_account
-                unmapped[f"{tt}/{at}/{ad}"] += 1
-            label = f"{at}/{ad}" if account != cfg.suspense_account else f"UNMAPPED {tt}/{at}/{ad}"
-            buckets[(account, label)] = buckets.get((account, label), ZERO) + amount
-
         currency = str(s.get("currency") or "")
         deposit = str(s.get("deposit_date") or s.get("end") or "")[:10]
         posting = str(s.get("end") or deposit)[:10]
@@ -164,11 +164,8 @@ class SettlementsProjector:
         out.state[event.key] = {"posted": True, "position": event.position}
         return out
 
-    def _customer(self, s: dict[str, Any]) -> str | None:
+    def _customer(self, s: dict[str, Any], names: Counter[str]) -> str | None:
         """The Amazon customer: by the rows' marketplace names, else by currency."""
-        names = Counter(
-            str(r.get("marketplace_name")) for r in s.get("rows") or [] if r.get("marketplace_name")
-        )
         by_name = {m.name.lower(): m for m in self.mapper.cfg.marketplaces.values() if m.name}
         for name, _n in names.most_common():
             mp = by_name.get(name.lower())
@@ -178,3 +175,101 @@ class SettlementsProjector:
             if mp.currency == s.get("currency"):
                 return mp.customer
         return None
+
+    def _bucketize(
+        self, rows: list[dict[str, Any]], amounts: list[Decimal]
+    ) -> tuple[dict[tuple[str, str], Decimal], Counter[str]]:
+        """Amounts per (GL account, line kind); unmapped line kinds counted (-> suspense)."""
+        cfg = self.mapper.cfg
+        buckets: dict[tuple[str, str], Decimal] = {}
+        unmapped: Counter[str] = Counter()
+        for row, amount in zip(rows, amounts, strict=True):
+            if amount == ZERO:
+                continue
+            tt = str(row.get("transaction_type") or "")
+            at = str(row.get("amount_type") or "")
+            ad = str(row.get("amount_description") or "")
+            account = self.mapper.account_for(tt, at, ad)
+            if account is None:
+                account = cfg.suspense_account
+                unmapped[f"{tt}/{at}/{ad}"] += 1
+            label = f"{at}/{ad}" if account != cfg.suspense_account else f"UNMAPPED {tt}/{at}/{ad}"
+            buckets[(account, label)] = buckets.get((account, label), ZERO) + amount
+        return buckets, unmapped
+
+    # -- big settlements: rows arrive in SettlementRows chunks before their header ------------
+
+    def _add_chunk(self, event: StoredEvent, prior: State) -> Projection:
+        """Fold one chunk of rows into the settlement's running totals (its state)."""
+        out = Projection()
+        p: dict[str, Any] = event.payload
+        rid = str(p.get("report_id") or "")
+        partial: dict[str, Any] = dict(prior.get("partial") or {})
+        if partial.get("report_id") != rid:
+            partial = {"report_id": rid, "chunks": [], "rows": 0, "sum": "0", "buckets": {},
+                       "unmapped": {}, "names": {}}  # fmt: skip
+        index = p.get("chunk")
+        if index in partial["chunks"]:
+            return out  # a chunk read twice changes nothing
+        rows = p.get("rows")
+        try:
+            if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+                raise TypeError("rows is not a list of objects")
+            amounts = [Decimal(str(r["amount"])) for r in rows]
+            if not all(_exact_money(a) for a in amounts):
+                raise InvalidOperation("amount not finite or out of range")
+        except (KeyError, TypeError, ArithmeticError) as exc:
+            partial["bad"] = f"settlement not readable: {exc!r}"
+        else:
+            buckets, unmapped = self._bucketize(rows, amounts)
+            acc = {k: Decimal(v) for k, v in partial["buckets"].items()}
+            for (account, label), amount in buckets.items():
+                key = f"{account}\x1f{label}"
+                acc[key] = acc.get(key, ZERO) + amount
+            partial["buckets"] = {k: str(v) for k, v in acc.items()}
+            partial["unmapped"] = dict(Counter(partial["unmapped"]) + unmapped)
+            names = Counter(partial["names"])
+            names.update(str(r.get("marketplace_name")) for r in rows if r.get("marketplace_name"))
+            partial["names"] = dict(names)
+            partial["sum"] = str(Decimal(partial["sum"]) + sum(amounts, ZERO))
+            partial["rows"] += len(rows)
+        partial["chunks"] = [*partial["chunks"], index]
+        out.state[event.key] = {**prior, "partial": partial}
+        return out
+
+    def _chunked(
+        self, s: dict[str, Any], prior: State, position: int, sid: str, out: Projection
+    ) -> tuple[Decimal, dict[tuple[str, str], Decimal], Counter[str], Counter[str]] | None:
+        """The header of a chunked settlement: its totals if complete and reconciled, else a
+        park on ``out`` (and None)."""
+        partial: dict[str, Any] = prior.get("partial") or {}
+        n = int(s["chunks"])
+        if partial.get("bad") and partial.get("report_id") == str(s.get("report_id") or ""):
+            out.parks.append(Park(sid, position, str(partial["bad"])))
+            return None
+        complete = (
+            partial.get("report_id") == str(s.get("report_id") or "")
+            and sorted(partial.get("chunks", []), key=str) == sorted(range(n), key=str)
+            and partial.get("rows") == s.get("row_count")
+        )
+        if not complete:
+            got = len(partial.get("chunks", []))
+            out.parks.append(Park(sid, position, f"settlement rows incomplete: {got}/{n} chunks"))
+            return None
+        try:
+            total = Decimal(str(s["total_amount"]))
+            if not _exact_money(total):
+                raise InvalidOperation("amount not finite or out of range")
+        except (KeyError, ArithmeticError) as exc:
+            out.parks.append(Park(sid, position, f"settlement not readable: {exc!r}"))
+            return None
+        lines_sum = Decimal(partial["sum"])
+        if lines_sum != total:
+            reason = f"does not reconcile: lines sum to {lines_sum}, total-amount {total}"
+            out.parks.append(Park(sid, position, reason))
+            return None
+        buckets: dict[tuple[str, str], Decimal] = {}
+        for key, value in partial["buckets"].items():
+            account, _, label = key.partition("\x1f")
+            buckets[(account, label)] = Decimal(value)
+        return total, buckets, Counter(partial["unmapped"]), Counter(partial["names"])
