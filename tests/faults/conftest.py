@@ -6,10 +6,11 @@ FBA/MFN stock) from ``seed`` + the day of ``start`` + the sim clock. Its clock r
 so two runs started at different moments could see different data. We therefore start every sim
 inside a *quiet window* of this seeded business: no order is purchased, paid, shipped, cancelled
 or refunded, no settlement is published and no FBA inbound moves between ``START`` and
-``QUIET_END`` (10 sim hours, ~5 real minutes). ``quiet_world`` re-checks that against the sim's
-own ground truth, and every test asserts it finished inside the window. Within it the Amazon
-data are constant, so one reference run (fault-free, cached for the session) is *the* fault-free
-result for every test, and each test gets fresh simulators on the same seed/start.
+``QUIET_END`` (10 sim hours, ~5 real minutes). ``quiet_window_holds`` checks that against the
+sim's own ground truth (test_baseline), and every test asserts it finished inside the window.
+Within it the Amazon data are constant, so one reference run (fault-free, cached for the
+session) is *the* fault-free result for every test; each test gets fresh simulators on the same
+seed/start.
 
 Comparison: ``engine.sim.qad.snapshot`` keys documents by the engine's references (order id,
 settlement id) and ignores QAD's own numbers; lost/duplicated/mismatched must all be 0.
@@ -18,6 +19,10 @@ Convergence: a real deployment syncs on a cadence, so a flow that fails one cycl
 spent) is retried on the next. ``converge`` runs ``sync_once`` passes until one has no poll
 error and nothing left to dispatch; tests also assert how many passes were needed where a
 fault should be absorbed within one.
+
+Test knobs (set on the opened engine, not reachable through Engine.open): a fast SP-API backoff,
+the SP-API request timeout (latency faults), orders page size 5 (so NextToken faults really page),
+and fast dispatcher retries with no QAD rate cap (config [dispatch]).
 """
 
 from __future__ import annotations
@@ -60,8 +65,8 @@ SIM: dict[str, Any] = {
     "time_scale": 120.0,
     "rate_limits": False,
 }
-# Fast retry timing so faults cost seconds, not minutes (the policy itself is unchanged).
 ORDER_PAGE = 5
+# Fast retry timing so faults cost seconds, not minutes (the policy itself is unchanged).
 FAST_BACKOFF = Backoff(base=0.05, cap=0.5, max_tries=6)
 
 
