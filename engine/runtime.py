@@ -267,7 +267,16 @@ class Engine:
                 report.poll_errors[name] = f"{type(exc).__name__}: {exc}"
                 log.warning("poll %s failed (will retry next cycle): %s", name, exc)
 
-        await asyncio.gather(*(one(n, p) for n, p in chosen.items()))
+        tasks = [asyncio.create_task(one(n, p)) for n, p in chosen.items()]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            # A fatal error (bad credentials, a refused role) ends the pass: stop the sibling
+            # pollers before the caller closes the sessions underneath them.
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
         return report
 
     async def sync_once(
