@@ -114,11 +114,7 @@ async def derive_qad_commands(
         state: dict[str, State] = {}
         async for event in log.read(after=0, streams=projector.streams):
             proj = projector.project(event, state)
-            for k, v in proj.state.items():
-                if v is None:
-                    state.pop(k, None)
-                else:
-                    state[k] = v
+            proj.apply_to(state)
             derived += [(projector.name, c) for c in proj.commands if c.kind.startswith("qad.")]
     return derived
 

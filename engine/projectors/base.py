@@ -32,6 +32,14 @@ class Projection:
     # New state per state key; None deletes the key.
     state: dict[str, State | None] = field(default_factory=dict)
 
+    def apply_to(self, state: dict[str, State]) -> None:
+        """Fold this projection's state changes into ``state`` (None deletes the key)."""
+        for key, value in self.state.items():
+            if value is None:
+                state.pop(key, None)
+            else:
+                state[key] = value
+
 
 class Projector(Protocol):
     """A named, pure projector over some streams."""

@@ -129,11 +129,7 @@ class ProjectionRunner:
             size = _batch_size(projector, 1000)
             async for event in self.log.read(after=0, streams=projector.streams, batch_size=size):
                 proj = projector.project(event, state)
-                for k, v in proj.state.items():
-                    if v is None:
-                        state.pop(k, None)
-                    else:
-                        state[k] = v
+                proj.apply_to(state)
                 for cmd in proj.commands:
                     derived.append((projector.name, cmd))
                 for park in proj.parks:

@@ -116,11 +116,7 @@ def _run(events: list[StoredEvent]) -> tuple[Any, dict[str, Any]]:
     last = None
     for e in events:
         last = p.project(e, state)
-        for k, v in last.state.items():
-            if v is None:
-                state.pop(k, None)
-            else:
-                state[k] = v
+        last.apply_to(state)
     return last, state
 
 
