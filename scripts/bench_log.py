@@ -56,7 +56,7 @@ def make_order(i: int, rng: random.Random) -> dict[str, Any]:
         "purchase_date": "2026-11-01T10:00:00Z",
         "last_update": "2026-11-02T11:00:00Z",
         "currency": "USD",
-        "order_total": str(sum(Decimal(x["item_price"]) for x in lines)),
+        "order_total": str(sum((Decimal(str(x["item_price"])) for x in lines), Decimal(0))),
         "sales_channel": "Amazon.com",
         "ship_service_level": "Std US D2D Dom",
         "lines": lines,

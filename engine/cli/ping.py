@@ -46,7 +46,6 @@ from engine.security.vault import AmazonCredential, QadCredential, Vault, defaul
 __all__ = ["Check", "register", "render", "run", "run_checks"]
 
 
-
 @dataclass(frozen=True, slots=True)
 class Check:
     """One line of the ping table."""
