@@ -51,7 +51,8 @@ class Mapper:
             self._items_to_skus.setdefault(item, []).append(sku)
 
     def item_for(self, sku: str | None) -> str | None:
-        return self.cfg.sku.get(sku) if sku else None
+        # Payloads are untrusted: a non-string SKU is simply unmapped (the order parks).
+        return self.cfg.sku.get(sku) if isinstance(sku, str) and sku else None
 
     def skus_for(self, item: str) -> list[str]:
         return self._items_to_skus.get(item, [])

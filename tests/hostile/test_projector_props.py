@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from engine.config import MappingConfig, MarketplaceMap
@@ -133,8 +133,17 @@ def check_order_outcome(p: Projection, mapper: Mapper, payload: dict[str, Any]) 
                 assert Decimal(ln["quantity"]) > 0
 
 
+_LIST_SKU = {"order_item_id": "1", "sku": [0], "quantity": 0, "unit_price": "19.99"}
+
+
 @SETTINGS
 @given(st.lists(order_payload(), min_size=1, max_size=5))
+@example(  # found in CI: a SKU that is a list crashed the SKU map look-up (unhashable)
+    [
+        {"order_id": OID, "marketplace_id": US, "status": "Pending", "lines": []},
+        {"order_id": OID, "marketplace_id": US, "status": "Pending", "lines": [_LIST_SKU]},
+    ]
+)
 def test_any_order_history_projects_to_one_outcome_per_event(
     history: list[dict[str, Any]],
 ) -> None:
