@@ -183,8 +183,14 @@ class AmazonClient:
         data = orjson.dumps(json) if json is not None else None
         while True:
             breaker.before_call(operation)
+            try:
+                token = rdt if rdt is not None else await self.auth.token()
+            except RetriableRemoteError as exc:
+                # LWA itself is down or throttling: same retry budget, but not the operation's
+                # fault, so its breaker and bucket are left alone.
+                attempt = await self._retry_or_raise(operation, exc, attempt)
+                continue
             await self.limits.acquire(self.seller, self.region, operation)
-            token = rdt if rdt is not None else await self.auth.token()
             headers = {
                 "x-amz-access-token": token,
                 "user-agent": USER_AGENT,
@@ -208,21 +214,26 @@ class AmazonClient:
                     self.limits.throttled(self.seller, self.region, operation)
                 else:
                     breaker.failure()
-                attempt += 1
-                if attempt >= self.backoff.max_tries:
-                    self.stats["errors"] += 1
-                    raise
-                self.stats["retries"] += 1
-                delay = self.backoff.delay(attempt - 1, exc.retry_after, self._rng)
-                log.info(
-                    "amazon %s %s: %s; retry %d in %.2fs",
-                    self.region,
-                    operation,
-                    type(exc).__name__,
-                    attempt,
-                    delay,
-                )
-                await asyncio.sleep(delay)
+                attempt = await self._retry_or_raise(operation, exc, attempt)
+
+    async def _retry_or_raise(self, operation: str, exc: RetriableRemoteError, attempt: int) -> int:
+        """Sleep the backoff for the next try and return its number; re-raise when spent."""
+        attempt += 1
+        if attempt >= self.backoff.max_tries:
+            self.stats["errors"] += 1
+            raise exc
+        self.stats["retries"] += 1
+        delay = self.backoff.delay(attempt - 1, exc.retry_after, self._rng)
+        log.info(
+            "amazon %s %s: %s; retry %d in %.2fs",
+            self.region,
+            operation,
+            type(exc).__name__,
+            attempt,
+            delay,
+        )
+        await asyncio.sleep(delay)
+        return attempt
 
     async def _send(
         self,

@@ -66,13 +66,21 @@ class FaultInjector:
         self.rules.clear()
 
     def take(
-        self, kinds: tuple[str, ...], operation: str | None, region: str | None
+        self,
+        kinds: tuple[str, ...],
+        operation: str | None,
+        region: str | None,
+        *,
+        named_only: bool = False,
     ) -> FaultRule | None:
-        """The first matching rule of one of ``kinds``, consuming one of its uses."""
+        """The first matching rule of one of ``kinds``, consuming one of its uses.
+
+        ``named_only``: only rules naming ``operation`` match (the LWA endpoint uses it, so that
+        an "every SP-API operation" rule does not also hit token exchanges)."""
         for rule in self.rules:
             if rule.kind not in kinds:
                 continue
-            if rule.operation is not None and rule.operation != operation:
+            if (rule.operation is not None or named_only) and rule.operation != operation:
                 continue
             if rule.region is not None and rule.region != region:
                 continue

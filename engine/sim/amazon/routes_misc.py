@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -19,9 +20,26 @@ from engine.sim.amazon.common import (
 from engine.sim.amazon.sellers import MARKETPLACE_INFO, marketplace
 from engine.sim.amazon.world import TOKEN_TTL, WORLD_KEY, AccessGrant, World
 
-__all__ = ["MISC_ROUTES", "lwa_token"]
+__all__ = ["LWA_OPERATION", "MISC_ROUTES", "lwa_token"]
+
+LWA_OPERATION = "lwa"  # fault rules with operation="lwa" hit the token endpoint
 
 _PII = {"buyerInfo", "shippingAddress", "buyerTaxInformation"}
+
+
+async def _lwa_fault(request: web.Request, world: World) -> web.Response | None:
+    """Faults of operation ``"lwa"`` only: latency, drop, status (LWA outage or throttling)."""
+    faults = world.faults
+    if (rule := faults.take(("latency",), LWA_OPERATION, None, named_only=True)) is not None:
+        await asyncio.sleep(rule.delay)
+    if faults.take(("drop",), LWA_OPERATION, None, named_only=True) is not None:
+        if request.transport is not None:
+            request.transport.close()
+        return web.Response(status=500)
+    if (rule := faults.take(("status",), LWA_OPERATION, None, named_only=True)) is not None:
+        code = "server_error" if rule.status >= 500 else "slow_down"
+        return _lwa_error(rule.status, code, "The authorization server is temporarily unavailable")
+    return None
 
 
 def _lwa_error(status: int, code: str, text: str) -> web.Response:
@@ -31,6 +49,8 @@ def _lwa_error(status: int, code: str, text: str) -> web.Response:
 
 async def lwa_token(request: web.Request) -> web.Response:
     world: World = request.app[WORLD_KEY]
+    if (fault := await _lwa_fault(request, world)) is not None:
+        return fault
     raw = await request.read()
     if request.content_type == "application/json":
         try:
