@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from engine.log import SQLiteEventLog
 from engine.sim.qad.snapshot import diff_snapshots
 from tests.faults.conftest import attempt_outcomes, faulted_run, parked
 
@@ -35,6 +36,25 @@ async def test_qad_latency_past_timeout_before_commit(make_world, ref_books, pat
     async with make_world() as w:
         w.qad.faults.add("latency", path=path, method=method, delay_s=1.5, times=2)
         await faulted_run(w, ref, qad_timeout_s=0.7)
+
+
+@pytest.mark.parametrize("path", [SO, "journalEntries", "unplannedReceives"])
+async def test_qad_connection_dropped_before_commit(make_world, ref_books, path) -> None:
+    """No answer and nothing committed: the look-up finds nothing, the post is sent again once."""
+    ref = await ref_books()
+    async with make_world() as w:
+        w.qad.faults.add("drop", path=path, method="POST", times=2)
+        await faulted_run(w, ref)
+        outcomes = await attempt_outcomes(w.last_cfg)
+        assert outcomes["unknown"] == 2, outcomes
+        # Each look-up found nothing, so the document was created afresh, exactly once (the
+        # books comparison above proves there is no duplicate).
+        async with SQLiteEventLog.open(w.last_cfg.engine.db, readonly=True) as log:
+            [(created,)] = await log.query(
+                "SELECT count(*) FROM attempts WHERE outcome = 'ok' AND response LIKE "
+                "'looked up after an unknown outcome: % created%'"
+            )
+        assert created == 2
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ FAULT_KINDS = frozenset(
     {
         "status",  # answer `status` before handling (nothing committed)
         "latency",  # sleep `delay_s`, then handle normally
+        "drop",  # drop the connection before handling (nothing committed, no answer)
         "commit_then_stall",  # handle + commit, then stall `delay_s` (client times out)
         "commit_then_drop",  # handle + commit, then drop the connection without an answer
         "commit_then_truncate",  # handle + commit, send half the answer, close the connection

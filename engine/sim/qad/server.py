@@ -299,6 +299,9 @@ class QadSimulator:
             if rule.status >= 500:
                 return web.Response(status=rule.status, text="Internal Server Error")
             return _errors(rule.status, rule.message or "Injected fault")
+        if rule.kind == "drop" and request.transport is not None:
+            request.transport.abort()
+            return web.Response(status=500)  # never reaches the client
         if rule.kind == "latency":
             await asyncio.sleep(rule.delay_s)
         elif rule.kind == "expire_tokens":
