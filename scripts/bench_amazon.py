@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing as mp
 import os
 import resource
 import subprocess
@@ -36,48 +35,7 @@ from engine.adapters.amazon.client import AmazonClient
 from engine.adapters.amazon.orders import get_order_items, get_orders_v0, search_orders
 from engine.adapters.amazon.ratelimit import BucketRegistry
 from engine.adapters.amazon.retry import Backoff
-
-
-def _serve(conn: Any, kwargs: dict[str, Any]) -> None:
-    from engine.sim.amazon import AmazonSimulator
-
-    async def main() -> None:
-        async with AmazonSimulator(**kwargs) as sim:
-            s = sim.sellers[0]
-            conn.send(
-                {
-                    "base": sim.base_url,
-                    "lwa": sim.lwa_url,
-                    "client_id": s.client_id,
-                    "client_secret": s.client_secret,
-                    "tokens": {r: c.refresh_token for r, c in s.regions.items()},
-                    "mps": list(s.regions["NA"].marketplace_ids),
-                    "seller_id": s.seller_id,
-                    "now": sim.clock.now().isoformat(),
-                }
-            )
-            await asyncio.get_running_loop().run_in_executor(None, conn.recv)
-
-    import warnings
-
-    warnings.simplefilter("ignore")
-    asyncio.run(main())
-
-
-class SimProcess:
-    def __init__(self, **kwargs: Any) -> None:
-        ctx = mp.get_context("spawn")
-        self.parent, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_serve, args=(child, kwargs), daemon=True)
-
-    def __enter__(self) -> dict[str, Any]:
-        self.proc.start()
-        info: dict[str, Any] = self.parent.recv()
-        return info
-
-    def __exit__(self, *exc: object) -> None:
-        self.parent.send("stop")
-        self.proc.join(10)
+from engine.sim.process import SimulatorProcess, serve_amazon
 
 
 def _client(
@@ -115,8 +73,9 @@ async def bench_throughput(n: int) -> dict[str, Any]:
     # One region, so all N orders of the business are in the marketplaces this client polls.
     na_only = [SellerConfig(regions=("NA",))]
     with (
-        SimProcess(
-            total_orders=n, history_days=28, rate_limits=False, seed=3, sellers=na_only
+        SimulatorProcess(
+            serve_amazon,
+            dict(total_orders=n, history_days=28, rate_limits=False, seed=3, sellers=na_only),
         ) as info,
         tempfile.TemporaryDirectory() as tmp,
     ):
@@ -144,9 +103,10 @@ async def bench_throughput(n: int) -> dict[str, Any]:
 async def bench_plans(scale: float, sim_hours: float) -> dict[str, Any]:
     out: dict[str, Any] = {}
     real_s = sim_hours * 3600 / scale
-    with SimProcess(
+    plan_kw = dict(
         total_orders=100_000, history_days=28, rate_limits=True, time_scale=scale, seed=4
-    ) as info:
+    )
+    with SimulatorProcess(serve_amazon, plan_kw) as info:
         info["scale"] = scale
         async with aiohttp.ClientSession() as session:
             for api in ("v2026", "v0"):

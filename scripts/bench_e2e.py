@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -34,96 +33,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from engine.sim.process import SimulatorProcess, serve_amazon, serve_qad
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _say(msg: str) -> None:
     print(f"[bench_e2e {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-# -- simulator processes ---------------------------------------------------------------------
-
-
-def _send_cpu(conn: Any) -> None:
-    import resource
-
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    conn.send(ru.ru_utime + ru.ru_stime)
-
-
-def _serve_amazon(conn: Any, kwargs: dict[str, Any]) -> None:
-    import warnings
-
-    from engine.sim.amazon import AmazonSimulator
-
-    async def main() -> None:
-        async with AmazonSimulator(**kwargs) as sim:
-            s = sim.sellers[0]
-            conn.send(
-                {
-                    "base": sim.base_url,
-                    "lwa": sim.lwa_url,
-                    "client_id": s.client_id,
-                    "client_secret": s.client_secret,
-                    "tokens": {r: c.refresh_token for r, c in s.regions.items()},
-                    "seller_id": s.seller_id,
-                    "name": s.name,
-                    "now": sim.clock.now().isoformat(),
-                    "at": time.time(),
-                    "scale": sim.clock.time_scale,
-                }
-            )
-            await asyncio.get_running_loop().run_in_executor(None, conn.recv)
-
-    warnings.simplefilter("ignore")
-    asyncio.run(main())
-    _send_cpu(conn)
-
-
-def _serve_qad(conn: Any, state: str) -> None:
-    import warnings
-
-    from engine.sim.qad import QadSimulator
-
-    async def main() -> None:
-        async with QadSimulator(state) as qad:
-            conn.send(
-                {
-                    "url": qad.tenant_url(),
-                    "user": qad.username,
-                    "password": qad.password,
-                    "state": str(qad.state_file()),
-                }
-            )
-            await asyncio.get_running_loop().run_in_executor(None, conn.recv)
-
-    warnings.simplefilter("ignore")
-    asyncio.run(main())
-    _send_cpu(conn)
-
-
-class Child:
-    """A spawn'd process that sends one message when ready and stops on "stop"."""
-
-    def __init__(self, target: Any, *args: Any) -> None:
-        ctx = mp.get_context("spawn")
-        self.parent, child = ctx.Pipe()
-        self.proc = ctx.Process(target=target, args=(child, *args), daemon=True)
-        self.cpu_s = 0.0  # the process's own CPU seconds, reported when it stops
-
-    def __enter__(self) -> dict[str, Any]:
-        self.proc.start()
-        info: dict[str, Any] = self.parent.recv()
-        return info
-
-    def __exit__(self, *exc: object) -> None:
-        with contextlib.suppress(OSError, EOFError):
-            self.parent.send("stop")
-            if self.parent.poll(15):
-                self.cpu_s = float(self.parent.recv())
-        self.proc.join(15)
-        if self.proc.is_alive():
-            self.proc.kill()
 
 
 # -- the engine process ----------------------------------------------------------------------
@@ -335,7 +251,10 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "time_scale": 120.0,
     }
     _say(f"starting simulators ({args.orders} orders over {args.days} days, ~{args.lines} lines)")
-    amazon_sim, qad_sim = Child(_serve_amazon, amazon_kw), Child(_serve_qad, str(tmp / "qad.db"))
+    amazon_sim, qad_sim = (
+        SimulatorProcess(serve_amazon, amazon_kw),
+        SimulatorProcess(serve_qad, str(tmp / "qad.db")),
+    )
     with amazon_sim as amz, qad_sim as qad:
         spec = {
             "amazon": amz,
