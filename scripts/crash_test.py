@@ -246,7 +246,7 @@ def start_simulators(
     return world
 
 
-def write_config(world: World, name: str) -> Path:
+def write_config(world: World, name: str, orders_api: str = "2026-01-01") -> Path:
     """A config for one run: its own event log directory and QAD tenant."""
     run_dir = world.workdir / name
     run_dir.mkdir(exist_ok=True)
@@ -257,6 +257,7 @@ def write_config(world: World, name: str) -> Path:
         "[amazon]",
         f"endpoint = {q(world.amazon_url.rstrip('/') + '/{region}')}",
         f"lwa_url = {q(world.lwa_url)}",
+        f"orders_api = {q(orders_api)}",
         f"marketplaces = {json.dumps([m.marketplace_id for m in MARKETPLACES])}",
         "[qad]",
         f"tenant_url = {q(world.tenants[name][0])}",
@@ -471,6 +472,7 @@ def run_crash_test(
     keep: bool = False,
     procs: Procs | None = None,
     sync_timeout_s: float = 600.0,
+    orders_api: str = "2026-01-01",
 ) -> dict[str, Any]:
     """Run the whole crash test; return the result dict (the JSON line).
 
@@ -486,7 +488,8 @@ def run_crash_test(
             world = start_simulators(
                 procs, wd, seed=seed, orders=orders, start=start, write_latency=write_latency
             )
-            clean_cfg, crash_cfg = write_config(world, "clean"), write_config(world, "crash")
+            clean_cfg = write_config(world, "clean", orders_api)
+            crash_cfg = write_config(world, "crash", orders_api)
 
             _say("clean run: sync --once, uninterrupted")
             clean = run_sync(procs, world, clean_cfg, timeout_s=sync_timeout_s)
@@ -573,6 +576,7 @@ def run_crash_test(
                 "clean_run_s": round(clean.wall_s, 2),
                 "final_run_s": round(final.wall_s, 2),
                 "seed": seed,
+                "orders_api": orders_api,
                 "wall_s": round(time.monotonic() - t_start, 1),
                 "examples": (diff["examples"] + bad)[:10],
             }
@@ -605,6 +609,13 @@ def main(argv: list[str] | None = None) -> int:
         help="latest kill in the dispatch phase, s after it starts (3): smaller = more trials "
         "with work left to do",
     )
+    parser.add_argument(
+        "--orders-api",
+        choices=["2026-01-01", "v0"],
+        default="2026-01-01",
+        help="Orders API the engine uses (default 2026-01-01; v0 = getOrders + getOrderItems + "
+        "RDT addresses)",
+    )
     parser.add_argument("--workdir", help="keep state, logs and configs here (default: temp)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary workdir")
     args = parser.parse_args(argv)
@@ -619,6 +630,7 @@ def main(argv: list[str] | None = None) -> int:
             max_dispatch_kill_s=args.max_dispatch_kill,
             workdir=args.workdir,
             keep=args.keep,
+            orders_api=args.orders_api,
         )
     except RuntimeError as exc:
         _say(f"error: {exc}")
