@@ -65,6 +65,8 @@ class AmazonConfig:
     orders_api: str = "2026-01-01"  # or "v0" (deprecated getOrders + getOrderItems)
     # Marketplaces whose listings follow QAD item changes (price is in QAD's currency).
     listing_marketplaces: tuple[str, ...] = ("ATVPDKIKX0DER",)
+    # Per HTTP request to SP-API / LWA; a timeout is retried like a 5xx.
+    request_timeout_s: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +243,11 @@ def parse_config(
             raise ConfigError(f"{source}: [{name}] must be a table")
         sections[name] = _build_section(hints[name], table, name, source, env)
     sections["poll"].validate(source)
+    timeout = sections["amazon"].request_timeout_s
+    if not timeout > 0 or timeout == float("inf"):
+        raise ConfigError(
+            f"{source}: amazon.request_timeout_s must be a positive number, got {timeout!r}"
+        )
     return Config(**sections, source=source)
 
 

@@ -205,6 +205,7 @@ class Engine:
                     lwa_url=cfg.amazon.lwa_url,
                     clock=clock,
                     limits=buckets,
+                    timeout_s=cfg.amazon.request_timeout_s,
                 )
                 eng.amazon[region] = client
                 mps = tuple(m for m in cfg.amazon.marketplaces if region_of(m) == region)

@@ -35,7 +35,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from engine.adapters.amazon.auth import AmazonAccount
@@ -149,6 +148,9 @@ class World:
             entity=cfg.qad.entity,
             request_timeout_s=qad_timeout_s,
         )
+        cfg = dataclasses.replace(
+            cfg, amazon=dataclasses.replace(cfg.amazon, request_timeout_s=amazon_timeout_s)
+        )
         async with Engine.open(
             cfg,
             amazon_account=self.account,
@@ -159,9 +161,8 @@ class World:
             listing_verify_s=5.0,
         ) as eng:
             for client in eng.amazon.values():
-                # Test knobs: no constructor argument reaches these through Engine.open.
+                # Test knob: no constructor argument reaches this through Engine.open.
                 client.backoff = FAST_BACKOFF
-                client._timeout = aiohttp.ClientTimeout(total=amazon_timeout_s)
             for name, poller in eng.pollers.items():
                 if name.startswith("orders:"):
                     # Small pages so the orders windows really page (NextToken faults).

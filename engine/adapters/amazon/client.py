@@ -111,7 +111,9 @@ class AmazonClient:
         self.region = region
         self.base = (endpoint or HOSTS[region]).rstrip("/")
         self.clock = clock
-        self.auth = LwaAuth(session, account, region, lwa_url=lwa_url, clock=clock)
+        self.auth = LwaAuth(
+            session, account, region, lwa_url=lwa_url, clock=clock, timeout_s=timeout_s
+        )
         self.limits = limits if limits is not None else BucketRegistry()
         self.backoff = backoff or Backoff()
         self._breaker_threshold = breaker_threshold
