@@ -38,6 +38,8 @@ def test_env_overrides_file_values():
             "mapping.marketplaces.X.currency is required",
         ),
         ("not toml = = =", "not valid TOML"),
+        ("[amazon]\nrequest_timeout_s = 0\n", "amazon.request_timeout_s must be a positive"),
+        ("[amazon]\nrequest_timeout_s = nan\n", "amazon.request_timeout_s must be a positive"),
     ],
 )
 def test_bad_config_names_key_and_file(tmp_path, text, needle):
