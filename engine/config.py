@@ -12,6 +12,7 @@ Unknown keys are an error, so a typo never silently falls back to a default.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import tomllib
@@ -37,6 +38,7 @@ __all__ = [
     "SettlementRule",
     "load_config",
     "parse_config",
+    "to_toml",
 ]
 
 ENV_PREFIX = "ML_CONNECTOR_"
@@ -222,6 +224,42 @@ def load_config(path: str | Path, env: typing.Mapping[str, str] | None = None) -
     if cfg.inventory.mfn_mode not in ("adjust", "report"):
         raise ConfigError(f'{p}: inventory.mfn_mode must be "adjust" or "report"')
     return cfg
+
+
+def to_toml(cfg: Config) -> str:
+    """``cfg`` as config.toml text that ``load_config`` reads back to an equal Config.
+
+    For tools that hand a generated configuration to the CLI (crash test, benchmarks, tests).
+    """
+    out: list[str] = []
+    for section in ("engine", "amazon", "qad", "poll", "dispatch", "inventory"):
+        out += _toml_table(section, dataclasses.asdict(getattr(cfg, section)))
+    m = cfg.mapping
+    nested = ("sku", "marketplaces", "settlement")
+    out += _toml_table(
+        "mapping", {k: v for k, v in dataclasses.asdict(m).items() if k not in nested}
+    )
+    out += _toml_table("mapping.sku", dict(m.sku))
+    for mp, mm in m.marketplaces.items():
+        out += _toml_table(f"mapping.marketplaces.{mp}", dataclasses.asdict(mm))
+    for rule in m.settlement:
+        out += ["[[mapping.settlement]]"]
+        out += [f"{k} = {_toml_value(v)}" for k, v in dataclasses.asdict(rule).items()]
+    return "\n".join(out) + "\n"
+
+
+def _toml_table(name: str, data: dict[str, Any]) -> list[str]:
+    return [f"[{name}]", *(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in data.items())]
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    return json.dumps(str(v))  # JSON string escapes are valid TOML basic strings
 
 
 def parse_config(

@@ -180,38 +180,13 @@ def _rss_mb() -> float:
 # -- rebuild --dry-run over the resulting log -------------------------------------------------
 
 
-def _toml_str(s: str) -> str:
-    return json.dumps(s)  # a JSON string literal is a valid TOML basic string
-
-
 def _write_config(path: Path, db: Path, amz: dict[str, Any], qad_url: str) -> None:
     """A config.toml equal to the engine's (rebuild needs only [engine] and [mapping])."""
+    from engine.config import to_toml
     from engine.demo import simulator_config
 
     cfg = simulator_config(db, amazon_base=amz["base"], lwa_url=amz["lwa"], qad_url=qad_url)
-    out = [
-        "[engine]",
-        f"db = {_toml_str(str(db))}",
-        "[amazon]",
-        f"endpoint = {_toml_str(cfg.amazon.endpoint)}",
-        f"lwa_url = {_toml_str(cfg.amazon.lwa_url)}",
-        f"marketplaces = [{', '.join(_toml_str(m) for m in cfg.amazon.marketplaces)}]",
-        "[qad]",
-        f"tenant_url = {_toml_str(qad_url)}",
-        "[mapping.sku]",
-        *(f"{_toml_str(k)} = {_toml_str(v)}" for k, v in cfg.mapping.sku.items()),
-    ]
-    for mp_id, m in cfg.mapping.marketplaces.items():
-        out += [
-            f"[mapping.marketplaces.{mp_id}]",
-            f"customer = {_toml_str(m.customer)}",
-            f"currency = {_toml_str(m.currency)}",
-            f"name = {_toml_str(m.name)}",
-            f"site = {_toml_str(m.site)}",
-            f"fba_site = {_toml_str(m.fba_site)}",
-            f"warehouse_site = {_toml_str(m.warehouse_site)}",
-        ]
-    path.write_text("\n".join(out) + "\n", encoding="utf-8")
+    path.write_text(to_toml(cfg), encoding="utf-8")
 
 
 def _rebuild_dry_run(config: Path, db: Path) -> tuple[int, float, int]:

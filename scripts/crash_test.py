@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -80,7 +81,6 @@ from typing import Any
 
 from engine.security.keys import encode_key, generate_key
 from engine.security.vault import AmazonCredential, QadCredential, Vault
-from engine.sim.business import MARKETPLACES, sku_to_item
 from engine.sim.qad.snapshot import diff_snapshots, snapshot
 
 QUIET_DAYS = 17  # > the simulator's 16-day order lag: every order event is in the past
@@ -248,38 +248,22 @@ def start_simulators(
 
 def write_config(world: World, name: str, orders_api: str = "2026-01-01") -> Path:
     """A config for one run: its own event log directory and QAD tenant."""
+    from engine.config import to_toml
+    from engine.demo import simulator_config
+
     run_dir = world.workdir / name
     run_dir.mkdir(exist_ok=True)
-    q = json.dumps  # TOML basic strings are JSON strings for our values
-    lines = [
-        "[engine]",
-        f"db = {q(str(run_dir / 'events.db'))}",
-        "[amazon]",
-        f"endpoint = {q(world.amazon_url.rstrip('/') + '/{region}')}",
-        f"lwa_url = {q(world.lwa_url)}",
-        f"orders_api = {q(orders_api)}",
-        f"marketplaces = {json.dumps([m.marketplace_id for m in MARKETPLACES])}",
-        "[qad]",
-        f"tenant_url = {q(world.tenants[name][0])}",
-        "[dispatch]",
-        "retry_base_s = 0.2",  # retries after an unknown outcome come quickly
-        "retry_cap_s = 2",
-        "timeout_s = 10",
-        "[mapping.sku]",
-        *(f"{q(sku)} = {q(item)}" for sku, item in sku_to_item().items()),
-    ]
-    for m in MARKETPLACES:
-        lines += [
-            f"[mapping.marketplaces.{m.marketplace_id}]",
-            f"customer = {q(m.qad_customer)}",
-            f"currency = {q(m.currency)}",
-            f"name = {q(m.name)}",
-            'site = "10-100"',
-        ]
-        if m.country == "US":
-            lines += ['fba_site = "10-FBA"', 'warehouse_site = "10-100"']
+    cfg = simulator_config(
+        run_dir / "events.db",
+        amazon_base=world.amazon_url,
+        lwa_url=world.lwa_url,
+        qad_url=world.tenants[name][0],
+        orders_api=orders_api,
+    )
+    # Retries after an unknown outcome come quickly, so trials stay short.
+    fast = dataclasses.replace(cfg.dispatch, retry_base_s=0.2, retry_cap_s=2.0, timeout_s=10.0)
     path = run_dir / "config.toml"
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text(to_toml(dataclasses.replace(cfg, dispatch=fast)), encoding="utf-8")
     return path
 
 

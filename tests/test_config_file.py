@@ -1,10 +1,11 @@
 """The shipped config.toml is a working, complete example that matches the simulated business."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
-from engine.config import load_config
+from engine.config import load_config, to_toml
 from engine.errors import ConfigError
 from engine.sim.business import MARKETPLACES, sku_to_item
 
@@ -53,3 +54,11 @@ def test_bad_config_names_key_and_file(tmp_path, text, needle):
 def test_missing_config_file_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "missing.toml")
+
+
+def test_to_toml_round_trips_the_shipped_config(tmp_path):
+    shipped = load_config(ROOT / "config.toml", env={})
+    path = tmp_path / "again.toml"
+    path.write_text(to_toml(shipped), encoding="utf-8")
+    again = load_config(path, env={})
+    assert dataclasses.replace(again, source="") == dataclasses.replace(shipped, source="")
