@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from engine.adapters.amazon.auth import AmazonAccount
 from engine.adapters.qad.settings import QadSettings
 from engine.config import Config
 from engine.demo import simulator_config
 from engine.runtime import Engine
 from engine.sim.amazon import AmazonSimulator
 from engine.sim.qad import QadSimulator
+from tests.amazon.conftest import account_of
 
 KEY = os.urandom(32)
 
@@ -26,14 +26,7 @@ class World:
         self.amazon = amazon
         self.qad = qad
         self.tmp = tmp
-        seller = amazon.sellers[0]
-        self.account = AmazonAccount(
-            client_id=seller.client_id,
-            client_secret=seller.client_secret,
-            refresh_tokens={r: c.refresh_token for r, c in seller.regions.items()},
-            seller_id=seller.seller_id,
-            name=seller.name,
-        )
+        self.account = account_of(amazon)
 
     def config(self, **kw: Any) -> Config:
         return simulator_config(

@@ -37,7 +37,6 @@ from typing import Any
 
 import pytest
 
-from engine.adapters.amazon.auth import AmazonAccount
 from engine.adapters.amazon.retry import Backoff
 from engine.adapters.qad.settings import QadSettings
 from engine.config import Config
@@ -50,6 +49,7 @@ from engine.sim.amazon.inventory import INBOUND_EVERY
 from engine.sim.amazon.settlements import REPORT_DELAY
 from engine.sim.qad import QadSimulator
 from engine.sim.qad.snapshot import TenantSnapshot, diff_snapshots, snapshot
+from tests.amazon.conftest import account_of
 
 KEY = os.urandom(32)
 SEED = 1
@@ -99,14 +99,7 @@ class World:
         self.qad = qad
         self.tmp = tmp
         self.last_cfg: Config | None = None
-        seller = amazon.sellers[0]
-        self.account = AmazonAccount(
-            client_id=seller.client_id,
-            client_secret=seller.client_secret,
-            refresh_tokens={r: c.refresh_token for r, c in seller.regions.items()},
-            seller_id=seller.seller_id,
-            name=seller.name,
-        )
+        self.account = account_of(amazon)
 
     def config(self, dispatch: dict[str, Any] | None = None, **kw: Any) -> Config:
         cfg = simulator_config(

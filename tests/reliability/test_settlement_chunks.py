@@ -11,7 +11,6 @@ import aiohttp
 import pytest
 
 import engine.pollers.settlements as settlements_poller
-from engine.adapters.amazon.auth import AmazonAccount
 from engine.adapters.amazon.client import AmazonClient
 from engine.adapters.amazon.ratelimit import BucketRegistry
 from engine.config import Config
@@ -23,6 +22,7 @@ from engine.projectors.mapping import Mapper
 from engine.projectors.runner import ProjectionRunner
 from engine.projectors.settlements import SettlementsProjector
 from engine.sim.amazon import AmazonSimulator
+from tests.amazon.conftest import account_of
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning"),
@@ -38,13 +38,7 @@ def _mapper() -> Mapper:
 
 
 async def _poll_all(sim: AmazonSimulator, db: Path, raw: Path) -> None:
-    seller = sim.sellers[0]
-    account = AmazonAccount(
-        seller.client_id,
-        seller.client_secret,
-        {r: c.refresh_token for r, c in seller.regions.items()},
-        seller.seller_id,
-    )
+    account = account_of(sim)
     async with aiohttp.ClientSession() as session, SQLiteEventLog.open(db) as log:
         for region in ("NA", "EU", "FE"):
             client = AmazonClient(
