@@ -369,7 +369,7 @@ async def replay_to_target(
     async def report_progress() -> None:
         while True:
             await asyncio.sleep(progress_every_s)
-            st = await _states(replay_log)
+            st = await _states(outbox)
             say(f"dispatched {st['done']}/{total} (parked {st['parked']})")
 
     ticker = asyncio.create_task(report_progress()) if progress else None
@@ -379,7 +379,7 @@ async def replay_to_target(
         if ticker is not None:
             ticker.cancel()
             await asyncio.gather(ticker, return_exceptions=True)
-    st = await _states(replay_log)
+    st = await _states(outbox)
     say(f"dispatched {st['done']}/{total}; verifying against the original's documents")
     parked = [(p.command_id, p.reason) for p in await outbox.parked() if p.kind == "command"]
     expected = await expected_documents(source)
@@ -395,14 +395,17 @@ async def replay_to_target(
     )
 
 
-async def _states(replay_log: SQLiteEventLog) -> dict[str, int]:
+async def _states(outbox: Outbox) -> dict[str, int]:
     """Replay outbox commands by state: done (ok/exists/skipped), parked, waiting."""
-    rows = await replay_log.query(
-        "SELECT coalesce(a.outcome, 'new'), count(*) FROM commands c LEFT JOIN attempts a ON "
-        "a.id = (SELECT max(id) FROM attempts WHERE command_id = c.command_id) GROUP BY 1"
-    )
     out = {"done": 0, "parked": 0, "waiting": 0}
-    for outcome, n in rows:
-        key = "done" if outcome in DONE_OUTCOMES else "parked" if outcome == "parked" else "waiting"
-        out[key] += int(n)
+    for by_state in (await outbox.counts()).by_target.values():
+        for outcome, n in by_state.items():
+            key = (
+                "done"
+                if outcome in DONE_OUTCOMES
+                else "parked"
+                if outcome == "parked"
+                else "waiting"
+            )
+            out[key] += n
     return out
