@@ -36,7 +36,8 @@ from engine.dispatch.dispatcher import Dispatcher, RunCounts
 from engine.dispatch.outbox import DONE_OUTCOMES, Outbox
 from engine.errors import ConfigError
 from engine.log.sqlite import SQLiteEventLog
-from engine.projectors.base import Projector, State
+from engine.projectors.base import Projector
+from engine.projectors.runner import project_from_start
 from engine.security.urls import validate_entity_path, validate_tenant_url
 
 __all__ = [
@@ -111,10 +112,7 @@ async def derive_qad_commands(
     """(projector name, command) for every QAD command the log derives from position 0."""
     derived: list[tuple[str, Command]] = []
     for projector in projectors:
-        state: dict[str, State] = {}
-        async for event in log.read(after=0, streams=projector.streams):
-            proj = projector.project(event, state)
-            proj.apply_to(state)
+        async for _event, proj in project_from_start(log, projector, {}):
             derived += [(projector.name, c) for c in proj.commands if c.kind.startswith("qad.")]
     return derived
 

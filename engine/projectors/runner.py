@@ -12,7 +12,7 @@ a second copy of a posted document: command ids are deterministic).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +24,7 @@ from engine.log.records import StoredEvent
 from engine.log.sqlite import SQLiteEventLog, encode_payload
 from engine.projectors.base import Projection, Projector, State
 
-__all__ = ["ProjectionRunner", "RebuildDiff"]
+__all__ = ["ProjectionRunner", "RebuildDiff", "project_from_start"]
 
 log = logging.getLogger(__name__)
 
@@ -126,10 +126,7 @@ class ProjectionRunner:
         for projector in self.projectors:
             state: dict[str, State] = {}
             last = 0
-            size = _batch_size(projector, 1000)
-            async for event in self.log.read(after=0, streams=projector.streams, batch_size=size):
-                proj = projector.project(event, state)
-                proj.apply_to(state)
+            async for event, proj in project_from_start(self.log, projector, state):
                 for cmd in proj.commands:
                     derived.append((projector.name, cmd))
                 for park in proj.parks:
@@ -179,6 +176,18 @@ class ProjectionRunner:
                 )
                 await tx.set_tracking(_consumer(projector), tracking[projector.name])
         return diff
+
+
+async def project_from_start(
+    log: SQLiteEventLog, projector: Projector, state: dict[str, State]
+) -> AsyncIterator[tuple[StoredEvent, Projection]]:
+    """Every event of ``projector`` from position 0 with its projection, side-effect free;
+    ``state`` is folded as it goes (rebuild and replay-to-tenant derive from this)."""
+    size = _batch_size(projector, 1000)
+    async for event in log.read(after=0, streams=projector.streams, batch_size=size):
+        proj = projector.project(event, state)
+        proj.apply_to(state)
+        yield event, proj
 
 
 def _batch_size(projector: Projector, default: int) -> int:
