@@ -254,9 +254,7 @@ class Engine:
 
         async def one(name: str, poller: Any) -> None:
             try:
-                if name.startswith("settlements:"):
-                    # A settlement report is held whole while parsed (100k rows at a busy
-                    # seller): one region at a time keeps the peak memory to one report.
+                if getattr(poller, "heavy", False):  # memory-bound pollers run one at a time
                     async with self._heavy:
                         report.polled[name] = await poller.poll_once()
                 else:

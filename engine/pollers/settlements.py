@@ -59,6 +59,10 @@ class SettlementsPollConfig:
 class SettlementsPoller:
     """Fetch new settlement reports of one region."""
 
+    # A report is held whole while parsed (100k rows at a busy seller): the engine runs heavy
+    # pollers one at a time so peak memory stays at one report.
+    heavy = True
+
     def __init__(self, client: AmazonClient, log: EventLog, cfg: SettlementsPollConfig) -> None:
         self.client = client
         self.log = log
