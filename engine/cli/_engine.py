@@ -11,8 +11,8 @@ from pathlib import Path
 
 from engine.adapters.amazon.auth import AmazonAccount
 from engine.config import Config, load_config
-from engine.dispatch.qad_setup import build_qad_settings
-from engine.runtime import Engine
+from engine.ops.credentials import build_qad_settings
+from engine.ops.engine import Engine
 from engine.security.keys import load_master_key
 from engine.security.rotation import secret_expiry
 from engine.security.vault import Vault, default_vault_path

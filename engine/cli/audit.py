@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from engine.cli.status import existing_db
-from engine.dispatch.outbox import CommandHistory, Outbox
+from engine.commands.outbox import CommandHistory, Outbox
 from engine.log import SQLiteEventLog, StoredEvent
 
 __all__ = ["collect_audit", "register", "run", "sanitize"]

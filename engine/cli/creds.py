@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from engine.errors import ConfigError, CredentialError
+from engine.security.credentials import REGIONS, AmazonCredential, Credential, QadCredential
 from engine.security.keys import (
     ENV_KEY,
     default_key_file,
@@ -25,16 +26,9 @@ from engine.security.keys import (
     write_key_file,
 )
 from engine.security.urls import validate_tenant_url
-from engine.security.vault import (
-    REGIONS,
-    AmazonCredential,
-    Credential,
-    QadCredential,
-    Vault,
-    default_vault_path,
-)
+from engine.security.vault import Vault, default_vault_path, open_vault, pending_key_file
 
-__all__ = ["open_vault", "register", "run"]
+__all__ = ["register", "run"]
 
 STDIN_HELP = """\
 Secrets are never accepted as arguments. On a terminal you are prompted (no echo for secrets).
@@ -157,20 +151,6 @@ def run(args: argparse.Namespace) -> int:
     if verb == "rotate-key":
         return _rotate(path, args.db)
     raise ConfigError(f"unknown creds verb {verb!r}")  # pragma: no cover (argparse guards)
-
-
-def open_vault(path: Path, *, create: bool = False) -> Vault:
-    """Open the vault with the configured master key (one-line CredentialError otherwise)."""
-    key = load_master_key(create=create, forbid_dir=path.expanduser().parent)
-    try:
-        return Vault.open(path, key, create=create)
-    except CredentialError as exc:
-        pending = _pending(default_key_file())
-        if "wrong master key" in str(exc) and pending.exists():
-            raise CredentialError(
-                f"{exc}; an interrupted `creds rotate-key` left the new key in {pending}"
-            ) from None
-        raise
 
 
 # -- set -----------------------------------------------------------------------------------
@@ -315,7 +295,7 @@ def _rotate(path: Path, db: Path | None) -> int:
     new_key = generate_key()
     from_env = bool(os.environ.get(ENV_KEY))
     key_file = default_key_file()
-    pending = _pending(key_file)
+    pending = pending_key_file(key_file)
     try:
         write_key_file(pending, new_key)  # first: the new key is safe before anything uses it
     except FileExistsError:
@@ -336,10 +316,6 @@ def _rotate(path: Path, db: Path | None) -> int:
         os.replace(pending, key_file)
         print(f"vault {path} re-encrypted. The new master key replaced {key_file}.")
     return 0
-
-
-def _pending(key_file: Path) -> Path:
-    return key_file.with_name(key_file.name + ".new")
 
 
 async def _rewrap_pii(db: Path, new_key: bytes) -> int:

@@ -15,10 +15,10 @@ from typing import Any
 
 from engine.adapters.amazon.auth import AmazonAccount
 from engine.adapters.qad.settings import QadSettings
-from engine.demo import simulator_config
 from engine.errors import ConfigError
 from engine.log.sqlite import SQLiteEventLog
-from engine.runtime import Engine
+from engine.ops.demo_config import simulator_config
+from engine.ops.engine import Engine
 from engine.sim.business import catalog
 
 

@@ -76,7 +76,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.cli.creds import open_vault
+    from engine.security.vault import open_vault
 
     install_redaction()
     cfg = load_config(args.config)

@@ -7,7 +7,7 @@ commands are dispatched right away with the QAD client built from config + vault
 
 ``--to-tenant URL --entity E`` (needs ``--config`` for the mapping): replay every event into
 another QAD entity and verify it ends with the original's documents; the logic and its
-guarantees are in engine/dispatch/retarget.py, this module only wires and prints.
+guarantees are in engine/ops/retarget.py, this module only wires and prints.
 """
 
 from __future__ import annotations
@@ -23,21 +23,21 @@ import aiohttp
 
 from engine.adapters.qad.client import QadClient
 from engine.cli.status import existing_db
+from engine.commands.outbox import Outbox
 from engine.config import load_config
 from engine.dispatch.dispatcher import Dispatcher, RunCounts
 from engine.dispatch.handlers import qad_handlers
 from engine.dispatch.limits import LimiterRegistry
-from engine.dispatch.outbox import Outbox
-from engine.dispatch.qad_setup import build_qad_settings
-from engine.dispatch.retarget import (
+from engine.errors import ConfigError
+from engine.log import SQLiteEventLog
+from engine.ops.credentials import build_qad_settings
+from engine.ops.engine import build_projectors
+from engine.ops.retarget import (
     ReplayResult,
     ReplayTarget,
     replay_outbox_path,
     replay_to_target,
 )
-from engine.errors import ConfigError
-from engine.log import SQLiteEventLog
-from engine.runtime import build_projectors
 
 __all__ = ["register", "replay", "run", "run_to_tenant"]
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from engine.dispatch.outbox import Outbox
+from engine.commands.outbox import Outbox
 from engine.errors import ConfigError, CredentialError
 from engine.log import SQLiteEventLog
 from engine.security.keys import load_master_key

@@ -9,10 +9,10 @@ import sys
 from typing import Any
 
 from engine.cli._engine import add_config_arguments, config_from, open_engine
-from engine.dispatch.outbox import Outbox
+from engine.commands.outbox import Outbox
 from engine.log.sqlite import SQLiteEventLog
+from engine.ops.engine import build_projectors
 from engine.projectors.runner import ProjectionRunner
-from engine.runtime import build_projectors
 
 
 def register(sub: Any) -> None:

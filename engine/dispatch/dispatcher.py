@@ -20,10 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from engine.commands.outbox import AttemptRecord, Outbox, PendingCommand
 from engine.config import DispatchConfig
 from engine.dispatch.handlers import Handler, Handlers, Outcome
 from engine.dispatch.limits import LimiterRegistry
-from engine.dispatch.outbox import AttemptRecord, Outbox, PendingCommand
 from engine.dispatch.retry import Decision, RetryPolicy, error_text
 from engine.log.sqlite import SQLiteEventLog
 

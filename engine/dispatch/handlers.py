@@ -34,7 +34,7 @@ from engine.adapters.qad.models import (
     SalesOrderUpdate,
 )
 from engine.adapters.qad.settings import QadPaths
-from engine.dispatch.commands import Command
+from engine.commands.vocabulary import Command
 from engine.errors import DataError
 
 __all__ = [

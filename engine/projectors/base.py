@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from engine.dispatch.commands import Command, Park
+from engine.commands.vocabulary import Command, Park
 from engine.log.records import NewEvent, StoredEvent
 
 __all__ = ["Projection", "Projector"]

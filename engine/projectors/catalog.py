@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.dispatch.commands import make_command
+from engine.commands.vocabulary import make_command
 from engine.log.records import StoredEvent
 from engine.projectors.base import Projection, State
 from engine.projectors.mapping import Mapper

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.dispatch.commands import Park, make_command
+from engine.commands.vocabulary import Park, make_command
 from engine.log.records import StoredEvent
 from engine.projectors.base import Projection, State
 from engine.projectors.mapping import Mapper

@@ -17,7 +17,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from engine.dispatch.commands import Park, make_command
+from engine.commands.vocabulary import Park, make_command
 from engine.log.records import StoredEvent
 from engine.projectors.base import Projection, State
 from engine.projectors.mapping import Mapper

@@ -18,8 +18,8 @@ from typing import Any
 
 import orjson
 
-from engine.dispatch.commands import Command, Park
-from engine.dispatch.outbox import Outbox
+from engine.commands.outbox import Outbox
+from engine.commands.vocabulary import Command, Park
 from engine.log.records import StoredEvent
 from engine.log.sqlite import SQLiteEventLog, encode_payload
 from engine.projectors.base import Projection, Projector, State

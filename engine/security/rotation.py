@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from engine.security.vault import AmazonCredential
+from engine.security.credentials import AmazonCredential
 
 __all__ = ["EXPIRY_WARNING", "SecretExpiry", "secret_expiry"]
 

@@ -23,18 +23,16 @@ import os
 import secrets
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from engine.errors import ConfigError, CredentialError
-from engine.security.keys import config_dir
+from engine.errors import CredentialError
+from engine.security.credentials import AmazonCredential, Credential, Kind, QadCredential
+from engine.security.keys import config_dir, default_key_file, load_master_key
 from engine.security.redact import register_secret
-from engine.security.urls import validate_tenant_url
 
 __all__ = [
     "ENV_VAULT",
@@ -44,6 +42,8 @@ __all__ = [
     "Vault",
     "atomic_write",
     "default_vault_path",
+    "open_vault",
+    "pending_key_file",
 ]
 
 log = logging.getLogger(__name__)
@@ -53,152 +53,12 @@ _FORMAT = "ml-connector-vault"
 _VERSION = 1
 _NONCE = 12
 _CHECK_AD = b"ml-connector vault check v1"
-REGIONS = ("NA", "EU", "FE")
-Kind = Literal["amazon", "qad"]
 
 
 def default_vault_path(env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
     override = env.get(ENV_VAULT)
     return Path(override).expanduser() if override else config_dir(env) / "vault.bin"
-
-
-@dataclass(frozen=True, slots=True)
-class AmazonCredential:
-    """An SP-API seller account: LWA app credentials plus one refresh token per region."""
-
-    name: str
-    client_id: str
-    client_secret: str
-    refresh_tokens: Mapping[str, str]  # region ("NA"/"EU"/"FE") -> "Atzr|..."
-    seller_id: str = ""
-    next_client_secret: str | None = None  # LWA secret rotation: tried on invalid_client
-    secret_expires: date | None = None  # when client_secret expires (status warns before)
-    kind: Kind = field(default="amazon", init=False)
-
-    def __post_init__(self) -> None:
-        if not self.client_id or not self.client_secret:
-            raise CredentialError(f"amazon credential {self.name!r}: client id and secret needed")
-        if not self.refresh_tokens:
-            raise CredentialError(f"amazon credential {self.name!r}: at least one refresh token")
-        for region in self.refresh_tokens:
-            if region not in REGIONS:
-                raise CredentialError(
-                    f"amazon credential {self.name!r}: region {region!r} is not one of "
-                    f"{', '.join(REGIONS)}"
-                )
-
-    @property
-    def regions(self) -> tuple[str, ...]:
-        return tuple(r for r in REGIONS if r in self.refresh_tokens)
-
-    def refresh_token(self, region: str) -> str:
-        try:
-            return self.refresh_tokens[region]
-        except KeyError:
-            raise CredentialError(
-                f"amazon credential {self.name!r} has no refresh token for region {region}: "
-                f"run `ml-connector creds set amazon --name {self.name} --region {region}`"
-            ) from None
-
-    def public(self) -> dict[str, Any]:
-        """Non-secret fields (for ``creds list`` and status)."""
-        return {
-            "client_id": self.client_id,
-            "regions": ",".join(self.regions),
-            "seller_id": self.seller_id,
-            "next_secret": "yes" if self.next_client_secret else "no",
-            "secret_expires": self.secret_expires.isoformat() if self.secret_expires else "",
-        }
-
-    def __repr__(self) -> str:
-        return f"AmazonCredential(name={self.name!r}, {_fmt(self.public())}, secrets=***)"
-
-    def _to_dict(self) -> dict[str, Any]:
-        return {
-            "client_id": self.client_id,
-            "client_secret": self.client_secret,
-            "refresh_tokens": dict(self.refresh_tokens),
-            "seller_id": self.seller_id,
-            "next_client_secret": self.next_client_secret,
-            "secret_expires": self.secret_expires.isoformat() if self.secret_expires else None,
-        }
-
-    @classmethod
-    def _from_dict(cls, name: str, d: dict[str, Any]) -> AmazonCredential:
-        exp = d.get("secret_expires")
-        return cls(
-            name=name,
-            client_id=d["client_id"],
-            client_secret=d["client_secret"],
-            refresh_tokens=dict(d["refresh_tokens"]),
-            seller_id=d.get("seller_id", ""),
-            next_client_secret=d.get("next_client_secret"),
-            secret_expires=date.fromisoformat(exp) if exp else None,
-        )
-
-    def _secrets(self) -> list[str]:
-        return [self.client_secret, self.next_client_secret or "", *self.refresh_tokens.values()]
-
-
-@dataclass(frozen=True, slots=True)
-class QadCredential:
-    """A QAD tenant login. ``tenant_url`` is validated (https, no userinfo/query/fragment)."""
-
-    name: str
-    tenant_url: str
-    username: str
-    password: str
-    domain: str
-    entity: str
-    kind: Kind = field(default="qad", init=False)
-
-    def __post_init__(self) -> None:
-        try:
-            url = validate_tenant_url(self.tenant_url, what=f"qad credential {self.name!r} URL")
-        except ConfigError as exc:
-            raise CredentialError(str(exc)) from None
-        object.__setattr__(self, "tenant_url", url)
-        if not self.username or not self.password:
-            raise CredentialError(f"qad credential {self.name!r}: username and password needed")
-
-    def public(self) -> dict[str, Any]:
-        return {
-            "tenant_url": self.tenant_url,
-            "username": self.username,
-            "domain": self.domain,
-            "entity": self.entity,
-        }
-
-    def __repr__(self) -> str:
-        return f"QadCredential(name={self.name!r}, {_fmt(self.public())}, password=***)"
-
-    def _to_dict(self) -> dict[str, Any]:
-        return {
-            "tenant_url": self.tenant_url,
-            "username": self.username,
-            "password": self.password,
-            "domain": self.domain,
-            "entity": self.entity,
-        }
-
-    @classmethod
-    def _from_dict(cls, name: str, d: dict[str, Any]) -> QadCredential:
-        return cls(name=name, **{k: d[k] for k in cls._fields()})
-
-    @staticmethod
-    def _fields() -> tuple[str, ...]:
-        return ("tenant_url", "username", "password", "domain", "entity")
-
-    def _secrets(self) -> list[str]:
-        return [self.password]
-
-
-Credential = AmazonCredential | QadCredential
-
-
-def _fmt(d: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v!r}" for k, v in d.items())
 
 
 def _rid(kind: str, name: str) -> str:
@@ -403,3 +263,22 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
         os.fsync(dfd)
     finally:
         os.close(dfd)
+
+
+def pending_key_file(key_file: Path) -> Path:
+    """Where an interrupted ``creds rotate-key`` leaves the new master key."""
+    return key_file.with_name(key_file.name + ".new")
+
+
+def open_vault(path: Path, *, create: bool = False) -> Vault:
+    """Open the vault with the configured master key (one-line CredentialError otherwise)."""
+    key = load_master_key(create=create, forbid_dir=path.expanduser().parent)
+    try:
+        return Vault.open(path, key, create=create)
+    except CredentialError as exc:
+        pending = pending_key_file(default_key_file())
+        if "wrong master key" in str(exc) and pending.exists():
+            raise CredentialError(
+                f"{exc}; an interrupted `creds rotate-key` left the new key in {pending}"
+            ) from None
+        raise

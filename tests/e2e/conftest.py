@@ -12,8 +12,8 @@ import pytest
 
 from engine.adapters.qad.settings import QadSettings
 from engine.config import Config
-from engine.demo import simulator_config
-from engine.runtime import Engine
+from engine.ops.demo_config import simulator_config
+from engine.ops.engine import Engine
 from engine.sim.amazon import AmazonSimulator
 from engine.sim.qad import QadSimulator
 from tests.amazon.conftest import account_of

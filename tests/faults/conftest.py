@@ -40,9 +40,9 @@ import pytest
 from engine.adapters.amazon.retry import Backoff
 from engine.adapters.qad.settings import QadSettings
 from engine.config import Config
-from engine.demo import simulator_config
+from engine.ops.demo_config import simulator_config
 from engine.log import SQLiteEventLog
-from engine.runtime import Engine, SyncReport
+from engine.ops.engine import Engine, SyncReport
 from engine.sim.amazon import AmazonSimulator
 from engine.sim.amazon.data import DAY
 from engine.sim.amazon.inventory import INBOUND_EVERY
@@ -189,7 +189,7 @@ class World:
 async def parked(cfg: Config) -> list[tuple[str, str]]:
     """(record/command key, reason) of everything parked in an engine's outbox."""
     async with SQLiteEventLog.open(cfg.engine.db, readonly=True) as log:
-        from engine.dispatch.outbox import Outbox
+        from engine.commands.outbox import Outbox
 
         items = await Outbox(log).parked()
     return [(i.record_key, i.reason) for i in items]

@@ -14,7 +14,7 @@ import engine.pollers.settlements as settlements_poller
 from engine.adapters.amazon.client import AmazonClient
 from engine.adapters.amazon.ratelimit import BucketRegistry
 from engine.config import Config
-from engine.dispatch.outbox import Outbox
+from engine.commands.outbox import Outbox
 from engine.log.records import StoredEvent
 from engine.log.sqlite import SQLiteEventLog
 from engine.pollers.settlements import SettlementsPollConfig, SettlementsPoller
@@ -31,7 +31,7 @@ pytestmark = [
 
 
 def _mapper() -> Mapper:
-    from engine.demo import simulator_config
+    from engine.ops.demo_config import simulator_config
 
     cfg: Config = simulator_config(Path("x.db"), amazon_base="http://x", lwa_url="", qad_url="")
     return Mapper(cfg.mapping)

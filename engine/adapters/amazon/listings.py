@@ -8,14 +8,16 @@ show the new values or the deadline passes.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
 from engine.adapters.amazon.client import AmazonClient
+from engine.errors import ConfigError, Rejected, RetriableRemoteError
 
-__all__ = ["ListingResult", "get_listing", "patch_listing", "put_listing"]
+__all__ = ["ListingResult", "ListingsAdapter", "get_listing", "patch_listing", "put_listing"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,3 +142,63 @@ async def put_listing(
         return _result(sku, resp.body, False)
     ok = await _verify(client, sku, marketplace_ids, attributes, verify_s, interval_s)
     return _result(sku, resp.body, ok)
+
+
+class ListingsAdapter:
+    """The dispatcher's ListingsPort over the SP-API clients (one per region)."""
+
+    def __init__(self, clients: Mapping[str, AmazonClient], verify_s: float = 30.0) -> None:
+        self.clients = clients
+        self.verify_s = verify_s
+
+    async def patch_listing(
+        self, region: str, marketplace_id: str, sku: str, changes: Mapping[str, Any]
+    ) -> str:
+        client = self.clients.get(region)
+        if client is None:
+            raise ConfigError(f"no Amazon client for region {region!r} (check amazon.marketplaces)")
+        patches: list[dict[str, Any]] = []
+        if changes.get("description") is not None:
+            patches.append(
+                {
+                    "op": "replace",
+                    "path": "/attributes/item_name",
+                    "value": [{"value": changes["description"], "marketplace_id": marketplace_id}],
+                }
+            )
+        if changes.get("list_price") is not None:
+            # Listings takes a JSON number; cents-exact decimals survive the float round trip.
+            price = Decimal(str(changes["list_price"]))
+            offer = {
+                "marketplace_id": marketplace_id,
+                "currency": changes.get("currency") or "USD",
+                "our_price": [{"schedule": [{"value_with_tax": float(price)}]}],
+            }
+            patches.append(
+                {"op": "replace", "path": "/attributes/purchasable_offer", "value": [offer]}
+            )
+        if changes.get("status") is not None and str(changes["status"]).upper() not in (
+            "AC",
+            "ACTIVE",
+        ):
+            # An item made inactive in QAD stops selling: merchant quantity 0.
+            patches.append(
+                {
+                    "op": "replace",
+                    "path": "/attributes/fulfillment_availability",
+                    "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": 0}],
+                }
+            )
+        if not patches:
+            return "nothing to patch"
+        result = await patch_listing(
+            client, sku, [marketplace_id], "PRODUCT", patches, verify_s=self.verify_s
+        )
+        if result.status != "ACCEPTED":
+            raise Rejected(f"listing {sku}: {result.status}", system="amazon")
+        if not result.applied:
+            raise RetriableRemoteError(
+                f"listing {sku}: accepted ({result.submission_id}) but not visible yet",
+                system="amazon",
+            )
+        return f"ACCEPTED {result.submission_id} verified"

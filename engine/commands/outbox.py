@@ -15,14 +15,26 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
 
-from engine.dispatch.commands import OUTBOX_SCHEMA, TERMINAL_OUTCOMES, Command, Park
-from engine.errors import StoreError
+from engine.commands.queries import OutboxQueries
+from engine.commands.records import (
+    ATTEMPT_COLS,
+    CMD_COLS,
+    NEWEST,
+    AttemptRecord,
+    CommandHistory,
+    OutboxCounts,
+    ParkedItem,
+    PendingCommand,
+    command_from_row,
+    iso,
+    utc_now,
+)
+from engine.commands.vocabulary import OUTBOX_SCHEMA, TERMINAL_OUTCOMES, Command, Park
 from engine.log.ports import Transaction
 from engine.log.sqlite import SQLiteEventLog, encode_payload
 
@@ -52,121 +64,7 @@ BEGIN SELECT RAISE(ABORT, '{table} are append-only: {op} refused'); END;"""
 )
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso(ts: datetime) -> str:
-    """One fixed text form so stored timestamps compare correctly as strings."""
-    if ts.tzinfo is None:
-        raise ValueError("timestamps must be timezone-aware")
-    return ts.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-@dataclass(frozen=True, slots=True)
-class PendingCommand:
-    """A command that is due, with what the dispatcher needs to know about its past."""
-
-    command: Command
-    seq: int
-    tries: int  # attempts since it was created or last re-queued
-    last_outcome: str | None  # None = never tried
-    uncertain: bool  # an earlier attempt ended 'unknown': look up before posting again
-
-
-@dataclass(frozen=True, slots=True)
-class AttemptRecord:
-    """One attempt row (insert-only)."""
-
-    command_id: str
-    at: datetime
-    endpoint: str
-    request: str
-    response: str
-    outcome: str
-    document: str | None = None
-    retry_at: datetime | None = None
-    attempt: int = 0  # assigned on insert (previous max + 1)
-
-
-@dataclass(frozen=True, slots=True)
-class ParkedItem:
-    """Something that needs a human: a parked command or a parked record."""
-
-    kind: str  # "command" | "record"
-    record_key: str
-    reason: str
-    at: str
-    command_id: str = ""
-    projector: str = ""
-    position: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class CommandHistory:
-    """A command with every attempt, oldest first (for audit)."""
-
-    command: Command
-    seq: int
-    projector: str
-    created_at: str
-    attempts: list[AttemptRecord] = field(default_factory=list)
-
-    @property
-    def state(self) -> str:
-        return self.attempts[-1].outcome if self.attempts else "new"
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxCounts:
-    """Command counts per target and state (state = newest outcome, "new" = never tried)."""
-
-    by_target: dict[str, dict[str, int]]
-    by_kind: dict[str, dict[str, int]]
-    parked_reasons: dict[str, list[tuple[str, str]]]  # target -> [(command_id, reason)]
-    parked_records: dict[str, list[tuple[str, str]]]  # projector -> [(record_key, reason)]
-
-
-_CMD_COLS = (
-    "c.command_id, c.seq, c.kind, c.target, c.record_key, c.reference, c.idempotency_key, "
-    "c.body, c.positions, c.projector, c.created_at"
-)
-# Newest attempt per command (attempt ids grow with time).
-_NEWEST = "a.id = (SELECT max(id) FROM attempts WHERE command_id = c.command_id)"
-
-
-def _command(row: Sequence[Any]) -> Command:
-    return Command(
-        command_id=row[0],
-        kind=row[2],
-        target=row[3],
-        record_key=row[4],
-        reference=row[5],
-        idempotency_key=row[6],
-        body=orjson.loads(row[7]),
-        positions=tuple(orjson.loads(row[8])),
-    )
-
-
-def _attempt(row: Sequence[Any]) -> AttemptRecord:
-    # columns: command_id, attempt, at, endpoint, request, response, document, outcome, retry_at
-    return AttemptRecord(
-        command_id=row[0],
-        attempt=row[1],
-        at=datetime.fromisoformat(row[2]),
-        endpoint=row[3],
-        request=row[4],
-        response=row[5],
-        document=row[6],
-        outcome=row[7],
-        retry_at=datetime.fromisoformat(row[8]) if row[8] else None,
-    )
-
-
-_ATTEMPT_COLS = "command_id, attempt, at, endpoint, request, response, document, outcome, retry_at"
-
-
-class Outbox:
+class Outbox(OutboxQueries):
     """Commands and attempts beside the log (see module doc)."""
 
     def __init__(self, log: SQLiteEventLog, clock: Callable[[], datetime] = utc_now) -> None:
@@ -265,13 +163,13 @@ class Outbox:
         """
         due_before = iso(now or self.clock())
         rows = await self.log.query(
-            f"SELECT {_CMD_COLS}, a.outcome, a.retry_at, "
+            f"SELECT {CMD_COLS}, a.outcome, a.retry_at, "
             "(SELECT count(*) FROM attempts x WHERE x.command_id = c.command_id "
             " AND x.outcome != 'requeued' AND x.id > coalesce((SELECT max(id) FROM attempts y "
             "  WHERE y.command_id = c.command_id AND y.outcome = 'requeued'), 0)), "
             "EXISTS (SELECT 1 FROM attempts u WHERE u.command_id = c.command_id "
             " AND u.outcome = 'unknown') "
-            f"FROM commands c LEFT JOIN attempts a ON {_NEWEST} "
+            f"FROM commands c LEFT JOIN attempts a ON {NEWEST} "
             "WHERE c.seq > ? "
             f"AND (a.id IS NULL OR (a.outcome NOT IN ({_q(DONE_OUTCOMES)}) "
             " AND a.outcome != 'parked' AND (a.retry_at IS NULL OR a.retry_at <= ?))) "
@@ -285,7 +183,7 @@ class Outbox:
         )
         return [
             PendingCommand(
-                command=_command(row),
+                command=command_from_row(row),
                 seq=row[1],
                 tries=int(row[13]),
                 last_outcome=row[11],
@@ -298,7 +196,7 @@ class Outbox:
         """The earliest ``retry_at`` of a waiting command (for sleeping until it is due)."""
         rows = await self.log.query(
             "SELECT min(a.retry_at) FROM commands c JOIN attempts a ON "
-            f"{_NEWEST} WHERE a.outcome IN ('retry', 'unknown')"
+            f"{NEWEST} WHERE a.outcome IN ('retry', 'unknown')"
         )
         value = rows[0][0] if rows else None
         return datetime.fromisoformat(value) if value else None
@@ -358,7 +256,7 @@ class Outbox:
         async with self.log.transaction() as tx:
             for attempt in attempts:
                 rows = await tx.fetchall(
-                    f"INSERT INTO attempts ({_ATTEMPT_COLS}) SELECT ?, "
+                    f"INSERT INTO attempts ({ATTEMPT_COLS}) SELECT ?, "
                     "coalesce(max(attempt), 0) + 1, ?, ?, ?, ?, ?, ?, ? FROM attempts "
                     "WHERE command_id = ? RETURNING attempt",
                     (
@@ -381,7 +279,7 @@ class Outbox:
     async def requeue(self, command_id: str, reason: str = "replay --command") -> bool:
         """Make one command pending again (adds a 'requeued' attempt); False if unknown id."""
         rows = await self.log.query(
-            f"SELECT a.outcome FROM commands c LEFT JOIN attempts a ON {_NEWEST} "
+            f"SELECT a.outcome FROM commands c LEFT JOIN attempts a ON {NEWEST} "
             "WHERE c.command_id = ?",
             (command_id,),
         )
@@ -408,110 +306,6 @@ class Outbox:
                 outcome=REQUEUED,
             )
         )
-
-    async def _newest_with_outcome(self, outcome: str) -> list[tuple[Any, ...]]:
-        return await self.log.query(
-            "SELECT c.command_id, c.target, c.record_key, a.response, a.at, c.kind "
-            f"FROM commands c JOIN attempts a ON {_NEWEST} WHERE a.outcome = ? ORDER BY c.seq",
-            (outcome,),
-        )
-
-    # -- status and audit -----------------------------------------------------------------------
-
-    async def get(self, command_id: str) -> CommandHistory | None:
-        rows = await self.log.query(
-            f"SELECT {_CMD_COLS} FROM commands c WHERE c.command_id = ?", (command_id,)
-        )
-        return (await self._histories(rows))[0] if rows else None
-
-    async def history(self, record_key: str) -> list[CommandHistory]:
-        """Every command of one record (seq order) with all its attempts."""
-        rows = await self.log.query(
-            f"SELECT {_CMD_COLS} FROM commands c WHERE c.record_key = ? OR c.reference = ? "
-            "ORDER BY c.seq",
-            (record_key, record_key),
-        )
-        return await self._histories(rows)
-
-    async def _histories(self, rows: list[tuple[Any, ...]]) -> list[CommandHistory]:
-        out = []
-        for row in rows:
-            attempts = await self.log.query(
-                f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE command_id = ? ORDER BY id",
-                (row[0],),
-            )
-            out.append(
-                CommandHistory(
-                    command=_command(row),
-                    seq=row[1],
-                    projector=row[9],
-                    created_at=row[10],
-                    attempts=[_attempt(a) for a in attempts],
-                )
-            )
-        return out
-
-    async def parked(self) -> list[ParkedItem]:
-        """Parked commands and open record parks, oldest first."""
-        items = [
-            ParkedItem(kind="command", command_id=r[0], record_key=r[2], reason=r[3], at=r[4])
-            for r in await self._newest_with_outcome("parked")
-        ]
-        rows = await self.log.query(
-            "SELECT p.projector, p.record_key, p.position, p.reason, p.at FROM parked_records p "
-            "WHERE p.resolved_by IS NULL AND NOT EXISTS "
-            "(SELECT 1 FROM parked_records r WHERE r.resolved_by = p.id) ORDER BY p.id"
-        )
-        items += [
-            ParkedItem(
-                kind="record", projector=r[0], record_key=r[1], position=r[2], reason=r[3], at=r[4]
-            )
-            for r in rows
-        ]
-        return items
-
-    async def open_park_keys(self) -> set[str]:
-        """Record keys with a park that no later row resolved."""
-        return {item.record_key for item in await self.parked() if item.kind == "record"}
-
-    async def record_parks(self, record_key: str) -> list[tuple[str, int, str, str, bool]]:
-        """Every park row of one record: (projector, position, reason, at, resolved)."""
-        rows = await self.log.query(
-            "SELECT p.projector, p.position, p.reason, p.at, EXISTS (SELECT 1 FROM "
-            "parked_records r WHERE r.resolved_by = p.id) FROM parked_records p "
-            "WHERE p.record_key = ? AND p.resolved_by IS NULL ORDER BY p.id",
-            (record_key,),
-        )
-        return [(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows]
-
-    async def counts(self) -> OutboxCounts:
-        rows = await self.log.query(
-            "SELECT c.target, c.kind, coalesce(a.outcome, 'new'), count(*) FROM commands c "
-            f"LEFT JOIN attempts a ON {_NEWEST} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
-        )
-        by_target: dict[str, dict[str, int]] = {}
-        by_kind: dict[str, dict[str, int]] = {}
-        for target, kind, state, n in rows:
-            t = by_target.setdefault(target, {})
-            t[state] = t.get(state, 0) + int(n)
-            by_kind.setdefault(kind, {})[state] = int(n)
-        reasons: dict[str, list[tuple[str, str]]] = {}
-        for r in await self._newest_with_outcome("parked"):
-            reasons.setdefault(r[1], []).append((r[0], r[3]))
-        records: dict[str, list[tuple[str, str]]] = {}
-        for item in await self.parked():
-            if item.kind == "record":
-                records.setdefault(item.projector, []).append((item.record_key, item.reason))
-        return OutboxCounts(by_target, by_kind, reasons, records)
-
-    async def has_tables(self) -> bool:
-        rows = await self.log.query(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
-            "('commands', 'attempts', 'parked_records')"
-        )
-        if not rows or int(rows[0][0]) not in (0, 3):
-            raise StoreError(f"{self.log.path}: outbox tables are incomplete")
-        return int(rows[0][0]) == 3
 
 
 def _q(values: Sequence[str]) -> str:

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from engine.adapters.qad.settings import QadSettings
 from engine.config import Config
 from engine.errors import ConfigError
+from engine.security.vault import default_vault_path, open_vault
 
 __all__ = ["build_qad_settings"]
 
@@ -49,9 +50,6 @@ def build_qad_settings(
             entity=cfg.qad.entity,
             request_timeout_s=timeout,
         )
-    from engine.cli.creds import open_vault
-    from engine.security.vault import default_vault_path
-
     cred = open_vault(vault_path or default_vault_path()).get_qad(cfg.qad.credential)
     return QadSettings(
         tenant_url=cfg.qad.tenant_url or cred.tenant_url,

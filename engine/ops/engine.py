@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Self
 
@@ -22,16 +21,16 @@ import aiohttp
 
 from engine.adapters.amazon.auth import AmazonAccount
 from engine.adapters.amazon.client import AmazonClient
-from engine.adapters.amazon.listings import patch_listing
+from engine.adapters.amazon.listings import ListingsAdapter
 from engine.adapters.amazon.ratelimit import BucketRegistry
 from engine.adapters.amazon.regions import region_of
 from engine.adapters.qad.client import QadClient
 from engine.adapters.qad.settings import QadSettings
+from engine.commands.outbox import Outbox
 from engine.config import Config
 from engine.dispatch.dispatcher import Dispatcher
 from engine.dispatch.handlers import listing_handlers, qad_handlers
 from engine.dispatch.limits import LimiterRegistry
-from engine.dispatch.outbox import Outbox
 from engine.errors import ConfigError, RetriableRemoteError
 from engine.log.sqlite import SQLiteEventLog
 from engine.pollers.base import PollResult
@@ -79,68 +78,6 @@ def build_projectors(cfg: Config) -> list[Any]:
         InventoryProjector(mapper, cfg.inventory.mfn_mode),
         CatalogProjector(mapper, cfg.amazon.listing_marketplaces, regions),
     ]
-
-
-class ListingsAdapter:
-    """The dispatcher's ListingsPort over the SP-API clients (one per region)."""
-
-    def __init__(self, clients: Mapping[str, AmazonClient], verify_s: float = 30.0) -> None:
-        self.clients = clients
-        self.verify_s = verify_s
-
-    async def patch_listing(
-        self, region: str, marketplace_id: str, sku: str, changes: Mapping[str, Any]
-    ) -> str:
-        client = self.clients.get(region)
-        if client is None:
-            raise ConfigError(f"no Amazon client for region {region!r} (check amazon.marketplaces)")
-        patches: list[dict[str, Any]] = []
-        if changes.get("description") is not None:
-            patches.append(
-                {
-                    "op": "replace",
-                    "path": "/attributes/item_name",
-                    "value": [{"value": changes["description"], "marketplace_id": marketplace_id}],
-                }
-            )
-        if changes.get("list_price") is not None:
-            # Listings takes a JSON number; cents-exact decimals survive the float round trip.
-            price = Decimal(str(changes["list_price"]))
-            offer = {
-                "marketplace_id": marketplace_id,
-                "currency": changes.get("currency") or "USD",
-                "our_price": [{"schedule": [{"value_with_tax": float(price)}]}],
-            }
-            patches.append(
-                {"op": "replace", "path": "/attributes/purchasable_offer", "value": [offer]}
-            )
-        if changes.get("status") is not None and str(changes["status"]).upper() not in (
-            "AC",
-            "ACTIVE",
-        ):
-            # An item made inactive in QAD stops selling: merchant quantity 0.
-            patches.append(
-                {
-                    "op": "replace",
-                    "path": "/attributes/fulfillment_availability",
-                    "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": 0}],
-                }
-            )
-        if not patches:
-            return "nothing to patch"
-        result = await patch_listing(
-            client, sku, [marketplace_id], "PRODUCT", patches, verify_s=self.verify_s
-        )
-        if result.status != "ACCEPTED":
-            from engine.errors import Rejected
-
-            raise Rejected(f"listing {sku}: {result.status}", system="amazon")
-        if not result.applied:
-            raise RetriableRemoteError(
-                f"listing {sku}: accepted ({result.submission_id}) but not visible yet",
-                system="amazon",
-            )
-        return f"ACCEPTED {result.submission_id} verified"
 
 
 class Engine:

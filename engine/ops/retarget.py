@@ -1,0 +1,209 @@
+"""Replay the whole event log into another (fresh) QAD entity, then prove the books match.
+
+``replay --to-tenant URL --entity E`` (engine/cli/replay.py) is the thin front of this module:
+
+1. ``derive_qad_commands``: every QAD command re-derived from the log from position 0 with the
+   pure projectors (as ``rebuild`` does, in memory, no side effects). Listing patches are not
+   replayed: they target Amazon, not the QAD entity.
+2. ``seed``: those commands go into the replay's OWN outbox, a SQLite file beside the db
+   (``replay_outbox_path``), so the original outbox and audit trail are never touched. Command ids
+   are deterministic, so seeding again adds nothing: an interrupted replay resumes where it
+   stopped, a finished one posts nothing when rerun (and the QAD client looks a reference up
+   before creating, so even a lost replay file cannot duplicate a document).
+3. The ordinary Dispatcher posts them to the target with that outbox (retries, parking, audit
+   trail of the replay in the replay file). A rerun re-queues what the previous run parked.
+4. ``verify`` (in ``replay_verify``): for every document the ORIGINAL run posted successfully
+   (per its outbox), the expected content (sales order create folded with its applied updates,
+   invoice, journal, the last stock alignment per item/site) is compared with what the target
+   holds for the same reference: ok / missing / different per reference kind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.commands.outbox import DONE_OUTCOMES, Outbox
+from engine.commands.vocabulary import Command
+from engine.dispatch.dispatcher import Dispatcher, RunCounts
+from engine.errors import ConfigError
+from engine.log.sqlite import SQLiteEventLog
+from engine.ops.replay_verify import (
+    KINDS,
+    Expected,
+    KindResult,
+    TargetPort,
+    VerifyReport,
+    expected_documents,
+    verify,
+)
+from engine.projectors.base import Projector
+from engine.projectors.runner import project_from_start
+from engine.security.urls import validate_entity_path, validate_tenant_url
+
+__all__ = [
+    "KINDS",
+    "Expected",
+    "KindResult",
+    "ReplayResult",
+    "ReplayTarget",
+    "TargetPort",
+    "VerifyReport",
+    "derive_qad_commands",
+    "expected_documents",
+    "replay_outbox_path",
+    "replay_to_target",
+    "seed",
+    "verify",
+]
+
+_ENTITY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,39}$")
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayTarget:
+    """A validated target: tenant URL (same rules as qad.tenant_url) and entity code."""
+
+    tenant_url: str
+    entity: str
+
+    @classmethod
+    def parse(cls, tenant_url: str, entity: str) -> ReplayTarget:
+        url = validate_tenant_url(tenant_url, what="--to-tenant")
+        # An entity code ends up in request bodies, never in a path, but the same rules keep
+        # traversal/control characters out; QAD entity codes are short alphanumeric codes.
+        validate_entity_path(entity, what="--entity")
+        if not _ENTITY.match(entity):
+            raise ConfigError(
+                f"--entity {entity!r} is not a QAD entity code (letters, digits, '.', '_', '-')"
+            )
+        return cls(url, entity)
+
+    @property
+    def key(self) -> str:
+        """Short stable hash naming this target's replay outbox."""
+        return hashlib.blake2b(
+            f"{self.tenant_url}\n{self.entity}".encode(), digest_size=5
+        ).hexdigest()
+
+
+def replay_outbox_path(db: Path, target: ReplayTarget) -> Path:
+    """``<db>.replay-<hash of url+entity>.sqlite``: one resumable outbox per target."""
+    return db.with_name(f"{db.name}.replay-{target.key}.sqlite")
+
+
+# -- derive + seed ------------------------------------------------------------------------------
+
+
+async def derive_qad_commands(
+    log: SQLiteEventLog, projectors: Sequence[Projector]
+) -> list[tuple[str, Command]]:
+    """(projector name, command) for every QAD command the log derives from position 0."""
+    derived: list[tuple[str, Command]] = []
+    for projector in projectors:
+        async for _event, proj in project_from_start(log, projector, {}):
+            derived += [(projector.name, c) for c in proj.commands if c.kind.startswith("qad.")]
+    return derived
+
+
+async def seed(replay_log: SQLiteEventLog, derived: Iterable[tuple[str, Command]]) -> int:
+    """Add the derived commands to the replay outbox; returns how many were new."""
+    outbox = Outbox(replay_log)
+    await outbox.ensure()
+    added = 0
+    async with replay_log.transaction() as tx:
+        for name, cmd in derived:
+            added += await outbox.add_commands(tx, [cmd], name)
+    return added
+
+
+# -- the whole replay ------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ReplayResult:
+    outbox_path: Path
+    derived: int
+    added: int
+    dispatched: RunCounts
+    waiting: int  # commands not finished when dispatching stopped (rerun to resume)
+    parked: list[tuple[str, str]]  # (command id, reason) in the replay outbox
+    report: VerifyReport
+
+
+async def replay_to_target(
+    source: SQLiteEventLog,
+    replay_log: SQLiteEventLog,
+    projectors: Sequence[Projector],
+    make_dispatcher: Callable[[Outbox], Dispatcher],
+    target: TargetPort,
+    *,
+    timeout_s: float,
+    concurrency: int = 4,
+    before_request: Callable[[], Any] | None = None,
+    progress: Progress | None = None,
+    progress_every_s: float = 2.0,
+) -> ReplayResult:
+    """Derive, seed, dispatch (resumable) and verify; see the module doc."""
+    say = progress or (lambda _msg: None)
+    derived = await derive_qad_commands(source, projectors)
+    added = await seed(replay_log, derived)
+    say(f"derived {len(derived)} QAD commands from the log; {added} new in {replay_log.path}")
+    outbox = Outbox(replay_log)
+    # Rerunning a replay means "finish the job": what the target refused last time is tried
+    # again (the replay file keeps the refused attempts; the original's trail is untouched).
+    requeued = await outbox.requeue_parked("replay --to-tenant: rerun")
+    if requeued:
+        say(f"re-queued {len(requeued)} command(s) parked by the previous run")
+    total = len({cmd.command_id for _n, cmd in derived})
+
+    async def report_progress() -> None:
+        while True:
+            await asyncio.sleep(progress_every_s)
+            st = await _states(outbox)
+            say(f"dispatched {st['done']}/{total} (parked {st['parked']})")
+
+    ticker = asyncio.create_task(report_progress()) if progress else None
+    try:
+        counts = await make_dispatcher(outbox).run_until_idle(timeout_s)
+    finally:
+        if ticker is not None:
+            ticker.cancel()
+            await asyncio.gather(ticker, return_exceptions=True)
+    st = await _states(outbox)
+    say(f"dispatched {st['done']}/{total}; verifying against the original's documents")
+    parked = [(p.command_id, p.reason) for p in await outbox.parked() if p.kind == "command"]
+    expected = await expected_documents(source)
+    report = await verify(expected, target, concurrency=concurrency, before_request=before_request)
+    return ReplayResult(
+        outbox_path=Path(replay_log.path),
+        derived=total,
+        added=added,
+        dispatched=counts,
+        waiting=st["waiting"],
+        parked=parked,
+        report=report,
+    )
+
+
+async def _states(outbox: Outbox) -> dict[str, int]:
+    """Replay outbox commands by state: done (ok/exists/skipped), parked, waiting."""
+    out = {"done": 0, "parked": 0, "waiting": 0}
+    for by_state in (await outbox.counts()).by_target.values():
+        for outcome, n in by_state.items():
+            key = (
+                "done"
+                if outcome in DONE_OUTCOMES
+                else "parked"
+                if outcome == "parked"
+                else "waiting"
+            )
+            out[key] += n
+    return out
