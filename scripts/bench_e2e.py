@@ -64,7 +64,7 @@ async def _engine_main(spec: dict[str, Any]) -> dict[str, Any]:
 
     from engine.adapters.amazon.auth import AmazonAccount
     from engine.adapters.qad.settings import QadSettings
-    from engine.ops.demo_config import simulator_config
+    from engine.ops.demo import simulator_config
     from engine.ops.engine import Engine
 
     amz, qad = spec["amazon"], spec["qad"]
@@ -183,7 +183,7 @@ def _rss_mb() -> float:
 def _write_config(path: Path, db: Path, amz: dict[str, Any], qad_url: str) -> None:
     """A config.toml equal to the engine's (rebuild needs only [engine] and [mapping])."""
     from engine.config import to_toml
-    from engine.ops.demo_config import simulator_config
+    from engine.ops.demo import simulator_config
 
     cfg = simulator_config(db, amazon_base=amz["base"], lwa_url=amz["lwa"], qad_url=qad_url)
     path.write_text(to_toml(cfg), encoding="utf-8")

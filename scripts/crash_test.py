@@ -249,7 +249,7 @@ def start_simulators(
 def write_config(world: World, name: str, orders_api: str = "2026-01-01") -> Path:
     """A config for one run: its own event log directory and QAD tenant."""
     from engine.config import to_toml
-    from engine.ops.demo_config import simulator_config
+    from engine.ops.demo import simulator_config
 
     run_dir = world.workdir / name
     run_dir.mkdir(exist_ok=True)

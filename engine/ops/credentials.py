@@ -32,8 +32,9 @@ def build_qad_settings(
     """
     timeout = timeout_s if timeout_s is not None else cfg.dispatch.timeout_s
     if demo:
-        from engine.sim.qad import DEMO_PASSWORD, DEMO_USER
+        from engine.ops.demo import demo_qad_login
 
+        user, password = demo_qad_login()
         url = cfg.qad.tenant_url
         if not url:
             raise ConfigError(f"{cfg.source}: qad.tenant_url is required with demo credentials")
@@ -44,8 +45,8 @@ def build_qad_settings(
             )
         return QadSettings(
             tenant_url=url,
-            username=DEMO_USER,
-            password=DEMO_PASSWORD,
+            username=user,
+            password=password,
             domain=cfg.qad.domain,
             entity=cfg.qad.entity,
             request_timeout_s=timeout,

@@ -12,7 +12,7 @@ import pytest
 
 from engine.adapters.qad.settings import QadSettings
 from engine.config import Config
-from engine.ops.demo_config import simulator_config
+from engine.ops.demo import simulator_config
 from engine.ops.engine import Engine
 from engine.sim.amazon import AmazonSimulator
 from engine.sim.qad import QadSimulator

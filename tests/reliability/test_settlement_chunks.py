@@ -31,7 +31,7 @@ pytestmark = [
 
 
 def _mapper() -> Mapper:
-    from engine.ops.demo_config import simulator_config
+    from engine.ops.demo import simulator_config
 
     cfg: Config = simulator_config(Path("x.db"), amazon_base="http://x", lwa_url="", qad_url="")
     return Mapper(cfg.mapping)

@@ -20,13 +20,21 @@ Memory is constant in the file size: lines are consumed one by one, amounts summ
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from engine.adapters.amazon.settlement_locale import (
+    DATE_ORDER,
+    DECIMAL_COMMA,
+    DOTTED_DATE,
+    MDY_CURRENCIES,
+    guess_decimal_comma,
+    iso_utc,
+    parse_date,
+)
 from engine.errors import ParseError
 
 __all__ = [
@@ -65,41 +73,6 @@ _TEXT_COLS = (
     ("promotion_id", "promotion-id"),
 )
 
-# Date order by locale; amounts decimal separator by locale.
-_DATE_ORDER = {"US": "MDY", "UK": "DMY", "DE": "DMY", "EU": "DMY", "JP": "YMD"}
-_DECIMAL_COMMA = {"DE": True, "EU": True, "US": False, "UK": False, "JP": False}
-_MDY_CURRENCIES = {"USD", "CAD", "MXN"}
-_TZ_OFFSETS = {
-    "UTC": 0,
-    "GMT": 0,
-    "Z": 0,
-    "PST": -8,
-    "PDT": -7,
-    "MST": -7,
-    "MDT": -6,
-    "CST": -6,
-    "CDT": -5,
-    "EST": -5,
-    "EDT": -4,
-    "BST": 1,
-    "CET": 1,
-    "CEST": 2,
-    "JST": 9,
-}
-
-_ISO = re.compile(
-    r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?(?:\.\d+)?)?"
-    r"\s*(Z|[A-Z]{2,4}|[+-]\d{2}:?\d{2})?$"
-)
-_DOTTED = re.compile(
-    r"^(\d{1,2})\.(\d{1,2})\.(\d{2,4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?"
-    r"\s*(Z|[A-Z]{2,4}|[+-]\d{2}:?\d{2})?$"
-)
-_SLASHED = re.compile(
-    r"^(\d{1,4})/(\d{1,2})/(\d{1,4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?"
-    r"\s*(Z|[A-Z]{2,4}|[+-]\d{2}:?\d{2})?$"
-)
-
 
 class SettlementError(ParseError):
     """A settlement cannot be applied; ``reason_code``: "parse_error" or "unreconciled"."""
@@ -130,76 +103,6 @@ class ParsedSettlement:
     row_count: int
     detail_sum: Decimal
     rows: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _tz(suffix: str | None) -> timedelta:
-    if not suffix:
-        return timedelta(0)
-    if suffix[0] in "+-":
-        digits = suffix[1:].replace(":", "")
-        off = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
-        return off if suffix[0] == "+" else -off
-    try:
-        return timedelta(hours=_TZ_OFFSETS[suffix])
-    except KeyError:
-        raise ValueError(f"unknown time zone {suffix!r}") from None
-
-
-def _year(y: str) -> int:
-    v = int(y)
-    if len(y) > 2:
-        return v
-    return v + (1900 if v >= 69 else 2000)  # strptime's %y pivot: "95" is 1995, not 2095
-
-
-def parse_date(text: str, order: str) -> datetime:
-    """Parse a settlement date/time in any supported layout to aware UTC (ValueError if not)."""
-    s = text.strip()
-    m = _ISO.match(s)
-    if m:
-        y, mo, d = int(m[1]), int(m[2]), int(m[3])
-    else:
-        m = _DOTTED.match(s)
-        if m:
-            d, mo, y = int(m[1]), int(m[2]), _year(m[3])
-        else:
-            m = _SLASHED.match(s)
-            if not m:
-                raise ValueError(f"unrecognised date {text!r}")
-            a, b, c = m[1], m[2], m[3]
-            if len(a) == 4 or order == "YMD":
-                y, mo, d = _year(a), int(b), int(c)
-            elif order == "MDY":
-                mo, d, y = int(a), int(b), _year(c)
-            else:
-                d, mo, y = int(a), int(b), _year(c)
-    hh = int(m[4]) if m[4] else 0
-    mm = int(m[5]) if m[5] else 0
-    ss = int(m[6]) if m[6] else 0
-    local = datetime(y, mo, d, hh, mm, ss, tzinfo=UTC)
-    try:
-        return local - _tz(m[7])
-    except OverflowError:  # 0001-01-01 +05:00 leaves datetime's range
-        raise ValueError(f"date out of range {text!r}") from None
-
-
-def _iso(ts: datetime) -> str:
-    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _guess_decimal_comma(sample: str) -> bool | None:
-    """True/False when ``sample`` reveals the decimal separator, None when ambiguous."""
-    s = sample.strip().lstrip("-+")
-    has_c, has_d = "," in s, "." in s
-    if has_c and has_d:
-        return s.rfind(",") > s.rfind(".")
-    if has_c:
-        tail = len(s) - s.rfind(",") - 1
-        return tail != 3  # "95,00" decimal comma; "1,500" thousands
-    if has_d:
-        tail = len(s) - s.rfind(".") - 1
-        return False if tail != 3 else None
-    return None
 
 
 _Builder = Callable[[list[str], str, str | None, int | None], dict[str, Any]]
@@ -233,13 +136,13 @@ class SettlementReader:
     """
 
     def __init__(self, lines: Iterable[str], *, locale: str | None = None) -> None:
-        if locale is not None and locale not in _DATE_ORDER:
+        if locale is not None and locale not in DATE_ORDER:
             raise ValueError(f"unknown settlement locale {locale!r}")
         self._lines = iter(lines)
         self._forced = locale
         self.locale: str | None = locale
-        self._comma: bool | None = _DECIMAL_COMMA[locale] if locale else None
-        self._order: str = _DATE_ORDER[locale] if locale else "DMY"
+        self._comma: bool | None = DECIMAL_COMMA[locale] if locale else None
+        self._order: str = DATE_ORDER[locale] if locale else "DMY"
         self._date_cache: dict[str, str] = {}
         self.summary: SettlementSummary | None = None
         self.detail_sum = Decimal(0)
@@ -270,10 +173,10 @@ class SettlementReader:
         g = self._get
         currency = g(cells, "currency").upper()
         dates = [g(cells, c) for c in ("settlement-start-date", "posted-date", "deposit-date")]
-        dotted = any(_DOTTED.match(d.strip()) for d in dates if d)
+        dotted = any(DOTTED_DATE.match(d.strip()) for d in dates if d)
         comma = self._comma
         if comma is None:
-            comma = _guess_decimal_comma(g(cells, "total-amount") or g(cells, "amount"))
+            comma = guess_decimal_comma(g(cells, "total-amount") or g(cells, "amount"))
         if comma is None:
             comma = dotted or currency == "EUR"
         self._comma = comma
@@ -281,11 +184,11 @@ class SettlementReader:
             self.locale = "JP"
         elif comma:
             self.locale = "DE" if dotted or currency == "EUR" else "EU"
-        elif currency in _MDY_CURRENCIES:
+        elif currency in MDY_CURRENCIES:
             self.locale = "US"
         else:
             self.locale = "UK"
-        self._order = _DATE_ORDER[self.locale]
+        self._order = DATE_ORDER[self.locale]
 
     # ------------------------------------------------------------------ cells
 
@@ -323,7 +226,7 @@ class SettlementReader:
         if hit is None:
             if len(self._date_cache) > 4096:  # bounded: constant memory on any file
                 self._date_cache.clear()
-            hit = self._date_cache[s] = _iso(self._date(s, "posted date"))
+            hit = self._date_cache[s] = iso_utc(self._date(s, "posted date"))
         return hit
 
     def _quantity(self, s: str) -> int | None:
