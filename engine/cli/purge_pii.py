@@ -14,9 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import ConfigError
-from engine.log.sqlite import SQLiteEventLog
-from engine.security.keys import load_master_key
-from engine.security.pii import PiiSealer
+from engine.ops.purge import purge_pii
 
 __all__ = ["register", "run"]
 
@@ -43,15 +41,6 @@ def run(args: argparse.Namespace) -> int:
     if not db.exists():
         raise ConfigError(f"event log {db} does not exist (check --db)")
     cutoff = datetime.now(UTC) - timedelta(days=days)
-    n = asyncio.run(_purge(db, cutoff))
+    n = asyncio.run(purge_pii(db, cutoff))
     print(f"purged {n} buyer-PII keys created before {cutoff:%Y-%m-%d %H:%M} UTC in {db}")
     return 0
-
-
-async def _purge(db: Path, cutoff: datetime) -> int:
-    key = load_master_key(create=False)
-    # The log's writer lock: refuses (StoreBusy, exit 1) while the engine is running on it.
-    async with SQLiteEventLog.open(db) as log:
-        sealer = PiiSealer.from_log(log, key)
-        await sealer.ensure_schema()
-        return await sealer.purge(cutoff)

@@ -7,39 +7,25 @@ commands are dispatched right away with the QAD client built from config + vault
 
 ``--to-tenant URL --entity E`` (needs ``--config`` for the mapping): replay every event into
 another QAD entity and verify it ends with the original's documents; the logic and its
-guarantees are in engine/ops/retarget.py, this module only wires and prints.
+guarantees are in engine/ops/retarget.py, the wiring in engine/ops/replay.py; this module only
+parses and prints.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import sys
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
-from engine.adapters.qad.client import QadClient
-from engine.cli.status import existing_db
-from engine.commands.outbox import Outbox
 from engine.config import load_config
-from engine.dispatch.dispatcher import Dispatcher, RunCounts
-from engine.dispatch.handlers import qad_handlers
-from engine.dispatch.limits import LimiterRegistry
 from engine.errors import ConfigError
-from engine.log import SQLiteEventLog
-from engine.ops.credentials import build_qad_settings
-from engine.ops.engine import build_projectors
-from engine.ops.retarget import (
-    ReplayResult,
-    ReplayTarget,
-    replay_outbox_path,
-    replay_to_target,
-)
+from engine.ops.replay import plan_tenant_replay, replay_into_tenant, requeue
+from engine.ops.retarget import ReplayTarget
+from engine.ops.status import existing_db
 
-__all__ = ["register", "replay", "run", "run_to_tenant"]
+__all__ = ["register", "run", "run_to_tenant"]
 
 
 def register(sub: Any) -> None:
@@ -85,30 +71,6 @@ def register(sub: Any) -> None:
     parser.set_defaults(func=run)
 
 
-async def replay(
-    log: SQLiteEventLog,
-    *,
-    parked: bool,
-    command_id: str | None,
-    dispatcher: Dispatcher | None = None,
-    timeout_s: float = 120.0,
-) -> tuple[list[str], RunCounts | None]:
-    """Re-queue, then (with a dispatcher) dispatch until nothing is waiting."""
-    outbox = Outbox(log)
-    await outbox.ensure()
-    if parked:
-        ids = await outbox.requeue_parked()
-    else:
-        assert command_id is not None
-        if not await outbox.requeue(command_id):
-            raise ConfigError(f"no command {command_id!r} in {log.path} (see `audit` for ids)")
-        ids = [command_id]
-    counts = None
-    if dispatcher is not None and ids:
-        counts = await dispatcher.run_until_idle(timeout_s)
-    return ids, counts
-
-
 def run(args: argparse.Namespace) -> int:
     if args.to_tenant is not None:
         return run_to_tenant(args)
@@ -116,38 +78,18 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--entity and --credential only go with --to-tenant")
     path = existing_db(args.db)
     cfg = load_config(args.config) if args.config else None
-    settings = (
-        build_qad_settings(cfg, vault_path=args.vault, demo=args.demo_credentials)
-        if cfg is not None
-        else None
+    result = asyncio.run(
+        requeue(
+            path,
+            parked=args.parked,
+            command_id=args.command,
+            cfg=cfg,
+            vault_path=args.vault,
+            demo=args.demo_credentials,
+            timeout_s=args.timeout,
+        )
     )
-
-    async def main() -> tuple[list[str], RunCounts | None, list[tuple[str, str]]]:
-        async with SQLiteEventLog.open(path) as log:
-            outbox = Outbox(log)
-            if cfg is None or settings is None:
-                ids, counts = await replay(log, parked=args.parked, command_id=args.command)
-                return ids, counts, []
-            async with aiohttp.ClientSession() as session, QadClient(session, settings) as qad:
-                dispatcher = Dispatcher(
-                    log,
-                    outbox,
-                    qad_handlers(qad, settings.paths),
-                    LimiterRegistry.from_config(cfg.dispatch),
-                    cfg.dispatch,
-                    only_handled=True,
-                )
-                ids, counts = await replay(
-                    log,
-                    parked=args.parked,
-                    command_id=args.command,
-                    dispatcher=dispatcher,
-                    timeout_s=args.timeout or 120.0,
-                )
-            still = [(p.command_id, p.reason) for p in await outbox.parked() if p.command_id in ids]
-            return ids, counts, still
-
-    ids, counts, still = asyncio.run(main())
+    ids, counts, still = result.ids, result.counts, result.still_parked
     if not ids:
         print("nothing to replay: no parked commands")
         return 0
@@ -173,48 +115,20 @@ def run_to_tenant(args: argparse.Namespace) -> int:
     target = ReplayTarget.parse(args.to_tenant, args.entity)
     path = existing_db(args.db)
     cfg = load_config(args.config)
-    if cfg.qad.tenant_url and (ReplayTarget.parse(cfg.qad.tenant_url, cfg.qad.entity) == target):
-        raise ConfigError(
-            f"--to-tenant {target.tenant_url} --entity {target.entity} is the configured tenant "
-            "itself; replay into a different (fresh) entity"
-        )
-    # The config's own tenant/credential only lend the login: URL and entity are the target's.
-    qad_cfg = dataclasses.replace(
-        cfg.qad, tenant_url=target.tenant_url, credential=args.credential or cfg.qad.credential
+    plan = plan_tenant_replay(
+        path,
+        cfg,
+        target,
+        credential=args.credential,
+        vault_path=args.vault,
+        demo=args.demo_credentials,
     )
-    settings = build_qad_settings(
-        dataclasses.replace(cfg, qad=qad_cfg), vault_path=args.vault, demo=args.demo_credentials
-    )
-    settings = dataclasses.replace(settings, tenant_url=target.tenant_url, entity=target.entity)
-    replay_path = replay_outbox_path(path, target)
 
     def progress(msg: str) -> None:
         print(f"  {msg}", file=sys.stderr, flush=True)
 
-    async def main() -> ReplayResult:
-        limiters = LimiterRegistry.from_config(cfg.dispatch)
-        async with (
-            SQLiteEventLog.open(path, readonly=True) as source,
-            SQLiteEventLog.open(replay_path, synchronous=cfg.engine.synchronous) as replay_log,
-            aiohttp.ClientSession() as session,
-            QadClient(session, settings) as qad,
-        ):
-            return await replay_to_target(
-                source,
-                replay_log,
-                build_projectors(cfg),
-                lambda outbox: Dispatcher(
-                    replay_log, outbox, qad_handlers(qad, settings.paths), limiters, cfg.dispatch
-                ),
-                qad,
-                timeout_s=args.timeout or 86400.0,
-                concurrency=cfg.dispatch.concurrency,
-                before_request=lambda: limiters.acquire("qad"),
-                progress=progress,
-            )
-
     print(f"replaying {path} into {target.tenant_url} entity {target.entity}", flush=True)
-    result = asyncio.run(main())
+    result = asyncio.run(replay_into_tenant(plan, timeout_s=args.timeout, progress=progress))
     done = {k: v for k, v in result.dispatched.as_dict().items() if v and k != "attempted"}
     print(
         f"replay outbox: {result.outbox_path} ({result.derived} QAD commands, {result.added} new)"

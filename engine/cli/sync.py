@@ -6,13 +6,12 @@ import argparse
 import asyncio
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
-from engine.cli._engine import add_config_arguments, config_from, open_engine
-from engine.commands.outbox import Outbox
-from engine.log.sqlite import SQLiteEventLog
-from engine.ops.engine import build_projectors
-from engine.projectors.runner import ProjectionRunner
+from engine.cli._engine import add_config_arguments, config_from, vault_from
+from engine.ops import session
+from engine.ops.rebuild import RebuildDiff, rebuild_and_dispatch, rebuild_only
 
 
 def register(sub: Any) -> None:
@@ -64,67 +63,53 @@ def run_sync(args: argparse.Namespace) -> int:
         args.drain = 30.0
         return run_forever(args)
     cfg = config_from(args)
-
-    async def main() -> int:
-        async with open_engine(args, cfg) as eng:
-            report = await eng.sync_once(progress=_progress)
-        parked = report.dispatched.get("parked", 0)
-        print(
-            f"sync: {report.projected} events projected, "
-            f"dispatched {report.dispatched or 'nothing'}"
-            + (f", poll errors: {report.poll_errors}" if report.poll_errors else "")
-        )
-        if parked:
-            print("some commands are parked: see `ml-connector status`", file=sys.stderr)
-        return 1 if report.poll_errors else 0
-
-    return asyncio.run(main())
+    report = asyncio.run(session.sync_once(cfg, vault_path=vault_from(args), progress=_progress))
+    parked = report.dispatched.get("parked", 0)
+    print(
+        f"sync: {report.projected} events projected, "
+        f"dispatched {report.dispatched or 'nothing'}"
+        + (f", poll errors: {report.poll_errors}" if report.poll_errors else "")
+    )
+    if parked:
+        print("some commands are parked: see `ml-connector status`", file=sys.stderr)
+    return 1 if report.poll_errors else 0
 
 
 def run_forever(args: argparse.Namespace) -> int:
     cfg = config_from(args)
 
-    async def main() -> int:
-        async with open_engine(args, cfg) as eng:
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, eng.stop)
-            print(f"ml-connector running on {cfg.engine.db}; Ctrl-C or SIGTERM stops", flush=True)
-            await eng.run_forever(drain_s=args.drain)
-        print("stopped cleanly", flush=True)
-        return 0
+    def started(stop: Callable[[], None]) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop)
+        print(f"ml-connector running on {cfg.engine.db}; Ctrl-C or SIGTERM stops", flush=True)
 
-    return asyncio.run(main())
+    asyncio.run(
+        session.run_forever(cfg, vault_path=vault_from(args), drain_s=args.drain, started=started)
+    )
+    print("stopped cleanly", flush=True)
+    return 0
 
 
 def run_rebuild(args: argparse.Namespace) -> int:
     cfg = config_from(args)
     db = args.db or cfg.engine.db
-
-    async def diff_only() -> int:
-        async with SQLiteEventLog.open(db) as log:
-            outbox = Outbox(log)
-            await outbox.ensure()
-            runner = ProjectionRunner(log, outbox, build_projectors(cfg))
-            diff = await runner.rebuild(dry_run=args.dry_run)
+    if args.dry_run or args.no_dispatch:
+        diff = asyncio.run(rebuild_only(cfg, db, dry_run=args.dry_run))
         _print_diff(diff, dry_run=args.dry_run)
         return 0
-
-    if args.dry_run or args.no_dispatch:
-        return asyncio.run(diff_only())
-
-    async def rebuild_and_post() -> int:
-        async with open_engine(args, cfg) as eng:
-            diff = await eng.runner.rebuild(dry_run=False)
-            _print_diff(diff, dry_run=False)
-            counts = await eng.dispatcher.run_until_idle(cfg.dispatch.timeout_s * 4)
-        print(f"dispatched: {counts.as_dict()}")
-        return 0
-
-    return asyncio.run(rebuild_and_post())
+    counts = asyncio.run(
+        rebuild_and_dispatch(
+            cfg,
+            vault_path=vault_from(args),
+            rebuilt=lambda diff: _print_diff(diff, dry_run=False),
+        )
+    )
+    print(f"dispatched: {counts.as_dict()}")
+    return 0
 
 
-def _print_diff(diff: Any, *, dry_run: bool) -> None:
+def _print_diff(diff: RebuildDiff, *, dry_run: bool) -> None:
     verb = "would add" if dry_run else "added"
     print(f"rebuild: {diff.events} events re-projected, {diff.derived} commands derived")
     print(f"  {verb} {len(diff.new)} new commands")

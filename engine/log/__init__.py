@@ -1,4 +1,7 @@
-"""The append-only event log: the single source of truth every projection is rebuilt from."""
+"""The append-only event log: the single source of truth every projection is rebuilt from.
+
+The ``EventLog`` port and its SQLite adapter. Imports only ``errors`` and ``config``.
+"""
 
 from engine.log.ports import EventLog, Transaction
 from engine.log.records import AppendResult, NewEvent, StoredEvent

@@ -1,5 +1,7 @@
 """Secrets and personal data: master key, credential vault, PII sealing, URL checks, redaction.
 
+Imports only ``log``, ``config`` and ``errors``.
+
 Modules (import them directly; this package keeps its namespace small):
 - ``keys``: the master key (env ``ML_CONNECTOR_KEY`` or a 0600 key file in the config dir)
 - ``vault``: AES-256-GCM credential vault file (Amazon LWA + QAD records)

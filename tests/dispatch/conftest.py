@@ -12,12 +12,12 @@ import aiohttp
 import pytest
 
 from engine.adapters.qad import QadClient, QadSettings
-from engine.config import DispatchConfig
+from engine.commands.outbox import Outbox
 from engine.commands.vocabulary import Command, make_command
+from engine.config import DispatchConfig
 from engine.dispatch.dispatcher import Dispatcher
 from engine.dispatch.handlers import qad_handlers
 from engine.dispatch.limits import LimiterRegistry, Rate
-from engine.commands.outbox import Outbox
 from engine.dispatch.retry import RetryPolicy
 from engine.log import SQLiteEventLog
 from engine.sim import business

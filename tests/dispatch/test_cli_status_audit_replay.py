@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 from engine.cli import main
+from engine.commands.outbox import Outbox
 from engine.commands.vocabulary import Park
 from engine.dispatch.handlers import qad_handlers
-from engine.commands.outbox import Outbox
 from engine.log import NewEvent, SQLiteEventLog
 
 from .conftest import ITEMS, add, make_dispatcher, so_create, so_update

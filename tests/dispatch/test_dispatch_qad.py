@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from engine.commands.vocabulary import Park, make_command
 from engine.commands.outbox import Outbox
+from engine.commands.vocabulary import Park, make_command
 from engine.errors import StoreError
 
 from .conftest import FAST, ITEMS, TODAY, add, so_create, so_update

@@ -12,10 +12,10 @@ import time
 
 import pytest
 
+from engine.commands.outbox import Outbox
 from engine.commands.vocabulary import make_command
 from engine.dispatch.handlers import Handler, Outcome
 from engine.dispatch.limits import LimiterRegistry, Rate
-from engine.commands.outbox import Outbox
 from engine.dispatch.retry import RetryPolicy
 from engine.errors import ConfigError, RateLimited, Rejected, RemoteUnavailable, UnknownOutcome
 

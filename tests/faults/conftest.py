@@ -40,8 +40,8 @@ import pytest
 from engine.adapters.amazon.retry import Backoff
 from engine.adapters.qad.settings import QadSettings
 from engine.config import Config
-from engine.ops.demo import simulator_config
 from engine.log import SQLiteEventLog
+from engine.ops.demo import simulator_config
 from engine.ops.engine import Engine, SyncReport
 from engine.sim.amazon import AmazonSimulator
 from engine.sim.amazon.data import DAY

@@ -180,7 +180,9 @@ def test_a_planted_lazy_sideways_import_is_caught(engine_copy: Path) -> None:
 
 
 def test_a_planted_cycle_and_simulator_import_are_caught(engine_copy: Path) -> None:
-    (engine_copy / "dispatch" / "a_planted.py").write_text("from engine.dispatch import b_planted\n")
+    (engine_copy / "dispatch" / "a_planted.py").write_text(
+        "from engine.dispatch import b_planted\n"
+    )
     (engine_copy / "dispatch" / "b_planted.py").write_text("import engine.dispatch.a_planted\n")
     (engine_copy / "dispatch" / "c_planted.py").write_text("from engine.sim.qad import store\n")
     assert new_violations(engine_copy) == [

@@ -13,8 +13,8 @@ import pytest
 import engine.pollers.settlements as settlements_poller
 from engine.adapters.amazon.client import AmazonClient
 from engine.adapters.amazon.ratelimit import BucketRegistry
-from engine.config import Config
 from engine.commands.outbox import Outbox
+from engine.config import Config
 from engine.log.records import StoredEvent
 from engine.log.sqlite import SQLiteEventLog
 from engine.pollers.settlements import SettlementsPollConfig, SettlementsPoller

@@ -8,8 +8,9 @@ from datetime import date
 import pytest
 
 from engine.cli import main
-from engine.cli.ping import render, run_checks
+from engine.cli.ping import render
 from engine.config import parse_config
+from engine.ops.ping import run_checks
 from engine.security.keys import encode_key, generate_key
 from engine.security.vault import AmazonCredential, QadCredential, Vault
 from engine.sim.amazon import AmazonSimulator

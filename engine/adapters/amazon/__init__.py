@@ -1,1 +1,1 @@
-"""amazon package."""
+"""Amazon SP-API: LWA tokens, the rate-limited client, orders, reports, settlements, Listings."""

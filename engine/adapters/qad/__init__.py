@@ -1,4 +1,4 @@
-"""QAD Adaptive ERP client (see /work/notes/qad-api.md for the interface)."""
+"""QAD Adaptive ERP tenant client: OAuth login, entity paths, look-up-before-create writes."""
 
 from engine.adapters.qad.client import QadClient
 from engine.adapters.qad.models import (

@@ -1,0 +1,268 @@
+"""What ``ml-connector ping`` does: check every configured account against Amazon and QAD.
+
+``run_checks`` returns one ``Check`` per step (LWA token, marketplaces, QAD login, paths, browses).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import aiohttp
+
+from engine.adapters.amazon.auth import AmazonAccount
+from engine.adapters.amazon.client import AmazonClient
+from engine.adapters.amazon.regions import MARKETPLACE_REGION
+from engine.adapters.amazon.retry import Backoff
+from engine.adapters.qad import QadClient, QadSettings
+from engine.config import Config
+from engine.errors import (
+    AuthError,
+    ConfigError,
+    CredentialError,
+    EngineError,
+    RateLimited,
+    Rejected,
+    RemoteError,
+    RetriableRemoteError,
+)
+from engine.security.redact import redact
+from engine.security.rotation import secret_expiry
+from engine.security.urls import validate_entity_path
+from engine.security.vault import AmazonCredential, QadCredential, Vault
+
+__all__ = ["Check", "run_checks"]
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One line of the ping table."""
+
+    system: str  # "amazon" | "qad"
+    target: str  # "shop NA" / "default https://tenant/clouderp"
+    step: str  # "LWA token", "getMarketplaceParticipations", "login", "path sales_orders"
+    status: str  # "ok" | "warn" | "FAILED"
+    detail: str  # what was found / why it failed
+    fix: str = ""
+
+
+async def run_checks(
+    cfg: Config,
+    vault: Vault,
+    *,
+    all_credentials: bool = False,
+    only: str | None = None,
+    timeout_s: float = 20.0,
+    today: date | None = None,
+) -> list[Check]:
+    """All checks, in a stable order. Raises CredentialError if a configured record is missing."""
+    amazon = [] if only == "qad" else _pick(vault, "amazon", cfg.amazon.credential, all_credentials)
+    qad = [] if only == "amazon" else _pick(vault, "qad", cfg.qad.credential, all_credentials)
+    checks: list[Check] = []
+    timeout = aiohttp.ClientTimeout(total=timeout_s)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        for name in amazon:
+            cred = vault.get_amazon(name)
+            checks.extend(_expiry(cred, today or datetime.now(UTC).date()))
+            for region in cred.regions:
+                checks.extend(await _ping_amazon(session, cfg, cred, region, timeout_s))
+        for name in qad:
+            checks.extend(await _ping_qad(session, cfg, vault.get_qad(name), timeout_s))
+    return checks
+
+
+def _pick(vault: Vault, kind: str, configured: str, every: bool) -> list[str]:
+    names = [n for k, n in vault.names() if k == kind]
+    if every:
+        return names
+    if configured not in names:
+        raise CredentialError(
+            f"no {kind} credential named {configured!r} in {vault.path} (config {kind}.credential)"
+            f": run `ml-connector creds set {kind} --name {configured}`"
+        )
+    return [configured]
+
+
+def _expiry(cred: AmazonCredential, today: date) -> list[Check]:
+    notice = secret_expiry(cred, today)
+    if notice is None:
+        return []
+    detail = f"LWA client secret expires {notice.expires.isoformat()} ({notice.days_left} days)"
+    status = "FAILED" if notice.failed else "warn"
+    return [Check("amazon", cred.name, "client secret expiry", status, detail, notice.fix)]
+
+
+async def _ping_amazon(
+    session: aiohttp.ClientSession,
+    cfg: Config,
+    cred: AmazonCredential,
+    region: str,
+    timeout_s: float,
+) -> list[Check]:
+    target = f"{cred.name} {region}"
+    endpoint = cfg.amazon.endpoint.replace("{region}", region.lower()) or None
+    client = AmazonClient(
+        session,
+        AmazonAccount.from_credential(cred),
+        region,
+        endpoint=endpoint,
+        lwa_url=cfg.amazon.lwa_url,
+        backoff=Backoff(base=0.2, cap=2.0, max_tries=2),  # ping: fail fast, no long retries
+        timeout_s=timeout_s,
+    )
+    out: list[Check] = []
+    try:
+        await client.auth.token()
+    except (EngineError, aiohttp.ClientError, TimeoutError) as exc:
+        out.append(_failed("amazon", target, "LWA token", exc, cred=cred, region=region))
+        return out
+    used_next = (
+        cred.next_client_secret is not None
+        and getattr(client.auth, "_secret", None) == cred.next_client_secret
+    )
+    out.append(
+        Check(
+            "amazon",
+            target,
+            "LWA token",
+            "warn" if used_next else "ok",
+            "access token issued" + (" with the NEXT client secret" if used_next else ""),
+            "the current client secret was refused: make the next secret the current one "
+            f"(`ml-connector creds set amazon --name {cred.name}`)"
+            if used_next
+            else "",
+        )
+    )
+    try:
+        resp = await client.call(
+            "getMarketplaceParticipations", "GET", "/sellers/v1/marketplaceParticipations"
+        )
+    except (EngineError, aiohttp.ClientError, TimeoutError) as exc:
+        out.append(
+            _failed("amazon", target, "getMarketplaceParticipations", exc, cred=cred, region=region)
+        )
+        return out
+    have = _marketplaces(resp.body)
+    wanted = [m for m in cfg.amazon.marketplaces if MARKETPLACE_REGION.get(m) == region]
+    missing = [m for m in wanted if m not in have]
+    detail = f"{len(have)} marketplaces: {', '.join(sorted(have)) or '-'}"
+    if missing:
+        out.append(
+            Check(
+                "amazon",
+                target,
+                "getMarketplaceParticipations",
+                "FAILED",
+                f"{detail}; not participating in configured {', '.join(missing)}",
+                "remove them from amazon.marketplaces or authorise the seller there",
+            )
+        )
+    else:
+        out.append(Check("amazon", target, "getMarketplaceParticipations", "ok", detail))
+    return out
+
+
+def _marketplaces(body: Any) -> set[str]:
+    rows = body.get("payload", []) if isinstance(body, dict) else []
+    found = set()
+    for row in rows if isinstance(rows, list) else []:
+        mp = row.get("marketplace") if isinstance(row, dict) else None
+        if isinstance(mp, dict) and isinstance(mp.get("id"), str):
+            found.add(mp["id"])
+    return found
+
+
+async def _ping_qad(
+    session: aiohttp.ClientSession, cfg: Config, cred: QadCredential, timeout_s: float
+) -> list[Check]:
+    url = cfg.qad.tenant_url or cred.tenant_url
+    target = f"{cred.name} {url}"
+    settings = QadSettings(
+        tenant_url=url,
+        username=cred.username,
+        password=cred.password,
+        domain=cred.domain or cfg.qad.domain,
+        entity=cred.entity or cfg.qad.entity,
+        request_timeout_s=timeout_s,
+        probe_paths=False,  # we probe path by path below, to report each one
+    )
+    client = QadClient(session, settings)
+    try:
+        await client.start()
+    except (EngineError, aiohttp.ClientError, TimeoutError) as exc:
+        return [_failed("qad", target, "login", exc, qad_name=cred.name)]
+    out = [Check("qad", target, "login", "ok", f"logged in as {cred.username}")]
+    paths = settings.paths
+    dom = {"domainCode": settings.domain}
+    for key, path in paths.entity_paths().items():
+        step = f"path {key}"
+        try:
+            validate_entity_path(path, what=f"qad.paths.{key}")
+            status, _, _ = await client.transport.send("GET", path, params=dom)
+        except (EngineError, aiohttp.ClientError, TimeoutError) as exc:
+            out.append(_failed("qad", target, step, exc, qad_name=cred.name))
+            continue
+        out.append(_probe_row(target, step, path, status, key))
+    for key, browse in paths.browse_ids().items():
+        step = f"browse {key}"
+        params = {"browseId": browse, "page": "1", "pageSize": "1", "pageAction": "first"}
+        try:
+            status, _, _ = await client.transport.send("GET", paths.browses, params=params)
+        except (EngineError, aiohttp.ClientError, TimeoutError) as exc:
+            out.append(_failed("qad", target, step, exc, qad_name=cred.name))
+            continue
+        out.append(_probe_row(target, step, browse, status, key))
+    return out
+
+
+def _probe_row(target: str, step: str, path: str, status: int, key: str) -> Check:
+    # A keyed GET without key fields answers 400 on QAD: that still proves the entity exists.
+    if status in (200, 400):
+        return Check("qad", target, step, "ok", f"{path} (HTTP {status})")
+    fix = (
+        "the user lacks rights for this domain/entity: ask the QAD admin"
+        if status in (401, 403)
+        else f"set qad.paths.{key} to the tenant's real path"
+    )
+    return Check("qad", target, step, "FAILED", f"{path} answered HTTP {status}", fix)
+
+
+def _failed(
+    system: str,
+    target: str,
+    step: str,
+    exc: BaseException,
+    *,
+    cred: AmazonCredential | None = None,
+    region: str = "",
+    qad_name: str = "",
+) -> Check:
+    reason = redact(str(exc) or type(exc).__name__).splitlines()[0]
+    if isinstance(exc, ConfigError | CredentialError):
+        fix = "fix the config / vault entry named in the reason"
+    elif isinstance(exc, AuthError) and system == "amazon" and getattr(exc, "system", "") == "lwa":
+        name = cred.name if cred else "NAME"
+        fix = (
+            "check the LWA client id/secret and re-authorise the seller; store a fresh token with "
+            f"`ml-connector creds set amazon --name {name} --region {region}`"
+        )
+    elif isinstance(exc, AuthError) and system == "amazon":
+        name = cred.name if cred else "NAME"
+        fix = (
+            f"the token is not valid for {region} or the seller revoked the app: re-authorise "
+            f"there and run `ml-connector creds set amazon --name {name} --region {region}`"
+        )
+    elif isinstance(exc, AuthError):
+        fix = f"check the QAD username/password: `ml-connector creds set qad --name {qad_name}`"
+    elif isinstance(exc, RateLimited):
+        fix = "throttled: try again in a minute"
+    elif isinstance(exc, Rejected):
+        fix = "the remote refused the request: see the reason"
+    elif isinstance(exc, RetriableRemoteError | aiohttp.ClientError | TimeoutError):
+        fix = "cannot reach the service: check the URL/endpoint, network and proxy"
+    elif isinstance(exc, RemoteError):
+        fix = "see the reason"
+    else:
+        fix = "see the reason"
+    return Check(system, target, step, "FAILED", reason, fix)

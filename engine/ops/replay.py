@@ -1,0 +1,178 @@
+"""``replay``: re-queue parked commands (or one) and, with a config, dispatch them right away;
+``replay --to-tenant``: validate the target, then run ``retarget.replay_to_target`` into it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+from engine.adapters.qad.client import QadClient
+from engine.adapters.qad.settings import QadSettings
+from engine.commands.outbox import Outbox
+from engine.config import Config
+from engine.dispatch.dispatcher import Dispatcher, RunCounts
+from engine.dispatch.handlers import qad_handlers
+from engine.dispatch.limits import LimiterRegistry
+from engine.errors import ConfigError
+from engine.log import SQLiteEventLog
+from engine.ops.credentials import build_qad_settings
+from engine.ops.engine import build_projectors
+from engine.ops.retarget import ReplayResult, ReplayTarget, replay_outbox_path, replay_to_target
+
+__all__ = [
+    "RequeueResult",
+    "TenantReplayPlan",
+    "plan_tenant_replay",
+    "replay",
+    "replay_into_tenant",
+    "requeue",
+]
+
+Progress = Callable[[str], None]
+
+REQUEUE_TIMEOUT_S = 120.0
+TENANT_TIMEOUT_S = 86400.0  # a whole log at the [dispatch] QAD rate; a rerun resumes
+
+
+async def replay(
+    log: SQLiteEventLog,
+    *,
+    parked: bool,
+    command_id: str | None,
+    dispatcher: Dispatcher | None = None,
+    timeout_s: float = REQUEUE_TIMEOUT_S,
+) -> tuple[list[str], RunCounts | None]:
+    """Re-queue, then (with a dispatcher) dispatch until nothing is waiting."""
+    outbox = Outbox(log)
+    await outbox.ensure()
+    if parked:
+        ids = await outbox.requeue_parked()
+    else:
+        assert command_id is not None
+        if not await outbox.requeue(command_id):
+            raise ConfigError(f"no command {command_id!r} in {log.path} (see `audit` for ids)")
+        ids = [command_id]
+    counts = None
+    if dispatcher is not None and ids:
+        counts = await dispatcher.run_until_idle(timeout_s)
+    return ids, counts
+
+
+@dataclass(slots=True)
+class RequeueResult:
+    """What ``requeue`` did: the re-queued ids, the dispatch counts (None: not dispatched)
+    and which of the re-queued commands are parked again, with the reason."""
+
+    ids: list[str]
+    counts: RunCounts | None = None
+    still_parked: list[tuple[str, str]] = field(default_factory=list)
+
+
+async def requeue(
+    path: Path,
+    *,
+    parked: bool,
+    command_id: str | None,
+    cfg: Config | None = None,
+    vault_path: Path | None = None,
+    demo: bool = False,
+    timeout_s: float | None = None,
+) -> RequeueResult:
+    """Re-queue on the log at ``path``; with ``cfg`` also dispatch with the configured QAD
+    client (credentials from the vault, or the simulator's demo login with ``demo``)."""
+    settings = (
+        build_qad_settings(cfg, vault_path=vault_path, demo=demo) if cfg is not None else None
+    )
+    async with SQLiteEventLog.open(path) as log:
+        outbox = Outbox(log)
+        if cfg is None or settings is None:
+            ids, counts = await replay(log, parked=parked, command_id=command_id)
+            return RequeueResult(ids, counts)
+        async with aiohttp.ClientSession() as session, QadClient(session, settings) as qad:
+            dispatcher = Dispatcher(
+                log,
+                outbox,
+                qad_handlers(qad, settings.paths),
+                LimiterRegistry.from_config(cfg.dispatch),
+                cfg.dispatch,
+                only_handled=True,
+            )
+            ids, counts = await replay(
+                log,
+                parked=parked,
+                command_id=command_id,
+                dispatcher=dispatcher,
+                timeout_s=timeout_s or REQUEUE_TIMEOUT_S,
+            )
+        still = [(p.command_id, p.reason) for p in await outbox.parked() if p.command_id in ids]
+        return RequeueResult(ids, counts, still)
+
+
+@dataclass(frozen=True, slots=True)
+class TenantReplayPlan:
+    """A checked ``--to-tenant`` replay: source log, target, login for it, replay outbox."""
+
+    source: Path
+    target: ReplayTarget
+    cfg: Config
+    settings: QadSettings
+    replay_path: Path
+
+
+def plan_tenant_replay(
+    source: Path,
+    cfg: Config,
+    target: ReplayTarget,
+    *,
+    credential: str | None = None,
+    vault_path: Path | None = None,
+    demo: bool = False,
+) -> TenantReplayPlan:
+    """Refuse the configured tenant itself; build the target's QAD settings (the config's
+    tenant/credential, or ``credential``, only lend the login: URL and entity are the target's).
+    """
+    if cfg.qad.tenant_url and (ReplayTarget.parse(cfg.qad.tenant_url, cfg.qad.entity) == target):
+        raise ConfigError(
+            f"--to-tenant {target.tenant_url} --entity {target.entity} is the configured tenant "
+            "itself; replay into a different (fresh) entity"
+        )
+    qad_cfg = dataclasses.replace(
+        cfg.qad, tenant_url=target.tenant_url, credential=credential or cfg.qad.credential
+    )
+    settings = build_qad_settings(
+        dataclasses.replace(cfg, qad=qad_cfg), vault_path=vault_path, demo=demo
+    )
+    settings = dataclasses.replace(settings, tenant_url=target.tenant_url, entity=target.entity)
+    return TenantReplayPlan(source, target, cfg, settings, replay_outbox_path(source, target))
+
+
+async def replay_into_tenant(
+    plan: TenantReplayPlan, *, timeout_s: float | None = None, progress: Progress | None = None
+) -> ReplayResult:
+    """Replay every event of ``plan.source`` into the target, then verify (see retarget)."""
+    cfg, settings = plan.cfg, plan.settings
+    limiters = LimiterRegistry.from_config(cfg.dispatch)
+    async with (
+        SQLiteEventLog.open(plan.source, readonly=True) as source,
+        SQLiteEventLog.open(plan.replay_path, synchronous=cfg.engine.synchronous) as replay_log,
+        aiohttp.ClientSession() as session,
+        QadClient(session, settings) as qad,
+    ):
+        return await replay_to_target(
+            source,
+            replay_log,
+            build_projectors(cfg),
+            lambda outbox: Dispatcher(
+                replay_log, outbox, qad_handlers(qad, settings.paths), limiters, cfg.dispatch
+            ),
+            qad,
+            timeout_s=timeout_s or TENANT_TIMEOUT_S,
+            concurrency=cfg.dispatch.concurrency,
+            before_request=lambda: limiters.acquire("qad"),
+            progress=progress,
+        )

@@ -1,0 +1,67 @@
+"""Open the engine with credentials from the vault (master key, Amazon + QAD logins, expiry
+warning) and run it: one ``sync --once`` pass, or the long-running ``run`` scheduler.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from engine.adapters.amazon.auth import AmazonAccount
+from engine.config import Config
+from engine.ops.credentials import build_qad_settings
+from engine.ops.engine import Engine, SyncReport
+from engine.security.keys import load_master_key
+from engine.security.rotation import secret_expiry
+from engine.security.vault import Vault, default_vault_path
+
+__all__ = ["open_engine", "run_forever", "sync_once"]
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+
+@asynccontextmanager
+async def open_engine(cfg: Config, *, vault_path: Path | None = None) -> AsyncIterator[Engine]:
+    """Open the engine with credentials from the vault (default: ``default_vault_path()``)."""
+    key = load_master_key()
+    path = vault_path if vault_path is not None else default_vault_path()
+    vault = Vault.open(path, key)
+    credential = vault.get_amazon(cfg.amazon.credential)
+    notice = secret_expiry(credential, datetime.now(UTC).date())
+    if notice is not None:  # a long-running `run` repeats this on every restart
+        log.warning("%s: %s", notice.message, notice.fix)
+    account = AmazonAccount.from_credential(credential)
+    qad = build_qad_settings(cfg, vault_path=path)
+    async with Engine.open(cfg, amazon_account=account, qad_settings=qad, master_key=key) as eng:
+        yield eng
+
+
+async def sync_once(
+    cfg: Config, *, vault_path: Path | None = None, progress: Progress | None = None
+) -> SyncReport:
+    """``sync --once``: open the engine, poll + project + dispatch until nothing is due."""
+    async with open_engine(cfg, vault_path=vault_path) as eng:
+        return await eng.sync_once(progress=progress)
+
+
+async def run_forever(
+    cfg: Config,
+    *,
+    vault_path: Path | None = None,
+    drain_s: float = 30.0,
+    started: Callable[[Callable[[], None]], None] | None = None,
+) -> None:
+    """``run``: open the engine and schedule every flow until stopped, then drain.
+
+    ``started(stop)`` is called once the engine is open, before scheduling begins; calling
+    ``stop`` (e.g. from a signal handler) ends polling and drains in-flight posts.
+    """
+    async with open_engine(cfg, vault_path=vault_path) as eng:
+        if started is not None:
+            started(eng.stop)
+        await eng.run_forever(drain_s=drain_s)
