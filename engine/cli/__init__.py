@@ -1,4 +1,5 @@
-"""The ``ml-connector`` command line.
+"""The ``ml-connector`` command line: thin, it parses arguments, calls ``engine.ops``, formats
+the result and maps errors to exit codes (it may import every layer; nothing imports it).
 
 Each module in this package that defines ``register(subparsers)`` adds one top-level command
 (discovered automatically, so commands live beside the code they drive). A command handler is
@@ -19,6 +20,7 @@ from collections.abc import Callable, Sequence
 
 from engine import __version__
 from engine.errors import ConfigError, CredentialError, EngineError
+from engine.security.redact import install_redaction
 
 __all__ = ["build_parser", "main"]
 
@@ -48,14 +50,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def configure_logging(*, verbose: bool) -> None:
+    """WARNING and up on stderr, redacted; ``-v`` adds DEBUG for the engine's own loggers only.
+
+    Third-party loggers stay at WARNING even with ``-v``: aiosqlite logs every SQL statement with
+    its parameters at DEBUG (payloads, wrapped PII data keys), aiohttp whole headers.
+    """
+    root = logging.getLogger()
+    if not root.handlers:  # a real process; under a test runner its capture handler stays
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(logging.WARNING)
+    install_redaction(root)
+    logging.getLogger("engine").setLevel(logging.DEBUG if verbose else logging.NOTSET)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(verbose=args.verbose)
     func: Handler | None = getattr(args, "func", None)
     if func is None:
         parser.print_help()

@@ -34,8 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--start",
         default=None,
         metavar="ISO",
-        help="simulated start time, e.g. 2026-03-02T12:00:00Z (default 2026-03-02 12:00 UTC); "
-        "'now' = the real time",
+        help="simulated start time, e.g. 2026-03-02T12:00:00Z for a reproducible run "
+        "(default: the real time, so a client's 2-minute rule and windows match its own clock)",
     )
     parser.add_argument(
         "--quiet-days",
@@ -46,10 +46,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _start(args: argparse.Namespace) -> datetime | None:
-    if args.start is None:
-        return None if not args.quiet_days else datetime.now(UTC)
-    if args.start == "now":
+def _start(args: argparse.Namespace) -> datetime:
+    # Default "now": a client compares its own clock with the simulator's (the 2-minute rule,
+    # order windows); a fixed date in the past made every standalone sync fail that rule.
+    if args.start is None or args.start == "now":
         return datetime.now(UTC)
     t = datetime.fromisoformat(args.start.replace("Z", "+00:00"))
     return t if t.tzinfo else t.replace(tzinfo=UTC)
