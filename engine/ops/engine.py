@@ -31,7 +31,7 @@ from engine.config import Config
 from engine.dispatch.dispatcher import Dispatcher
 from engine.dispatch.handlers import listing_handlers, qad_handlers
 from engine.dispatch.limits import LimiterRegistry
-from engine.errors import ConfigError, RetriableRemoteError
+from engine.errors import ConfigError, FatalRemoteError, RetriableRemoteError
 from engine.log.sqlite import SQLiteEventLog
 from engine.pollers.base import PollResult
 from engine.pollers.inventory import FbaInventoryPoller, MfnInventoryPoller
@@ -64,6 +64,7 @@ class SyncReport:
 
     polled: dict[str, PollResult] = field(default_factory=dict)
     poll_errors: dict[str, str] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)  # flows refused (auth/role/request)
     projected: int = 0
     dispatched: dict[str, int] = field(default_factory=dict)
 
@@ -183,7 +184,11 @@ class Engine:
     async def poll(
         self, names: list[str] | None = None, progress: Progress | None = None
     ) -> SyncReport:
-        """Run the chosen pollers (all by default) concurrently; one failing flow stops no other."""
+        """Run the chosen pollers (all by default) concurrently; one failing flow stops no other.
+
+        Retriable failures and refusals (403 role, revoked grant, 4xx) are recorded per flow;
+        only an error outside the remote systems (the event log, a bug) ends the pass.
+        """
         report = SyncReport()
         chosen = {
             n: p for n, p in self.pollers.items() if names is None or n.split(":")[0] in names
@@ -202,13 +207,20 @@ class Engine:
             except RetriableRemoteError as exc:
                 report.poll_errors[name] = f"{type(exc).__name__}: {exc}"
                 log.warning("poll %s failed (will retry next cycle): %s", name, exc)
+            except FatalRemoteError as exc:
+                # A refused role or a revoked grant concerns this flow (or this region's flows,
+                # each of which records it); the other flows of the pass go on. The flow is
+                # tried again next cycle, so adding the role later heals it without a restart.
+                report.poll_errors[name] = f"{type(exc).__name__}: {exc}"
+                report.refused[name] = str(exc)
+                log.error("poll %s refused (other flows continue): %s", name, exc)
 
         tasks = [asyncio.create_task(one(n, p)) for n, p in chosen.items()]
         try:
             await asyncio.gather(*tasks)
         except BaseException:
-            # A fatal error (bad credentials, a refused role) ends the pass: stop the sibling
-            # pollers before the caller closes the sessions underneath them.
+            # Anything else (the log failing, a bug) ends the pass: stop the sibling pollers
+            # before the caller closes the sessions underneath them.
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
