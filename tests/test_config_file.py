@@ -10,6 +10,7 @@ from engine.errors import ConfigError
 from engine.sim.business import MARKETPLACES, sku_to_item
 
 ROOT = Path(__file__).resolve().parents[1]
+MPS = "A1PA6795UKMFR9,A1F83G8C2ARO7P"  # DE, UK: known marketplace ids
 
 
 def test_shipped_config_loads_and_maps_the_whole_simulated_catalog():
@@ -22,9 +23,9 @@ def test_shipped_config_loads_and_maps_the_whole_simulated_catalog():
 def test_env_overrides_file_values():
     cfg = load_config(
         ROOT / "config.toml",
-        env={"ML_CONNECTOR_DISPATCH_CONCURRENCY": "2", "ML_CONNECTOR_AMAZON_MARKETPLACES": "A,B"},
+        env={"ML_CONNECTOR_DISPATCH_CONCURRENCY": "2", "ML_CONNECTOR_AMAZON_MARKETPLACES": MPS},
     )
-    assert cfg.dispatch.concurrency == 2 and cfg.amazon.marketplaces == ("A", "B")
+    assert cfg.dispatch.concurrency == 2 and cfg.amazon.marketplaces == tuple(MPS.split(","))
 
 
 @pytest.mark.parametrize(

@@ -1,14 +1,26 @@
 """Configuration model: one frozen dataclass per ``config.toml`` section, with defaults.
 
 To add a section: define a frozen dataclass with defaults and add it as a field of ``Config``.
+Every numeric key is declared with ``ranged(default, lo, hi)`` (tests refuse one without), and
+string keys with a closed set of values or URL rules with ``checked(default, rule)``; the
+loader applies them to file values and environment overrides alike (engine/config/checks.py).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
-from engine.errors import ConfigError
+from engine.config.checks import (
+    checked,
+    endpoint_url,
+    known_marketplaces,
+    known_region,
+    nonempty,
+    one_of,
+    path_text,
+    ranged,
+    service_url,
+)
 
 __all__ = [
     "AmazonConfig",
@@ -24,13 +36,18 @@ __all__ = [
 ]
 
 
+# Upper bounds are generous sanity limits: far above any sane setting, low enough that a typo
+# (an extra few zeros, inf) is refused instead of stalling a flow for years.
+MINUTE, HOUR, DAY, WEEK = 60, 3600, 86400, 604800
+
+
 @dataclass(frozen=True, slots=True)
 class EngineConfig:
     """``[engine]``: where the event log lives."""
 
-    db: str = "ml-connector.db"
+    db: str = checked("ml-connector.db", nonempty("the event log file, e.g. ml-connector.db"))
     # synchronous=FULL survives power loss; NORMAL is faster and still crash-safe in WAL mode.
-    synchronous: str = "FULL"
+    synchronous: str = checked("FULL", one_of("FULL", "NORMAL", "EXTRA", fold_case=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,17 +55,24 @@ class AmazonConfig:
     """``[amazon]``: SP-API access. Credentials come from the vault entry named ``credential``."""
 
     credential: str = "default"
-    # Empty means: derive the production host from the region (NA/EU/FE).
-    endpoint: str = ""
-    lwa_url: str = "https://api.amazon.com/auth/o2/token"
-    region: str = "NA"
-    marketplaces: tuple[str, ...] = ("ATVPDKIKX0DER",)
+    # Empty means: derive the production host from the region (NA/EU/FE); "{region}" is filled
+    # in with na/eu/fe per region. Receives access tokens, hence the URL rules.
+    endpoint: str = checked("", endpoint_url("https://sellingpartnerapi-na.amazon.com"))
+    # Receives the refresh token and client secret: https only (http on loopback for the sim).
+    lwa_url: str = checked(
+        "https://api.amazon.com/auth/o2/token",
+        service_url("https://api.amazon.com/auth/o2/token"),
+    )
+    # The home region (NA/EU/FE). Informational: the regions actually called are derived from
+    # `marketplaces`; validated so a typo does not suggest a setting that is not there.
+    region: str = checked("NA", known_region)
+    marketplaces: tuple[str, ...] = checked(("ATVPDKIKX0DER",), known_marketplaces)
     seller_id: str = ""
-    orders_api: str = "2026-01-01"  # or "v0" (deprecated getOrders + getOrderItems)
+    orders_api: str = checked("2026-01-01", one_of("2026-01-01", "v0"))  # v0: deprecated
     # Marketplaces whose listings follow QAD item changes (price is in QAD's currency).
-    listing_marketplaces: tuple[str, ...] = ("ATVPDKIKX0DER",)
+    listing_marketplaces: tuple[str, ...] = checked(("ATVPDKIKX0DER",), known_marketplaces)
     # Per HTTP request to SP-API / LWA; a timeout is retried like a 5xx.
-    request_timeout_s: float = 30.0
+    request_timeout_s: float = ranged(30.0, 0, HOUR, lo_open=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,62 +88,48 @@ class QadConfig:
 @dataclass(frozen=True, slots=True)
 class PollConfig:
     """``[poll]``: cadences in seconds for the scheduler (``ml-connector run``) and the Amazon
-    pollers' windows. ``validate`` rejects unsafe values (e.g. an end lag under Amazon's 2 min)."""
+    pollers' windows. Every number has a declared range (e.g. an end lag under Amazon's 2 min
+    is refused)."""
 
-    orders_every_s: float = 300.0
-    inventory_every_s: float = 900.0  # FBA summaries and the merchant listings report
-    settlements_every_s: float = 21600.0
-    catalog_every_s: float = 3600.0
+    orders_every_s: float = ranged(300.0, 0, WEEK, lo_open=True)
+    # FBA summaries and the merchant listings report
+    inventory_every_s: float = ranged(900.0, 0, WEEK, lo_open=True)
+    settlements_every_s: float = ranged(21600.0, 0, WEEK, lo_open=True)
+    catalog_every_s: float = ranged(3600.0, 0, WEEK, lo_open=True)
     # Orders windows by LastUpdatedAfter: each starts this long before the watermark so an
     # order updated at a window edge is never missed (re-reads append nothing new).
-    orders_overlap_s: float = 600.0
+    orders_overlap_s: float = ranged(600.0, 0, DAY)
     # The window ends this long before now; Amazon wants >= 2 minutes (late-indexed updates).
-    orders_end_lag_s: float = 150.0
-    orders_initial_lookback_days: float = 30.0  # first run (no watermark yet)
-    orders_max_window_days: float = 7.0  # long outages are caught up in windows of this size
-    settlements_lookback_days: float = 89.0  # settlement reports are retained 90 days
+    orders_end_lag_s: float = ranged(
+        150.0, 2 * MINUTE, DAY, why="Amazon wants the end bound at least 2 minutes before now"
+    )
+    # first run (no watermark yet)
+    orders_initial_lookback_days: float = ranged(30.0, 0, 3650, lo_open=True)
+    # long outages are caught up in windows of this size
+    orders_max_window_days: float = ranged(7.0, 0, 365, lo_open=True)
+    settlements_lookback_days: float = ranged(
+        89.0, 0, 90, lo_open=True, why="reports are kept 90 days"
+    )
     # Raw report documents (settlements, listings) kept for re-parsing; "" = "raw" next to db.
-    raw_dir: str = ""
-
-    def validate(self, source: str) -> None:
-        """Raise ConfigError naming the key when a value is unsafe."""
-        for name in ("orders_every_s", "inventory_every_s", "settlements_every_s",
-                     "catalog_every_s", "orders_initial_lookback_days",
-                     "orders_max_window_days"):  # fmt: skip
-            v = getattr(self, name)
-            if not math.isfinite(v) or v <= 0:
-                raise ConfigError(f"{source}: poll.{name} must be a positive number, got {v!r}")
-        if not math.isfinite(self.orders_overlap_s) or self.orders_overlap_s < 0:
-            raise ConfigError(
-                f"{source}: poll.orders_overlap_s must be >= 0, got {self.orders_overlap_s!r}"
-            )
-        if not math.isfinite(self.orders_end_lag_s) or self.orders_end_lag_s < 120:
-            raise ConfigError(
-                f"{source}: poll.orders_end_lag_s must be >= 120 (Amazon wants the end bound "
-                f"at least 2 minutes before now), got {self.orders_end_lag_s!r}"
-            )
-        if not 0 < self.settlements_lookback_days <= 90:
-            raise ConfigError(
-                f"{source}: poll.settlements_lookback_days must be in (0, 90] (reports are "
-                f"kept 90 days), got {self.settlements_lookback_days!r}"
-            )
+    raw_dir: str = checked("", path_text)
 
 
 @dataclass(frozen=True, slots=True)
 class DispatchConfig:
     """``[dispatch]``: how commands are posted."""
 
-    qad_rate_per_s: float = 10.0
-    qad_burst: int = 10
-    concurrency: int = 4
-    max_attempts: int = 8
-    timeout_s: float = 30.0
+    # Token bucket per target; a rate of 0 means unlimited (inf would divide by zero).
+    qad_rate_per_s: float = ranged(10.0, 0, 10_000, why="0 = unlimited")
+    qad_burst: int = ranged(10, 1, 10_000)
+    concurrency: int = ranged(4, 1, 256)
+    max_attempts: int = ranged(8, 1, 1000)
+    timeout_s: float = ranged(30.0, 0, HOUR, lo_open=True)
     # Backoff with full jitter: uniform(0, min(retry_cap_s, retry_base_s * 2**(n-1))).
-    retry_base_s: float = 2.0
-    retry_cap_s: float = 600.0
+    retry_base_s: float = ranged(2.0, 0, HOUR, lo_open=True)
+    retry_cap_s: float = ranged(600.0, 0, DAY, lo_open=True)
     # SP-API patchListingsItem: 5 requests/s, burst 10.
-    listings_rate_per_s: float = 5.0
-    listings_burst: int = 10
+    listings_rate_per_s: float = ranged(5.0, 0, 1000, why="0 = unlimited")
+    listings_burst: int = ranged(10, 1, 10_000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +161,9 @@ class MappingConfig:
     """``[mapping]``: SKU -> QAD item, marketplace -> customer/site, settlement lines -> GL."""
 
     sku: dict[str, str] = field(default_factory=dict)
-    marketplaces: dict[str, MarketplaceMap] = field(default_factory=dict)
+    marketplaces: dict[str, MarketplaceMap] = field(
+        default_factory=dict, metadata={"check": known_marketplaces}
+    )
     settlement: tuple[SettlementRule, ...] = ()
     clearing_account: str = "1250"
     suspense_account: str = "9999"
@@ -163,7 +175,7 @@ class MappingConfig:
 class InventoryConfig:
     """``[inventory]``: merchant-fulfilled stock is adjusted or only reported as drift."""
 
-    mfn_mode: str = "report"  # "adjust" | "report"
+    mfn_mode: str = checked("report", one_of("adjust", "report"))
 
 
 @dataclass(frozen=True, slots=True)

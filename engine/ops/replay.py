@@ -23,6 +23,7 @@ from engine.log import SQLiteEventLog
 from engine.ops.credentials import build_qad_settings
 from engine.ops.engine import build_projectors
 from engine.ops.retarget import ReplayResult, ReplayTarget, replay_outbox_path, replay_to_target
+from engine.ops.tenant_lease import claim_tenant
 
 __all__ = [
     "RequeueResult",
@@ -93,6 +94,7 @@ async def requeue(
         if cfg is None or settings is None:
             ids, counts = await replay(log, parked=parked, command_id=command_id)
             return RequeueResult(ids, counts)
+        await claim_tenant(log, settings.tenant_url, settings.entity)
         async with aiohttp.ClientSession() as session, QadClient(session, settings) as qad:
             dispatcher = Dispatcher(
                 log,

@@ -14,6 +14,7 @@ from engine.adapters.amazon.auth import AmazonAccount
 from engine.config import Config
 from engine.ops.credentials import build_qad_settings
 from engine.ops.engine import Engine, SyncReport
+from engine.ops.tenant_lease import claim_tenant
 from engine.security.keys import load_master_key
 from engine.security.rotation import secret_expiry
 from engine.security.vault import Vault, default_vault_path
@@ -38,6 +39,8 @@ async def open_engine(cfg: Config, *, vault_path: Path | None = None) -> AsyncIt
     account = AmazonAccount.from_credential(credential)
     qad = build_qad_settings(cfg, vault_path=path)
     async with Engine.open(cfg, amazon_account=account, qad_settings=qad, master_key=key) as eng:
+        # Before any poll or post: a second event log must never feed the same tenant entity.
+        await claim_tenant(eng.log, qad.tenant_url, qad.entity)
         yield eng
 
 

@@ -1,45 +1,11 @@
-"""SP-API regions, production hosts and marketplaces (reference section 1)."""
+"""SP-API regions, production hosts and marketplaces (reference section 1).
+
+The table lives in ``engine.config.marketplaces`` so config can validate marketplace ids at load
+time; it is re-exported here for the adapters and everything above them.
+"""
 
 from __future__ import annotations
 
+from engine.config.marketplaces import HOSTS, MARKETPLACE_REGION, region_of
+
 __all__ = ["HOSTS", "MARKETPLACE_REGION", "region_of"]
-
-HOSTS: dict[str, str] = {
-    "NA": "https://sellingpartnerapi-na.amazon.com",
-    "EU": "https://sellingpartnerapi-eu.amazon.com",
-    "FE": "https://sellingpartnerapi-fe.amazon.com",
-}
-
-MARKETPLACE_REGION: dict[str, str] = {
-    "A2EUQ1WTGCTBG2": "NA",
-    "ATVPDKIKX0DER": "NA",
-    "A1AM78C64UM0Y8": "NA",
-    "A2Q3Y263D00KWC": "NA",
-    "A28R8C7NBKEWEA": "EU",
-    "A1RKKUPIHCS9HS": "EU",
-    "A1F83G8C2ARO7P": "EU",
-    "A13V1IB3VIYZZH": "EU",
-    "AMEN7PMS3EDWL": "EU",
-    "A1805IZSGTT6HS": "EU",
-    "A1PA6795UKMFR9": "EU",
-    "APJ6JRA9NG5V4": "EU",
-    "A2NODRKZP88ZB9": "EU",
-    "AE08WJ6YKNBMC": "EU",
-    "A1C3SOZRARQ6R3": "EU",
-    "ARBP9OOSHTCHU": "EU",
-    "A33AVAJ2PDY3EV": "EU",
-    "A17E79C6D8DWNP": "EU",
-    "A2VIGQ35RCS4UG": "EU",
-    "A21TJRUUN4KGV": "EU",
-    "A19VAU5U5O7RUS": "FE",
-    "A39IBJ37TRP1C6": "FE",
-    "A1VC38T7YXB528": "FE",
-}
-
-
-def region_of(marketplace_id: str) -> str:
-    """The region serving a marketplace; ValueError for an unknown id."""
-    try:
-        return MARKETPLACE_REGION[marketplace_id]
-    except KeyError:
-        raise ValueError(f"unknown marketplace id {marketplace_id!r}") from None
