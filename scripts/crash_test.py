@@ -179,6 +179,9 @@ def start_simulators(
     key = generate_key()
     env = {**os.environ, "ML_CONNECTOR_KEY": encode_key(key), "PYTHONUNBUFFERED": "1"}
     env.pop("ML_CONNECTOR_VAULT", None)
+    # Per-run machine state (tenant claims): a simulator port reused by a later run must not
+    # meet this run's claim.
+    env["XDG_CONFIG_HOME"] = str(workdir / "xdg")
     amazon = procs.spawn(
         _engine_cmd(
             "sim", "amazon", "--seed", str(seed), "--orders-per-day", "0",
