@@ -99,11 +99,12 @@ class MfnInventoryPoller(_SnapshotPoller):
         status = rep.get("processingStatus")
         if status == "CANCELLED":
             return {}  # CANCELLED also means "no data"
-        if status != "DONE" or not rep.get("reportDocumentId"):
+        doc_id = rep.get("reportDocumentId")
+        if status != "DONE" or not isinstance(doc_id, str) or not doc_id:
             raise RemoteUnavailable(
-                f"amazon: listings report {rid} ended {status}", system="amazon"
+                f"amazon: listings report {rid!r} ended {status!r}", system="amazon"
             )
-        doc = await download_document(
-            self.client, str(rep["reportDocumentId"]), self.raw_dir / self.client.region, name=rid
-        )
+        # ``rid`` is Amazon's: download_document derives a safe file name from it.
+        raw = self.raw_dir / self.client.region
+        doc = await download_document(self.client, doc_id, raw, name=rid)
         return mfn_quantities(open_text(doc, region=self.client.region))

@@ -12,6 +12,7 @@ in the same transaction as the event, so a settlement listed under two report id
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -19,9 +20,9 @@ from typing import Any
 
 from engine.adapters.amazon.client import AmazonClient
 from engine.adapters.amazon.reports import Document, download_document, list_reports, open_text
-from engine.adapters.amazon.settlement import SettlementError, SettlementReader
+from engine.adapters.amazon.settlement import MAX_LINE_CHARS, SettlementError, SettlementReader
 from engine.config import PollConfig
-from engine.errors import ParseError
+from engine.errors import ParseError, RemoteUnavailable
 from engine.log.ports import EventLog
 from engine.log.records import NewEvent
 from engine.pollers.base import PollResult
@@ -111,11 +112,13 @@ class SettlementsPoller:
         rid = str(rep["reportId"])
         region = self.client.region
         src = f"sp-api:{region}:report:{rid}"
-        # A failed download raises: the report stays unprocessed and is retried next poll.
-        doc = await download_document(
-            self.client, str(rep["reportDocumentId"]), self.cfg.raw_dir / region, name=rid
-        )
-        reader = SettlementReader(open_text(doc, region=region), locale=self.cfg.locale)
+        doc_id = rep.get("reportDocumentId")
+        if not isinstance(doc_id, str) or not doc_id:
+            raise RemoteUnavailable(f"amazon: DONE report {rid!r} has no document", system="amazon")
+        # A failed download raises: the report stays unprocessed and is retried next poll. The
+        # file name is derived from ``rid`` by ``download_document``, never ``rid`` itself.
+        doc = await download_document(self.client, doc_id, self.cfg.raw_dir / region, name=rid)
+        reader = SettlementReader(self._lines(doc), locale=self.cfg.locale)
         try:
             kept: list[dict[str, Any]] | None = []
             for row in reader:
@@ -127,7 +130,7 @@ class SettlementsPoller:
         except (SettlementError, ParseError) as exc:
             reason_code = getattr(exc, "reason_code", "parse_error")
             sid = reader.summary.settlement_id if reader.summary else None
-            log.warning("amazon %s: settlement report %s quarantined: %s", region, rid, exc)
+            log.warning("amazon %s: settlement report %r quarantined: %s", region, rid, exc)
             payload = {
                 "report_id": rid,
                 "region": region,
@@ -164,7 +167,7 @@ class SettlementsPoller:
         per transaction, so neither this process nor the projector ever holds the whole report.
         The header (``SettlementFetched`` with ``chunks``) follows with the bookmark; after a
         crash in between, the report is read again and the same chunks dedupe in the log."""
-        reader = SettlementReader(open_text(doc, region=self.client.region), locale=self.cfg.locale)
+        reader = SettlementReader(self._lines(doc), locale=self.cfg.locale)
         chunk: list[dict[str, Any]] = []
         n = 0
         for row in reader:
@@ -176,6 +179,10 @@ class SettlementsPoller:
             await self._append_chunk(rid, sid, src, n, chunk)
             n += 1
         return n
+
+    def _lines(self, doc: Document) -> Iterator[str]:
+        # Capped: an over-long line is refused while read (the settlement is quarantined).
+        return open_text(doc, region=self.client.region, max_line=MAX_LINE_CHARS)
 
     async def _append_chunk(
         self, rid: str, sid: str, src: str, index: int, rows: list[dict[str, Any]]

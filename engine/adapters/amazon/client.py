@@ -4,6 +4,10 @@ Every call goes through ``AmazonClient.call``: circuit breaker -> local token bu
 RDT) token -> HTTP -> error mapping. 429/5xx/timeouts are retried with full-jitter backoff up to
 ``Backoff.max_tries``; a 403 "access token ... expired" invalidates the cached token and retries
 once; every other 4xx raises ``Rejected``/``AuthError`` at once.
+
+Bodies are capped (``MAX_BODY_BYTES``, per operation ``body_caps``): a bigger one raises
+``ResponseTooLarge``, never retried within the call (the same answer would come back) but
+retriable, so the flow asks again next cycle; a hostile 1 GB answer costs no 2 GB of memory.
 """
 
 from __future__ import annotations
@@ -26,7 +30,13 @@ from engine.adapters.amazon.auth import AmazonAccount, LwaAuth, utc_now
 from engine.adapters.amazon.ratelimit import BucketRegistry
 from engine.adapters.amazon.regions import HOSTS
 from engine.adapters.amazon.retry import Backoff, CircuitBreaker
-from engine.adapters.http import error_for_status, map_http_errors, parse_retry_after
+from engine.adapters.http import (
+    ResponseTooLarge,
+    error_for_status,
+    map_http_errors,
+    parse_retry_after,
+    read_capped,
+)
 from engine.errors import (
     AuthError,
     ConfigError,
@@ -38,13 +48,15 @@ from engine.errors import (
     RetriableRemoteError,
 )
 
-__all__ = ["AmazonClient", "PagingStyle", "Response", "iso_z"]
+__all__ = ["MAX_BODY_BYTES", "AmazonClient", "PagingStyle", "Response", "iso_z"]
 
 log = logging.getLogger(__name__)
 
 PagingStyle = Literal["v0", "v2026", "reports", "fba", "listings", "finances"]
 
 USER_AGENT = f"ml-connector/0.1 (Language=Python/{platform.python_version()}; Platform=Linux)"
+MAX_BODY_BYTES = 32 << 20  # a full getReports/orders page is well under 1 MiB
+ERROR_BODY_BYTES = 64 << 10  # the error envelope is a few hundred bytes
 
 
 def iso_z(ts: datetime) -> str:
@@ -86,6 +98,7 @@ class AmazonClient:
         clock: aware-UTC now (pass the simulator's clock in tests; real time otherwise).
         limits: shared bucket registry (one per engine; keyed by seller/region/operation).
         backoff: retry timing for 429/5xx/timeouts.
+        max_body_bytes: cap of a successful response body; ``body_caps``: per-operation caps.
     """
 
     def __init__(
@@ -103,6 +116,8 @@ class AmazonClient:
         breaker_cooldown_s: float = 30.0,
         timeout_s: float = 30.0,
         rng: random.Random | None = None,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        body_caps: Mapping[str, int] | None = None,
     ) -> None:
         if region not in HOSTS:
             raise ConfigError(f"amazon.region must be one of NA, EU, FE, got {region!r}")
@@ -121,6 +136,8 @@ class AmazonClient:
         self._breakers: dict[str, CircuitBreaker] = {}
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._rng = rng or random.Random()
+        self.max_body_bytes = max_body_bytes
+        self.body_caps = dict(body_caps or {})
         self.seller = account.seller_id or account.name
         self.stats: dict[str, int] = {"requests": 0, "throttled": 0, "retries": 0, "errors": 0}
         self._rdt: dict[tuple[str, str, tuple[str, ...]], tuple[str, datetime]] = {}
@@ -141,12 +158,9 @@ class AmazonClient:
             res: dict[str, Any] = {"method": method, "path": path}
             if data_elements:
                 res["dataElements"] = list(data_elements)
-            resp = await self.call(
-                "createRestrictedDataToken",
-                "POST",
-                "/tokens/2021-03-01/restrictedDataToken",
-                json={"restrictedResources": [res]},
-            )
+            rdt_path = "/tokens/2021-03-01/restrictedDataToken"
+            body = {"restrictedResources": [res]}
+            resp = await self.call("createRestrictedDataToken", "POST", rdt_path, json=body)
             token = str(resp.body["restrictedDataToken"])
             ttl = int(resp.body.get("expiresIn", 3600))
             self._rdt[key] = (token, self.clock() + timedelta(seconds=max(ttl - 60, 0)))
@@ -203,6 +217,8 @@ class AmazonClient:
             self.stats["requests"] += 1
             try:
                 return await self._send(operation, method, url, headers, data, breaker)
+            except ResponseTooLarge:
+                raise  # not worth an immediate retry: see the module doc
             except _ExpiredToken:
                 if refreshed or rdt is not None:
                     raise AuthError(
@@ -226,13 +242,9 @@ class AmazonClient:
             raise exc
         self.stats["retries"] += 1
         delay = self.backoff.delay(attempt - 1, exc.retry_after, self._rng)
+        kind = type(exc).__name__
         log.info(
-            "amazon %s %s: %s; retry %d in %.2fs",
-            self.region,
-            operation,
-            type(exc).__name__,
-            attempt,
-            delay,
+            "amazon %s %s: %s; retry %d in %.2fs", self.region, operation, kind, attempt, delay
         )
         await asyncio.sleep(delay)
         return attempt
@@ -258,31 +270,27 @@ class AmazonClient:
                 allow_redirects=False,
             ) as resp,
         ):
-            raw = await resp.read()
-            status = resp.status
-            rh = resp.headers
+            status, rh = resp.status, resp.headers
+            ok = 200 <= status < 300
+            cap = self.body_caps.get(operation, self.max_body_bytes) if ok else ERROR_BODY_BYTES
+            # An oversized error page is dropped: its status still says what happened.
+            raw = await read_capped(resp, cap, what=operation, system="amazon", drop=not ok)
         body: Any
         try:
             body = orjson.loads(raw) if raw else None
         except orjson.JSONDecodeError:
-            if 200 <= status < 300:
-                raise RemoteUnavailable(
-                    f"amazon: {operation} returned a truncated/invalid JSON body",
-                    status=status,
-                    system="amazon",
-                ) from None
+            if ok:
+                bad = f"amazon: {operation} returned a truncated/invalid JSON body"
+                raise RemoteUnavailable(bad, status=status, system="amazon") from None
             body = None
-        if 200 <= status < 300:
+        if ok or status in (400, 404):
             self.limits.observe_limit(
                 self.seller, self.region, operation, rh.get("x-amzn-RateLimit-Limit")
             )
+        if ok:
             breaker.success()
             return Response(status, body, dict(rh))
         code, msg = _error_text(body)
-        if status in (400, 404):
-            self.limits.observe_limit(
-                self.seller, self.region, operation, rh.get("x-amzn-RateLimit-Limit")
-            )
         if status == 403 and _stale_access_token(msg):
             raise _ExpiredToken
         err: RemoteError = error_for_status(
@@ -390,8 +398,3 @@ def next_token(body: Any, style: PagingStyle) -> str | None:
         pag = body.get("pagination")
         tok = pag.get("nextToken") if isinstance(pag, dict) else None
     return tok if isinstance(tok, str) and tok else None
-
-
-def rejected_code(exc: BaseException) -> str:
-    """The SP-API error code carried by a mapped error ("" if none)."""
-    return str(getattr(exc, "code", "")) if isinstance(exc, Rejected | AuthError) else ""

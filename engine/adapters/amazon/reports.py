@@ -2,6 +2,12 @@
 
 Documents are streamed to disk (constant memory) as the original bytes, kept as the raw copy, and
 read back through gunzip + the charset from the download's ``Content-Type``.
+
+Everything in a report answer is untrusted: ids are percent-encoded into API paths and never used
+as file names (``local_name``); the document URL and each redirect must be https (``http`` only
+to loopback, the simulator); downloads are capped (``MAX_DOCUMENT_BYTES``, ``MAX_DECODED_BYTES``)
+and lines too (``open_text``'s ``max_line``), so a hostile answer can neither write outside the
+raw directory nor exhaust disk or memory.
 """
 
 from __future__ import annotations
@@ -11,30 +17,47 @@ import codecs
 import gzip
 import hashlib
 import io
+import logging
 import re
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
+from urllib.parse import quote
 
 import aiohttp
 
 from engine.adapters.amazon.client import AmazonClient, iso_z
-from engine.adapters.http import error_for_status, map_http_errors
+from engine.adapters.http import (
+    ResponseTooLarge,
+    error_for_status,
+    get_following_redirects,
+    map_http_errors,
+)
 from engine.errors import ParseError, Rejected, RemoteTimeout, RemoteUnavailable
 
 __all__ = [
+    "MAX_DECODED_BYTES",
+    "MAX_DOCUMENT_BYTES",
+    "MAX_LINE_CHARS",
     "TERMINAL",
     "Document",
     "create_or_reuse_report",
     "download_document",
     "list_reports",
+    "local_name",
     "open_text",
     "wait_report",
 ]
 
+log = logging.getLogger(__name__)
+
 URL_TRIES = 3  # fresh pre-signed URLs per download before the flow waits a cycle
+# Real settlement/listings documents are a few hundred MB at most; far bigger is hostile or broken.
+MAX_DOCUMENT_BYTES = 4 << 30  # as downloaded (and stored)
+MAX_DECODED_BYTES = 16 << 30  # after gunzip: a gzip bomb is refused, not hashed for hours
+MAX_LINE_CHARS = 1 << 20  # one report line; real ones are under 2 KB
 TERMINAL = frozenset({"DONE", "CANCELLED", "FATAL"})
 _CHARSET_ALIASES = {
     "shift_jis": "cp932",
@@ -78,7 +101,10 @@ async def list_reports(
         "getReports", "/reports/2021-06-30/reports", params, "reports"
     ):
         for rep in body.get("reports") or []:
-            rid = str(rep.get("reportId"))
+            rid = rep.get("reportId") if isinstance(rep, dict) else None
+            if not isinstance(rid, str) or not rid:
+                log.warning("amazon: getReports listed a report without a usable reportId")
+                continue
             if rid not in seen:
                 seen.add(rid)
                 yield rep
@@ -124,7 +150,9 @@ async def wait_report(
     deadline = loop.time() + timeout
     while True:
         try:
-            resp = await client.call("getReport", "GET", f"/reports/2021-06-30/reports/{report_id}")
+            resp = await client.call(
+                "getReport", "GET", f"/reports/2021-06-30/reports/{_seg(report_id)}"
+            )
         except Rejected as exc:
             if exc.status != 404:
                 raise
@@ -156,38 +184,74 @@ def _charset(content_type: str | None) -> str | None:
         return None
 
 
+def _seg(remote_id: str) -> str:
+    """A remote id as one URL path segment: ``../`` or ``?`` in it must not re-route the call."""
+    return quote(remote_id, safe="")
+
+
+def local_name(remote_id: str) -> str:
+    """Our own file name for a remote id: ``[A-Za-z0-9_-]``, at most 64 readable characters
+    plus a hash of the whole id, so distinct ids never share a file and none can name a path
+    (``/``, ``..``, NUL) or a hidden/option-like file (leading ``.``/``-``)."""
+    readable = re.sub(r"[^A-Za-z0-9_-]+", "_", remote_id)[:64].strip("_-") or "doc"
+    digest = hashlib.sha256(remote_id.encode("utf-8", "backslashreplace")).hexdigest()[:32]
+    return f"{readable}-{digest}"
+
+
+def _inside(dest_dir: Path, file_name: str) -> Path:
+    """``dest_dir / file_name``, verified to stay directly inside ``dest_dir`` (symlinks too)."""
+    root = dest_dir.resolve()
+    path = (root / file_name).resolve()
+    if path.parent != root:
+        raise RemoteUnavailable(f"amazon: refused a document path outside {root}", system="amazon")
+    return path
+
+
 async def download_document(
-    client: AmazonClient, document_id: str, dest_dir: Path, *, name: str | None = None
+    client: AmazonClient,
+    document_id: str,
+    dest_dir: Path,
+    *,
+    name: str | None = None,
+    max_bytes: int | None = None,
 ) -> Document:
     """getReportDocument, then download at once (the URL expires after 5 min) to ``dest_dir``.
 
-    Stored as received (``.gz`` when compressed); returns the checksum of the decoded bytes.
+    Stored as received (``.gz`` when compressed) under ``local_name(name or document_id)``;
+    returns the checksum of the decoded bytes. Over ``max_bytes`` (default
+    ``MAX_DOCUMENT_BYTES``) downloaded or ``MAX_DECODED_BYTES`` decoded: ResponseTooLarge, and
+    nothing is left on disk. A refused URL or redirect: ``UnsafeUrl``. Both are retriable: the
+    report stays unprocessed and the next cycle asks for a fresh URL.
     """
+    limit = MAX_DOCUMENT_BYTES if max_bytes is None else max_bytes
+    dest_dir.mkdir(parents=True, exist_ok=True)
     for _ in range(URL_TRIES):
         resp = await client.call(
-            "getReportDocument", "GET", f"/reports/2021-06-30/documents/{document_id}"
+            "getReportDocument", "GET", f"/reports/2021-06-30/documents/{_seg(document_id)}"
         )
-        url = str(resp.body["url"])
-        compressed = str(resp.body.get("compressionAlgorithm") or "").upper() == "GZIP"
-        dest_dir.mkdir(parents=True, exist_ok=True)
-        path = dest_dir / f"{name or document_id}{'.gz' if compressed else ''}"
-        tmp = path.with_suffix(path.suffix + ".part")
+        body = resp.body if isinstance(resp.body, dict) else {}
+        url = body.get("url")
+        if not isinstance(url, str):
+            raise RemoteUnavailable("amazon: getReportDocument gave no URL", system="amazon")
+        compressed = str(body.get("compressionAlgorithm") or "").upper() == "GZIP"
+        path = _inside(dest_dir, local_name(name or document_id) + (".gz" if compressed else ""))
+        tmp = _inside(dest_dir, path.name + ".part")
         timeout = aiohttp.ClientTimeout(total=300, sock_read=60)
         # A pre-signed URL: no SP-API headers (the token must not leak to the storage host).
-        async with map_http_errors("amazon"), client.session.get(url, timeout=timeout) as r:
+        async with (
+            map_http_errors("amazon"),
+            get_following_redirects(client.session, url, system="amazon", timeout=timeout) as r,
+        ):
             if r.status == 403:
                 continue  # the URL expired (5 min) before we got to it: ask for a fresh one
             if r.status != 200:
                 raise error_for_status(r.status, "report document download failed", system="amazon")
             charset = _charset(r.headers.get("Content-Type"))
-            with tmp.open("wb") as fh:
-                async for chunk in r.content.iter_chunked(1 << 16):
-                    fh.write(chunk)
+            await _save(r, tmp, limit)
             break
     else:
         raise RemoteUnavailable(
-            f"amazon: report document {document_id} URL refused {URL_TRIES} times (403)",
-            system="amazon",
+            f"amazon: report document URL refused {URL_TRIES} times (403)", system="amazon"
         )
     h = hashlib.sha256()
     size = 0
@@ -196,11 +260,42 @@ async def download_document(
             while chunk := fh.read(1 << 20):
                 h.update(chunk)
                 size += len(chunk)
+                if size > MAX_DECODED_BYTES:
+                    raise ResponseTooLarge(
+                        f"amazon: report document decodes to over {MAX_DECODED_BYTES} bytes",
+                        system="amazon",
+                    )
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         tmp.unlink(missing_ok=True)
-        raise RemoteUnavailable(f"amazon: report document {document_id} corrupt ({exc})") from exc
+        raise RemoteUnavailable(f"amazon: report document corrupt ({exc})") from exc
+    except ResponseTooLarge:
+        tmp.unlink(missing_ok=True)
+        raise
     tmp.replace(path)
     return Document(path, compressed, charset, h.hexdigest(), size)
+
+
+async def _save(r: aiohttp.ClientResponse, tmp: Path, limit: int) -> None:
+    """Stream the body to ``tmp``, at most ``limit`` bytes; on any failure ``tmp`` is removed."""
+    announced = r.content_length
+    if announced is not None and announced > limit:
+        raise ResponseTooLarge(
+            f"amazon: report document of {announced} bytes exceeds the {limit}-byte cap",
+            system="amazon",
+        )
+    written = 0
+    try:
+        with tmp.open("wb") as fh:
+            async for chunk in r.content.iter_chunked(1 << 16):
+                written += len(chunk)
+                if written > limit:
+                    raise ResponseTooLarge(
+                        f"amazon: report document exceeds the {limit}-byte cap", system="amazon"
+                    )
+                fh.write(chunk)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a truncated or refused download must not linger
+        raise
 
 
 def _raw_reader(path: Path, compressed: bool) -> BinaryIO:
@@ -209,8 +304,15 @@ def _raw_reader(path: Path, compressed: bool) -> BinaryIO:
     return path.open("rb")
 
 
-def open_text(doc: Document, *, region: str = "NA") -> Iterator[str]:
-    """Decoded lines of a document (streamed). Charset: Content-Type, BOM, then region fallback."""
+def open_text(
+    doc: Document, *, region: str = "NA", max_line: int = MAX_LINE_CHARS
+) -> Iterator[str]:
+    """Decoded lines of a document (streamed). Charset: Content-Type, BOM, then region fallback.
+
+    A line over ``max_line`` characters (terminator not counted) raises ParseError "line N: line
+    too long" after reading at most ``max_line + 2`` of them: one 400 MB line must not become a
+    400 MB string.
+    """
     with _raw_reader(doc.path, doc.compressed) as raw:
         head = raw.read(4)
         raw.seek(0)
@@ -221,8 +323,13 @@ def open_text(doc: Document, *, region: str = "NA") -> Iterator[str]:
         else:
             enc = _sniff(doc, region)
         text = io.TextIOWrapper(raw, encoding=enc, errors="strict", newline="")
+        readline, cap, n = text.readline, max_line + 2, 0  # +2: room for "\r\n"
         try:
-            yield from text
+            while line := readline(cap):
+                n += 1
+                if len(line) > max_line and len(line.rstrip("\r\n")) > max_line:
+                    raise ParseError(f"line {n}: line too long (over {max_line} characters)")
+                yield line
         except UnicodeDecodeError as exc:
             raise ParseError(f"document not decodable as {enc}: {exc.reason}") from None
         finally:

@@ -15,7 +15,9 @@ JP       1,234       YYYY/MM/DD, YY/MM/DD, ISO
 
 Memory is constant in the file size: lines are consumed one by one, amounts summed as ``Decimal``.
 ``finish()`` checks that the detail rows sum to ``total-amount``; any failure raises
-``SettlementError`` with a ``reason_code`` so the caller can quarantine the document whole.
+``SettlementError`` with a ``reason_code`` so the caller can quarantine the document whole. A line
+over ``MAX_LINE_CHARS`` is one such failure: read the document with ``open_text(...,
+max_line=MAX_LINE_CHARS)`` so such a line is refused before it is held in memory.
 """
 
 from __future__ import annotations
@@ -38,12 +40,15 @@ from engine.adapters.amazon.settlement_locale import (
 from engine.errors import ParseError
 
 __all__ = [
+    "MAX_LINE_CHARS",
     "ParsedSettlement",
     "SettlementError",
     "SettlementReader",
     "SettlementSummary",
     "parse_settlement",
 ]
+
+MAX_LINE_CHARS = 1 << 20  # real lines are under 2 KB; 1 MiB leaves room for odd descriptions
 
 REQUIRED = (
     "settlement-id",
@@ -154,17 +159,21 @@ class SettlementReader:
     # ------------------------------------------------------------------ header & locale
 
     def _read_header(self) -> None:
-        for line in self._lines:
-            self.lineno += 1
-            line = line.rstrip("\r\n").lstrip("\ufeff")
-            if not line.strip():
-                continue
-            names = [c.strip().lower() for c in line.split("\t")]
-            self._idx = {n: i for i, n in enumerate(names) if n}
-            missing = [c for c in REQUIRED if c not in self._idx]
-            if missing:
-                raise SettlementError(f"line {self.lineno}: header lacks {', '.join(missing)}")
-            return
+        try:
+            for line in self._lines:
+                self.lineno += 1
+                _check_length(line, self.lineno)
+                line = line.rstrip("\r\n").lstrip("\ufeff")
+                if not line.strip():
+                    continue
+                names = [c.strip().lower() for c in line.split("\t")]
+                self._idx = {n: i for i, n in enumerate(names) if n}
+                missing = [c for c in REQUIRED if c not in self._idx]
+                if missing:
+                    raise SettlementError(f"line {self.lineno}: header lacks {', '.join(missing)}")
+                return
+        except ParseError as exc:
+            raise _as_settlement_error(exc) from None
         raise SettlementError("empty document")
 
     def _decide_locale(self, cells: list[str]) -> None:
@@ -282,9 +291,11 @@ class SettlementReader:
         comma = bool(self._comma)
         sid_ok = self.summary.settlement_id if self.summary else None
         total, n = self.detail_sum, self.row_count
-        lines, first = self._lines, self.lineno + 1
+        lines, first, cap = self._lines, self.lineno + 1, MAX_LINE_CHARS
         try:
             for self.lineno, line in enumerate(lines, first):
+                if len(line) > cap:
+                    _check_length(line, self.lineno)
                 line = line.rstrip("\r\n")
                 if not line:
                     continue
@@ -329,6 +340,8 @@ class SettlementReader:
                 self.detail_sum, self.row_count = total, n  # exact even if abandoned mid-way
                 yield build(cells, str(amount), posted, qty)
             self._done = True
+        except ParseError as exc:
+            raise _as_settlement_error(exc) from None
         finally:
             self.detail_sum, self.row_count = total, n
 
@@ -352,6 +365,18 @@ class SettlementReader:
             detail_sum=self.detail_sum,
             rows=rows if rows is not None else [],
         )
+
+
+def _check_length(line: str, lineno: int) -> None:
+    """SettlementError past ``MAX_LINE_CHARS`` (the line terminator is not counted)."""
+    if len(line) > MAX_LINE_CHARS and len(line.rstrip("\r\n")) > MAX_LINE_CHARS:
+        raise SettlementError(f"line {lineno}: line too long (over {MAX_LINE_CHARS} characters)")
+
+
+def _as_settlement_error(exc: ParseError) -> SettlementError:
+    """A failure of the line source itself (``open_text``: line too long, bytes not in the
+    charset) as SettlementError, so the document is quarantined like any other bad one."""
+    return exc if isinstance(exc, SettlementError) else SettlementError(str(exc))
 
 
 def parse_settlement(

@@ -21,6 +21,7 @@ KINDS = (
     "listing_not_applied",  # listings submissions are ACCEPTED but never applied
     "expire_url",  # a report document download answers 403 "Request has expired"
     "duplicate_page_item",  # a next page (getReports) repeats the previous page's last item
+    "redirect",  # a document download answers 302 to ``location`` ("" = the same URL, relative)
 )
 
 
@@ -36,6 +37,7 @@ class FaultRule:
     probability: float = 1.0
     outcome: str = "FATAL"
     skip: int = 0  # let this many matching requests through first (e.g. fault page 2, not 1)
+    location: str = ""  # redirect target
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

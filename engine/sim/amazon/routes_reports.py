@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from aiohttp import web
@@ -202,7 +203,7 @@ async def get_report_document(request: web.Request) -> web.Response:
     issued = int(now)
     ce = request.query.get("enableContentEncodingUrlHeader") == "true"
     url = (
-        f"{request.config_dict[WORLD_KEY].base_url}/__sim/documents/{doc_id}?X-Amz-Date={issued}"
+        f"{world.base_url}/__sim/documents/{quote(doc_id, safe='')}?X-Amz-Date={issued}"
         f"&X-Amz-Expires={int(DOC_URL_TTL)}&ce={int(ce)}"
         f"&X-Amz-Signature={world.sign(doc_id, issued)}"
     )
@@ -302,6 +303,8 @@ async def download(request: web.Request) -> web.Response:
     rid = world.documents.get(doc_id)
     if not valid or rid is None:
         return _s3_error("AccessDenied", "Access Denied")
+    if (hop := world.faults.take(("redirect",), "downloadDocument", None)) is not None:
+        raise web.HTTPFound(hop.location or request.rel_url)
     expired = world.faults.take(("expire_url",), "downloadDocument", None) is not None
     if expired or world.now() > issued + DOC_URL_TTL:
         return _s3_error("AccessDenied", "Request has expired")
