@@ -15,13 +15,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
+import orjson
 
-from engine.adapters.http import error_for_status, map_http_errors
+from engine.adapters.http import error_for_status, map_http_errors, read_capped
 from engine.errors import AuthError, CredentialError, RemoteError
 
 __all__ = ["AmazonAccount", "LwaAuth", "utc_now"]
 
 log = logging.getLogger(__name__)
+LWA_BODY_CAP = 64 * 1024  # bytes of a token answer we read at most
 
 
 def utc_now() -> datetime:
@@ -152,9 +154,14 @@ class LwaAuth:
                 self._lwa_url, data=form, timeout=self._timeout, allow_redirects=False
             ) as resp,
         ):
+            # A token answer is a few hundred bytes; a hostile or broken endpoint must not make
+            # us hold more (an error page is dropped: its status decides).
+            raw = await read_capped(
+                resp, LWA_BODY_CAP, what="token", system="lwa", drop=resp.status != 200
+            )
             try:
-                body = await resp.json(content_type=None)
-            except ValueError:
+                body = orjson.loads(raw) if raw else {}
+            except orjson.JSONDecodeError:
                 body = {}
             if resp.status != 200:
                 code = str(body.get("error", "")) if isinstance(body, dict) else ""
@@ -173,8 +180,17 @@ class LwaAuth:
         token = body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
             raise AuthError("lwa: response without access_token", system="lwa")
-        expires_in = int(body.get("expires_in", 3600))
+        expires_in = _expires_in(body.get("expires_in"))
         self._token = token
         self._expires = self._clock() + timedelta(seconds=expires_in)
         self.refreshes += 1
         log.info("amazon LWA: access token refreshed for region %s", self._region)
+
+
+def _expires_in(value: Any) -> int:
+    """LWA's ``expires_in`` (3600), clamped to (0, 1 h]: a bad value never caches a token longer."""
+    try:
+        seconds = int(value) if value is not None else 3600
+    except (TypeError, ValueError):
+        return 3600
+    return min(max(seconds, 1), 3600)
