@@ -218,7 +218,7 @@ def render(world: World, r: Report) -> tuple[bytes, str]:
     if r.settlement_key is not None:
         seller, region, cur, index = r.settlement_key
         return settlement_file(world.settlements.get(seller, region, cur, index))
-    from engine.sim.amazon.inventory import listings_report
+    from engine.sim.amazon.listings import listings_report
     from engine.sim.amazon.sellers import marketplace
 
     mp = marketplace(r.marketplace_ids[0])

@@ -15,6 +15,7 @@ from engine.sim.amazon.clock import SimClock
 from engine.sim.amazon.common import CALLER_KEY, BadInput, Caller, error, json_response
 from engine.sim.amazon.faults import FaultInjector
 from engine.sim.amazon.inventory import INVENTORY_ROUTES
+from engine.sim.amazon.listings import LISTINGS_ROUTES
 from engine.sim.amazon.routes_misc import MISC_ROUTES, lwa_token
 from engine.sim.amazon.routes_orders import ORDER_ROUTES, path_matches
 from engine.sim.amazon.routes_reports import DOCUMENT_ROUTE, REPORT_ROUTES
@@ -25,7 +26,7 @@ from engine.sim.amazon.world import PREFIX_KEY, REGION_KEY, WORLD_KEY, World
 __all__ = ["DEFAULT_START", "AmazonSimulator", "build_app"]
 
 DEFAULT_START = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
-ROUTES = ORDER_ROUTES + REPORT_ROUTES + INVENTORY_ROUTES + MISC_ROUTES
+ROUTES = ORDER_ROUTES + REPORT_ROUTES + INVENTORY_ROUTES + LISTINGS_ROUTES + MISC_ROUTES
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _DENIED = "Access to requested resource is denied."
 

@@ -62,7 +62,7 @@ class Truth:
         }
 
     def listings(self, seller: str | None = None) -> dict[str, dict[str, object]]:
-        from engine.sim.amazon.inventory import listing
+        from engine.sim.amazon.listings import listing
 
         si = self._index(seller)
         out = {}
