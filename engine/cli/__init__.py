@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 
 from engine import __version__
 from engine.errors import ConfigError, CredentialError, EngineError
+from engine.log import secure_umask
 from engine.security.redact import install_redaction
 
 __all__ = ["build_parser", "main"]
@@ -67,6 +68,8 @@ def configure_logging(*, verbose: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Before anything is created: the event log, raw reports and keys are for this user only.
+    secure_umask()
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(verbose=args.verbose)

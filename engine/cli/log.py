@@ -1,4 +1,8 @@
-"""``ml-connector log stats|show``: look into an event log file."""
+"""``ml-connector log stats|show|check|backup|restore``: look into and look after an event log.
+
+``stats``, ``show``, ``check`` and ``backup`` only read (safe beside a running sync, and they
+never create the file); ``restore`` writes and refuses while an engine holds the log.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +16,15 @@ import orjson
 
 from engine.errors import ConfigError
 from engine.log import SQLiteEventLog
+from engine.log.backup import backup, check, restore
 
 
 def register(sub: Any) -> None:
     parser = sub.add_parser(
         "log",
         help="inspect the append-only event log",
-        description="Inspect an event log file (opened read-only; safe beside a running sync).",
+        description="Inspect, check, back up or restore an event log file. Everything but "
+        "restore opens it read-only (safe beside a running sync).",
     )
     which = parser.add_subparsers(dest="log_command", metavar="ACTION", required=True)
     stats = which.add_parser(
@@ -36,6 +42,37 @@ def register(sub: Any) -> None:
     show.add_argument("--stream", help="limit to one stream, e.g. amazon.orders")
     show.add_argument("key", help="the record's natural key")
     show.set_defaults(func=run_show)
+    chk = which.add_parser(
+        "check",
+        help="verify the file's integrity (exit 1 and the first problems if corrupt)",
+        description="Run PRAGMA quick_check (or integrity_check with --full) and the log's own "
+        "invariants (gap-free positions, append-only guards). Reads the whole file.",
+    )
+    chk.add_argument("--db", required=True, help="event log file (SQLite)")
+    chk.add_argument(
+        "--full", action="store_true", help="also check every index against its table (slower)"
+    )
+    chk.set_defaults(func=run_check)
+    bak = which.add_parser(
+        "backup",
+        help="consistent copy of a live log (SQLite online backup), mode 0600",
+        description="Copy the log with SQLite's online backup API: a consistent snapshot even "
+        "while the engine appends. The copy is one self-contained file, verified after writing.",
+    )
+    bak.add_argument("--db", required=True, help="event log file (SQLite)")
+    bak.add_argument("--to", required=True, help="backup file to write")
+    bak.add_argument("--force", action="store_true", help="replace an existing backup file")
+    bak.set_defaults(func=run_backup)
+    res = which.add_parser(
+        "restore",
+        help="replace the log with a verified backup",
+        description="Check the backup in full, then write it to --db. Refuses an existing --db "
+        "unless --force, and refuses while an engine holds the log.",
+    )
+    res.add_argument("--from", dest="source", required=True, help="backup file to restore")
+    res.add_argument("--db", required=True, help="event log file to (re)create")
+    res.add_argument("--force", action="store_true", help="replace an existing event log")
+    res.set_defaults(func=run_restore)
 
 
 def _existing(db: str) -> Path:
@@ -81,3 +118,39 @@ def run_show(args: argparse.Namespace) -> int:
         return 0
 
     return asyncio.run(main())
+
+
+def run_check(args: argparse.Namespace) -> int:
+    report = check(_existing(args.db), full=args.full)
+    kind = "integrity_check" if report.full else "quick_check"
+    if report.ok:
+        print(
+            f"ok: {report.path} (schema version {report.version}, {report.events} events, "
+            f"{kind} in {report.seconds:.2f} s)"
+        )
+        return 0
+    print(f"CORRUPT: {report.path} ({kind}); first problems:")
+    for problem in report.problems:
+        print(f"  - {problem}")
+    return 1
+
+
+def run_backup(args: argparse.Namespace) -> int:
+    result = backup(_existing(args.db), Path(args.to), force=args.force)
+    print(
+        f"backed up {result.events} events (head {result.head}) from {result.source} to "
+        f"{result.target} in {result.seconds:.2f} s"
+    )
+    return 0
+
+
+def run_restore(args: argparse.Namespace) -> int:
+    source = Path(args.source)
+    if not source.is_file():
+        raise ConfigError(f"backup {source} not found")
+    result = restore(source, Path(args.db), force=args.force)
+    print(
+        f"restored {result.events} events (head {result.head}) from {result.source} into "
+        f"{result.target}"
+    )
+    return 0

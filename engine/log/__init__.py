@@ -5,7 +5,7 @@ The ``EventLog`` port and its SQLite adapter. Imports only ``errors`` and ``conf
 
 from engine.log.ports import EventLog, Transaction
 from engine.log.records import AppendResult, NewEvent, StoredEvent
-from engine.log.sqlite import SQLiteEventLog, encode_payload, payload_digest
+from engine.log.sqlite import SQLiteEventLog, encode_payload, payload_digest, secure_umask
 
 __all__ = [
     "AppendResult",
@@ -16,4 +16,5 @@ __all__ = [
     "Transaction",
     "encode_payload",
     "payload_digest",
+    "secure_umask",
 ]

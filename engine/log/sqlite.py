@@ -4,17 +4,19 @@ One writer connection (WAL, ``BEGIN IMMEDIATE``) serialised by an asyncio lock, 
 reader connection so long replays never block appends. An exclusive ``flock`` on ``<db>.lock``
 makes a second writing process fail fast with a clear StoreBusy instead of interleaving.
 UPDATE and DELETE on ``events`` are refused by triggers inside the database itself.
+
+Opening checks the file cheaply (header, schema version, schema shape; see ``files`` and
+``schema``) and migrates it when writing; the O(n) page check is ``backup.check`` (``log check``).
+Every SQLite failure surfaces as one StoreError line carrying SQLite's own message.
 """
 
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import hashlib
-import os
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager, suppress
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -23,37 +25,16 @@ from typing import Any, Self
 import aiosqlite
 import orjson
 
+import engine.log.files as files
+import engine.log.schema as schema
 from engine.errors import StoreBusy, StoreError
+from engine.log.files import secure_umask
 from engine.log.records import AppendResult, NewEvent, StoredEvent
 
-__all__ = ["SQLiteEventLog", "encode_payload", "payload_digest"]
+__all__ = ["SQLiteEventLog", "encode_payload", "payload_digest", "secure_umask"]
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    position    INTEGER PRIMARY KEY,
-    stream      TEXT NOT NULL,
-    type        TEXT NOT NULL,
-    key         TEXT NOT NULL,
-    digest      TEXT NOT NULL,
-    payload     BLOB NOT NULL,
-    source      TEXT NOT NULL,
-    recorded_at TEXT NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS events_identity ON events (stream, key, digest);
-CREATE INDEX IF NOT EXISTS events_by_key ON events (key, position);
-CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
-BEGIN SELECT RAISE(ABORT, 'events are append-only: UPDATE refused'); END;
-CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
-BEGIN SELECT RAISE(ABORT, 'events are append-only: DELETE refused'); END;
-CREATE TABLE IF NOT EXISTS tracking (
-    consumer TEXT PRIMARY KEY,
-    position INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS bookmarks (
-    name  TEXT PRIMARY KEY,
-    state BLOB NOT NULL
-);
-"""
+# SQLite primary result codes that mean "someone else holds the lock", not "broken".
+_BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 _INSERT = (
     "INSERT OR IGNORE INTO events (stream, type, key, digest, payload, source, recorded_at) "
@@ -173,36 +154,51 @@ class SQLiteEventLog:
     ) -> AsyncIterator[Self]:
         """Open (creating if needed) the log at ``path``.
 
-        A writing open takes an exclusive process lock; a second writer raises StoreBusy.
-        ``readonly`` opens never create the file and may run beside a writer.
+        A writing open takes an exclusive process lock; a second writer raises StoreBusy. It
+        creates the file 0600 and migrates an older schema. ``readonly`` opens never create the
+        file and may run beside a writer. Either refuses with one StoreError line a directory, an
+        empty, truncated or non-SQLite file, a foreign database, or a newer schema version.
         """
         p = Path(path)
         if synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
             raise StoreError(f"synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}")
-        if readonly and not p.exists():
-            raise StoreError(f"event log {p} does not exist")
-        lock_fd = None if readonly else _take_writer_lock(p)
+        files.check_db_path(p, readonly=readonly)
+        lock_fd = None if readonly else files.take_writer_lock(p)
         writer: aiosqlite.Connection | None = None
         reader: aiosqlite.Connection | None = None
         try:
             if not readonly:
+                # Created 0600 by us, never by SQLite (which would use 0644 under umask 022);
+                # -wal and -shm inherit this mode.
+                files.create_private(p)
+            files.warn_loose_modes(p)
+            if not readonly:
                 writer = await aiosqlite.connect(p, isolation_level=None)
                 await writer.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+                # Before the first write (journal_mode writes the header): a newer or foreign
+                # file must be refused untouched.
+                version = await schema.inspect(writer, p)
                 await writer.execute("PRAGMA journal_mode = WAL")
                 await writer.execute(f"PRAGMA synchronous = {synchronous.upper()}")
-                await writer.executescript(SCHEMA)
-            reader = await aiosqlite.connect(f"file:{p}?mode=ro", uri=True, isolation_level=None)
+                await schema.migrate(writer, p, version)
+                await writer.executescript(schema.GUARDS_DDL)
+            reader = await aiosqlite.connect(files.sqlite_uri(p), uri=True, isolation_level=None)
             await reader.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            if readonly and await schema.inspect(reader, p) is None:
+                raise StoreError(f"event log {p} is an empty database, not an event log")
             log = cls(p, writer, reader, lock_fd)
-        except sqlite3.DatabaseError as exc:
-            await _close_quietly(writer, reader)
-            _release_lock(lock_fd)
-            raise StoreError(f"cannot open event log {p}: {exc}") from exc
+        except BaseException as exc:
+            await _close_quietly(reader, writer)
+            files.release_lock(lock_fd)
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"cannot open event log {p}: {exc}") from exc
+            raise
         try:
             yield log
         finally:
-            await _close_quietly(writer, reader)
-            _release_lock(lock_fd)
+            # Reader first: the writer closing last checkpoints and removes -wal and -shm.
+            await _close_quietly(reader, writer)
+            files.release_lock(lock_fd)
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -215,21 +211,24 @@ class SQLiteEventLog:
             db = self._writer
             try:
                 await db.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                raise StoreBusy(f"event log {self.path} is locked: {exc}") from exc
+            except sqlite3.Error as exc:
+                # Errors raised by the sqlite3 module itself (closed connection) carry no code.
+                if getattr(exc, "sqlite_errorcode", 0) & 0xFF in _BUSY_CODES:
+                    raise StoreBusy(f"event log {self.path} is locked: {exc}") from exc
+                raise StoreError(f"cannot write to event log {self.path}: {exc}") from exc
             try:
                 yield _SQLiteTransaction(db)
             except sqlite3.Error as exc:
-                await db.execute("ROLLBACK")
+                await _rollback(db)
                 raise StoreError(f"write to {self.path} failed: {exc}") from exc
             except BaseException:
                 # Also on CancelledError: never leave a half-written transaction open.
-                await db.execute("ROLLBACK")
+                await _rollback(db)
                 raise
             try:
                 await db.execute("COMMIT")
-            except sqlite3.DatabaseError as exc:
-                await db.execute("ROLLBACK")
+            except sqlite3.Error as exc:
+                await _rollback(db)
                 raise StoreError(f"commit to {self.path} failed: {exc}") from exc
 
     async def append(
@@ -245,7 +244,11 @@ class SQLiteEventLog:
         if self._writer is None:
             raise StoreError(f"event log {self.path} was opened read-only")
         async with self._write_lock:
-            await self._writer.executescript(ddl)
+            try:
+                await self._writer.executescript(ddl)
+            except sqlite3.Error as exc:
+                await _rollback(self._writer)
+                raise StoreError(f"schema change on {self.path} failed: {exc}") from exc
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -261,8 +264,7 @@ class SQLiteEventLog:
         sql = f"{_SELECT} WHERE position > ?{where} ORDER BY position LIMIT ?"
         cursor = after
         while True:
-            async with self._reader.execute(sql, (cursor, *extra, batch_size)) as cur:
-                rows = list(await cur.fetchall())
+            rows = await self.query(sql, (cursor, *extra, batch_size))
             if not rows:
                 return
             for row in rows:
@@ -278,8 +280,7 @@ class SQLiteEventLog:
         sql = f"{_SELECT} WHERE position > ? ORDER BY position LIMIT ?"
         cursor = after
         while True:
-            async with self._reader.execute(sql, (cursor, batch_size)) as cur:
-                rows = [tuple(r) for r in await cur.fetchall()]
+            rows = await self.query(sql, (cursor, batch_size))
             if not rows:
                 return
             yield rows
@@ -291,71 +292,64 @@ class SQLiteEventLog:
         else:
             sql = f"{_SELECT} WHERE key = ? AND stream = ? ORDER BY position"
             params = (key, stream)  # type: ignore[assignment]
-        async with self._reader.execute(sql, params) as cur:
-            return [_row_to_event(r) for r in await cur.fetchall()]
+        return [_row_to_event(r) for r in await self.query(sql, params)]
 
     async def latest(self, stream: str, key: str) -> StoredEvent | None:
         """The newest version of one record."""
         sql = f"{_SELECT} WHERE key = ? AND stream = ? ORDER BY position DESC LIMIT 1"
-        async with self._reader.execute(sql, (key, stream)) as cur:
-            row = await cur.fetchone()
-        return _row_to_event(row) if row else None
+        rows = await self.query(sql, (key, stream))
+        return _row_to_event(rows[0]) if rows else None
 
     async def head(self) -> int:
-        async with self._reader.execute("SELECT max(position) FROM events") as cur:
-            row = await cur.fetchone()
-        return int(row[0] or 0) if row else 0
+        rows = await self.query("SELECT max(position) FROM events")
+        return int(rows[0][0] or 0) if rows else 0
 
     async def tracking(self, consumer: str) -> int:
-        async with self._reader.execute(
-            "SELECT position FROM tracking WHERE consumer = ?", (consumer,)
-        ) as cur:
-            row = await cur.fetchone()
-        return int(row[0]) if row else 0
+        rows = await self.query("SELECT position FROM tracking WHERE consumer = ?", (consumer,))
+        return int(rows[0][0]) if rows else 0
 
     async def bookmark(self, name: str) -> dict[str, Any] | None:
-        async with self._reader.execute(
-            "SELECT state FROM bookmarks WHERE name = ?", (name,)
-        ) as cur:
-            row = await cur.fetchone()
-        if row is None:
+        rows = await self.query("SELECT state FROM bookmarks WHERE name = ?", (name,))
+        if not rows:
             return None
-        state: dict[str, Any] = orjson.loads(row[0])
+        state: dict[str, Any] = orjson.loads(rows[0][0])
         return state
 
     async def stats(self) -> dict[str, Any]:
-        async with self._reader.execute(
+        rows = await self.query(
             "SELECT stream, type, count(*) FROM events GROUP BY stream, type ORDER BY stream, type"
-        ) as cur:
-            rows = await cur.fetchall()
+        )
         streams: dict[str, dict[str, int]] = {}
         for stream, etype, n in rows:
             streams.setdefault(stream, {})[etype] = n
         return {"head": await self.head(), "events": sum(r[2] for r in rows), "streams": streams}
 
     async def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        async with self._reader.execute(sql, params) as cur:
-            return [tuple(r) for r in await cur.fetchall()]
+        with _reading(self.path):
+            async with self._reader.execute(sql, params) as cur:
+                return [tuple(r) for r in await cur.fetchall()]
 
 
-def _take_writer_lock(path: Path) -> int:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+async def _rollback(db: aiosqlite.Connection) -> None:
+    """ROLLBACK if a transaction is still open.
+
+    SQLite itself already rolled back after SQLITE_FULL, IOERR or NOMEM; a second ROLLBACK then
+    fails ("no transaction is active") and, raised inside the handler, would bury SQLite's real
+    message under a chained traceback. A failing ROLLBACK is dropped for the same reason: the
+    caller raises the original error.
+    """
+    if db.in_transaction:
+        with suppress(sqlite3.Error):
+            await db.execute("ROLLBACK")
+
+
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """Turn an SQLite failure on a read (e.g. a corrupt page) into one StoreError line."""
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise StoreBusy(
-            f"event log {path} is in use by another ml-connector process "
-            "(stop it first, or open read-only)"
-        ) from None
-    return fd
-
-
-def _release_lock(fd: int | None) -> None:
-    if fd is not None:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+        yield
+    except sqlite3.Error as exc:
+        raise StoreError(f"reading event log {path} failed: {exc}") from exc
 
 
 async def _close_quietly(*conns: aiosqlite.Connection | None) -> None:

@@ -12,6 +12,7 @@ import os
 import sqlite3
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 from engine.security.keys import encode_key, generate_key
 from tests.e2e.configfile import write_config
@@ -38,6 +39,12 @@ async def test_verbose_sync_logs_no_payload_secret_or_key(make_world, tmp_path) 
         assert proc.returncode == 0, err[-2000:]
 
     assert " engine." in err, "-v shows the engine's own log lines"
+    # Everything the run created is this user's only (umask 077 at start-up, db made 0600).
+    db = Path(cfg.engine.db)
+    made = [p for p in db.parent.rglob("*") if p.name.startswith(db.name) or "raw" in p.parts]
+    assert any(p.is_dir() and p.name == "raw" for p in made), made
+    loose = {str(p): oct(p.stat().st_mode & 0o777) for p in made if p.stat().st_mode & 0o077}
+    assert loose == {}, loose
     with sqlite3.connect(cfg.engine.db) as con:
         wrapped = [bytes(r[0]) for r in con.execute("SELECT wrapped FROM pii_keys") if r[0]]
         some_payload = con.execute("SELECT payload FROM events LIMIT 1").fetchone()
