@@ -10,23 +10,17 @@ import argparse
 import asyncio
 import getpass
 import json
-import os
 import sys
 from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
 
 from engine.errors import ConfigError, CredentialError
+from engine.ops.rotate_key import rotate_master_key
 from engine.security.credentials import REGIONS, AmazonCredential, Credential, QadCredential
-from engine.security.keys import (
-    ENV_KEY,
-    default_key_file,
-    generate_key,
-    load_master_key,
-    write_key_file,
-)
+from engine.security.keys import ENV_KEY, default_key_file, encode_key
 from engine.security.urls import validate_tenant_url
-from engine.security.vault import Vault, default_vault_path, open_vault, pending_key_file
+from engine.security.vault import Vault, default_vault_path, open_vault
 
 __all__ = ["register", "run"]
 
@@ -121,12 +115,21 @@ def register(sub: Any) -> None:
         help="re-encrypt the vault (and PII keys) under a new master key",
         description=(
             "Generate a new master key, re-encrypt every vault record and, with --db, every "
-            "buyer-PII data key of that event log. With a key file, the file is replaced; with "
-            f"${ENV_KEY}, the new key is written to a new file you then put into the variable."
+            "buyer-PII data key of those event logs. With a key file, the file is replaced; with "
+            f"${ENV_KEY}, the new key is shown once (and kept in a file beside the key file) for "
+            "you to put into the variable. Takes each event log's writer lock: refused while "
+            "`run`/`sync` uses it. Interrupted? Run the same command again: it finishes the "
+            "rotation (never delete the pending key file by hand)."
         ),
     )
     which = rk.add_mutually_exclusive_group(required=True)
-    which.add_argument("--db", type=Path, default=None, help="event log whose PII keys to rewrap")
+    which.add_argument(
+        "--db",
+        type=Path,
+        action="append",
+        default=None,
+        help="event log whose PII keys to rewrap (repeat for several logs)",
+    )
     which.add_argument(
         "--skip-pii",
         action="store_true",
@@ -290,38 +293,27 @@ def _list(path: Path, *, as_json: bool, out: TextIO) -> int:
     return 0
 
 
-def _rotate(path: Path, db: Path | None) -> int:
-    vault = open_vault(path)
-    new_key = generate_key()
-    from_env = bool(os.environ.get(ENV_KEY))
-    key_file = default_key_file()
-    pending = pending_key_file(key_file)
-    try:
-        write_key_file(pending, new_key)  # first: the new key is safe before anything uses it
-    except FileExistsError:
-        raise CredentialError(
-            f"{pending} exists: a previous rotate-key was interrupted; if the vault opens with "
-            "the current key, delete that file and retry"
-        ) from None
-    if db is not None:
-        n = asyncio.run(_rewrap_pii(db, new_key))
+def _rotate(path: Path, dbs: list[Path] | None) -> int:
+    """The locked, resumable rotation lives in engine.ops.rotate_key; here only the report."""
+    done = asyncio.run(rotate_master_key(path, dbs or []))
+    if done.resumed and done.outcome != "finished":
+        print("finishing an interrupted `creds rotate-key`")
+    for db, n in done.rewrapped.items():
         print(f"rewrapped {n} PII data keys in {db}")
-    vault.rotate_key(new_key)
-    if from_env:
+    if done.outcome == "replaced":
+        print(f"vault {done.vault} re-encrypted. The new master key replaced {done.key_file}.")
+    elif done.outcome == "finished":
+        print(f"key rotation complete: the new master key is in effect ({done.pending} removed).")
+    elif done.new_key is not None:
         print(
-            f"vault {path} re-encrypted. The new master key is in {pending}: set {ENV_KEY} to "
-            "its contents, then delete the file."
+            f"vault {done.vault} re-encrypted. New master key (shown once; also kept in "
+            f"{done.pending}): {encode_key(done.new_key)}\n"
+            f"Set {ENV_KEY} to it wherever ml-connector runs, then run `{done.command}` once more "
+            "to remove that file. Until then every command refuses to start."
         )
     else:
-        os.replace(pending, key_file)
-        print(f"vault {path} re-encrypted. The new master key replaced {key_file}.")
+        print(
+            f"everything is already encrypted with the new master key in {done.pending}: set "
+            f"{ENV_KEY} to that file's contents, then run `{done.command}` once more."
+        )
     return 0
-
-
-async def _rewrap_pii(db: Path, new_key: bytes) -> int:
-    from engine.security.pii import PiiSealer
-
-    if not db.exists():
-        raise ConfigError(f"event log {db} does not exist")
-    async with PiiSealer.connect(db, load_master_key(create=False)) as sealer:
-        return await sealer.rewrap(new_key)

@@ -260,27 +260,36 @@ class PiiSealer:
             raise ValueError("older_than must be timezone-aware")
         return await self._store.purge(_ts(older_than))
 
-    async def rewrap(self, new_master_key: bytes) -> int:
+    async def rewrap(self, new_master_key: bytes, *, dry_run: bool = False) -> int:
         """Re-encrypt every live data key under ``new_master_key`` (master key rotation).
 
-        Returns how many keys were rewrapped; the sealer then uses the new key.
+        Idempotent so an interrupted rotation can just run again: a key that already opens under
+        the new master key is left alone, every other one must open under the current one (else
+        CredentialError and nothing changes). All updates are one transaction. ``dry_run`` only
+        checks. Returns how many live keys the new master key wraps; the sealer then uses it.
         """
         if len(new_master_key) != 32:
             raise CredentialError("the new master key must be 32 bytes")
         new = AESGCM(new_master_key)
+        live = await self._store.live()
         rows = []
-        for kid, wrapped in await self._store.live():
-            try:
-                key = self._master.decrypt(wrapped[:_NONCE], wrapped[_NONCE:], kid.encode("ascii"))
-            except InvalidTag:
+        for kid, wrapped in live:
+            if _unwrap(new, kid, wrapped) is not None:
+                continue  # moved by an earlier, interrupted rotation
+            key = _unwrap(self._master, kid, wrapped)
+            if key is None:
                 raise CredentialError(
-                    f"PII data key {kid} is not wrapped by the current master key; nothing changed"
-                ) from None
+                    f"PII data key {kid} is wrapped by neither the current nor the new master "
+                    "key; nothing changed"
+                )
             nonce = secrets.token_bytes(_NONCE)
             rows.append((nonce + new.encrypt(nonce, key, kid.encode("ascii")), kid))
-        await self._store.replace_wrapped(rows)
+        if dry_run:
+            return len(live)
+        if rows:
+            await self._store.replace_wrapped(rows)
         self._master = new
-        return len(rows)
+        return len(live)
 
     async def _data_key(self, kid: str, *, create: bool) -> bytes | None:
         exists, wrapped = await self._store.get(kid)
@@ -302,6 +311,14 @@ class PiiSealer:
                 "a PII data key cannot be unwrapped: the master key is not the one these events "
                 "were written with (check ML_CONNECTOR_KEY / the key file)"
             ) from None
+
+
+def _unwrap(master: AESGCM, kid: str, wrapped: bytes) -> bytes | None:
+    """The data key ``wrapped`` holds when ``master`` wrapped it, else None (rewrap's probe)."""
+    try:
+        return master.decrypt(wrapped[:_NONCE], wrapped[_NONCE:], kid.encode("ascii"))
+    except InvalidTag:
+        return None
 
 
 def _b64(data: bytes) -> str:

@@ -31,7 +31,12 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from engine.errors import CredentialError
 from engine.security.credentials import AmazonCredential, Credential, Kind, QadCredential
-from engine.security.keys import config_dir, default_key_file, load_master_key
+from engine.security.keys import (
+    config_dir,
+    default_key_file,
+    load_master_key,
+    pending_key_file,  # re-exported: it lived here before keys.py needed it
+)
 from engine.security.redact import register_secret
 
 __all__ = [
@@ -71,6 +76,7 @@ class Vault:
     def __init__(self, path: Path, key: bytes, records: dict[str, dict[str, Any]]) -> None:
         self.path = path
         self._aead = AESGCM(key)
+        self._on_disk = self._aead  # the key the file is sealed with, as far as we know
         self._records = records  # id -> decrypted dict
 
     # -- opening ---------------------------------------------------------------------------
@@ -218,7 +224,24 @@ class Vault:
                 for rid, rec in sorted(self._records.items())
             },
         }
+        self._refuse_if_resealed()
         atomic_write(self.path, json.dumps(doc, indent=1).encode("utf-8"))
+        self._on_disk = self._aead
+
+    def _refuse_if_resealed(self) -> None:
+        """A `creds set` prompting while `creds rotate-key` ran would otherwise write the vault
+        back under the retired key, which no key file holds any more."""
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return
+        try:
+            _open(self._on_disk, json.loads(raw)["check"], _CHECK_AD)
+        except (ValueError, KeyError, TypeError, InvalidTag):
+            raise CredentialError(
+                f"credential vault {self.path} changed since it was opened (re-encrypted by "
+                "`creds rotate-key`?); nothing was saved: run the command again"
+            ) from None
 
 
 def _seal(aead: AESGCM, plain: bytes, ad: bytes) -> dict[str, str]:
@@ -265,11 +288,6 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
         os.close(dfd)
 
 
-def pending_key_file(key_file: Path) -> Path:
-    """Where an interrupted ``creds rotate-key`` leaves the new master key."""
-    return key_file.with_name(key_file.name + ".new")
-
-
 def open_vault(path: Path, *, create: bool = False) -> Vault:
     """Open the vault with the configured master key (one-line CredentialError otherwise)."""
     key = load_master_key(create=create, forbid_dir=path.expanduser().parent)
@@ -278,7 +296,9 @@ def open_vault(path: Path, *, create: bool = False) -> Vault:
     except CredentialError as exc:
         pending = pending_key_file(default_key_file())
         if "wrong master key" in str(exc) and pending.exists():
+            # Never suggest deleting it: the vault may already be encrypted with that key.
             raise CredentialError(
-                f"{exc}; an interrupted `creds rotate-key` left the new key in {pending}"
+                f"{exc}; an unfinished `creds rotate-key` holds the new key in {pending}: run "
+                "`ml-connector creds rotate-key` again to finish it (do not delete that file)"
             ) from None
         raise
