@@ -15,6 +15,7 @@ import argparse
 import importlib
 import logging
 import pkgutil
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 
@@ -80,11 +81,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return func(args)
     except (ConfigError, CredentialError) as exc:
-        print(f"ml-connector: error: {exc}", file=sys.stderr)
+        print(f"ml-connector: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except EngineError as exc:
-        print(f"ml-connector: failed: {exc}", file=sys.stderr)
+        print(f"ml-connector: failed: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    except (OSError, sqlite3.Error) as exc:
+        # Last resort: every known file problem is an EngineError naming its file; one that
+        # slipped through still gets one line (naming the file when the OS said which), and
+        # its traceback with -v, so the bug stays visible without burying the user in it.
+        logging.getLogger("engine.cli").debug("unexpected %s", type(exc).__name__, exc_info=True)
+        print(f"ml-connector: failed: {_os_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("ml-connector: interrupted", file=sys.stderr)
         return 130
+
+
+def _one_line(what: object) -> str:
+    """A message on one line (an SQLite or OS message may carry a newline)."""
+    return " ".join(str(what).split())
+
+
+def _os_line(exc: OSError | sqlite3.Error) -> str:
+    if isinstance(exc, OSError) and exc.filename is not None:
+        where = f"{exc.filename} -> {exc.filename2}" if exc.filename2 is not None else exc.filename
+        return _one_line(
+            f"{where}: {exc.strerror or type(exc).__name__} (unexpected; -v shows where)"
+        )
+    return _one_line(f"{type(exc).__name__}: {exc} (unexpected; -v shows where)")

@@ -247,9 +247,11 @@ def _amazon(args: argparse.Namespace, vault: Vault, a: _Answers) -> AmazonCreden
             ) from None
     tokens = dict(existing.refresh_tokens) if existing else {}
     tokens[region] = token
-    seller = args.seller_id or str(
-        a.json.get("seller_id") or (existing.seller_id if existing else "")
-    )
+    raw_seller = a.json.get("seller_id")
+    if raw_seller is not None and not isinstance(raw_seller, str):
+        # str() would turn 12345, true or a list into a valid-looking seller id.
+        raise ConfigError("stdin JSON field 'seller_id' must be a string")
+    seller = args.seller_id or raw_seller or (existing.seller_id if existing else "")
     return AmazonCredential(
         name=args.name,
         client_id=client_id,

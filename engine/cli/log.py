@@ -17,6 +17,7 @@ import orjson
 from engine.errors import ConfigError
 from engine.log import SQLiteEventLog
 from engine.log.backup import backup, check, restore
+from engine.ops.status import existing_db
 
 
 def register(sub: Any) -> None:
@@ -76,10 +77,8 @@ def register(sub: Any) -> None:
 
 
 def _existing(db: str) -> Path:
-    path = Path(db)
-    if not path.is_file():
-        raise ConfigError(f"event log {path} not found (pass the file given as [engine] db)")
-    return path
+    # Missing or a directory: one ConfigError line; empty: StoreError (see existing_db).
+    return existing_db(db)
 
 
 def run_stats(args: argparse.Namespace) -> int:

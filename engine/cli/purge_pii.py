@@ -1,8 +1,11 @@
 """``ml-connector purge-pii --db F --older-than DAYS``: crypto-shred old buyer PII.
 
-Destroys the per-record data keys created more than DAYS ago, so the sealed addresses in those
+Destroys the per-record data keys of orders placed more than DAYS ago (by the order's
+PurchaseDate; keys stored without one age from their creation), so the sealed addresses in those
 events can never be decrypted again; the append-only events themselves are untouched and still
-replay (projectors see ``None`` for the address).
+replay (projectors see ``None`` for the address). The erasure is verified on disk: while a reader
+holds the log open (a running engine, status, audit, sqlite3) it fails with exit 1; run it again
+once they are stopped.
 """
 
 from __future__ import annotations
@@ -15,32 +18,47 @@ from typing import Any
 
 from engine.errors import ConfigError
 from engine.ops.purge import purge_pii
+from engine.ops.status import existing_db
 
-__all__ = ["register", "run"]
+__all__ = ["MAX_DAYS", "register", "run"]
+
+MAX_DAYS = 36500  # 100 years
 
 
 def register(sub: Any) -> None:
     parser = sub.add_parser(
         "purge-pii",
-        help="make buyer addresses older than N days unreadable (destroys their keys)",
+        help="make buyer addresses of orders older than N days unreadable (destroys their keys)",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--db", type=Path, required=True, help="event log file")
     parser.add_argument(
-        "--older-than", type=float, required=True, metavar="DAYS", help="age in days (>= 0)"
+        "--older-than",
+        type=float,
+        required=True,
+        metavar="DAYS",
+        help=f"age in days (more than 0, at most {MAX_DAYS})",
     )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     days: float = args.older_than
-    if not days >= 0:  # also rejects NaN
-        raise ConfigError("--older-than must be a number of days >= 0")
+    # Not 0: it destroys every address, also of orders not posted to QAD yet. The upper bound
+    # keeps the cutoff a real date (1e308 or inf days would overflow timedelta); NaN fails both.
+    if not 0 < days <= MAX_DAYS:
+        raise ConfigError(
+            f"--older-than must be more than 0 and at most {MAX_DAYS} days, not {days:g}"
+        )
     db: Path = args.db
     if not db.exists():
         raise ConfigError(f"event log {db} does not exist (check --db)")
+    existing_db(db)  # a directory or an empty file: one line before the key is even loaded
     cutoff = datetime.now(UTC) - timedelta(days=days)
     n = asyncio.run(purge_pii(db, cutoff))
-    print(f"purged {n} buyer-PII keys created before {cutoff:%Y-%m-%d %H:%M} UTC in {db}")
+    print(
+        f"purged {n} buyer-PII keys of orders placed before {cutoff:%Y-%m-%d %H:%M} UTC in {db} "
+        "(erasure verified: WAL checkpointed)"
+    )
     return 0

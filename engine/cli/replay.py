@@ -113,16 +113,17 @@ def run_to_tenant(args: argparse.Namespace) -> int:
     if args.config is None:
         raise ConfigError("--to-tenant needs --config (the mapping that derives the commands)")
     target = ReplayTarget.parse(args.to_tenant, args.entity)
-    path = existing_db(args.db)
     cfg = load_config(args.config)
+    # Every argument and the target are checked before the event log is looked at.
     plan = plan_tenant_replay(
-        path,
+        Path(args.db),
         cfg,
         target,
         credential=args.credential,
         vault_path=args.vault,
         demo=args.demo_credentials,
     )
+    path = existing_db(args.db)
 
     def progress(msg: str) -> None:
         print(f"  {msg}", file=sys.stderr, flush=True)

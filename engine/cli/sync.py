@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import signal
 import sys
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from typing import Any
 from engine.cli._engine import add_config_arguments, config_from, vault_from
 from engine.ops import session
 from engine.ops.rebuild import RebuildDiff, rebuild_and_dispatch, rebuild_only
+from engine.ops.status import existing_db
 
 
 def register(sub: Any) -> None:
@@ -93,7 +95,10 @@ def run_forever(args: argparse.Namespace) -> int:
 
 def run_rebuild(args: argparse.Namespace) -> int:
     cfg = config_from(args)
-    db = args.db or cfg.engine.db
+    # Rebuilding re-derives from an existing log: never create one (also not with --dry-run).
+    db = existing_db(args.db or cfg.engine.db)
+    if args.db:  # the engine (used to dispatch) opens [engine] db: make it --db
+        cfg = dataclasses.replace(cfg, engine=dataclasses.replace(cfg.engine, db=str(db)))
     if args.dry_run or args.no_dispatch:
         diff = asyncio.run(rebuild_only(cfg, db, dry_run=args.dry_run))
         _print_diff(diff, dry_run=args.dry_run)

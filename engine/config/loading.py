@@ -97,7 +97,7 @@ def to_toml(cfg: Config) -> str:
     For tools that hand a generated configuration to the CLI (crash test, benchmarks, tests).
     """
     out: list[str] = []
-    for section in ("engine", "amazon", "qad", "poll", "dispatch", "inventory"):
+    for section in ("engine", "amazon", "qad", "orders", "poll", "dispatch", "inventory"):
         out += _toml_table(section, dataclasses.asdict(getattr(cfg, section)))
     m = cfg.mapping
     nested = ("sku", "marketplaces", "settlement")

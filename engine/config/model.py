@@ -30,6 +30,7 @@ __all__ = [
     "InventoryConfig",
     "MappingConfig",
     "MarketplaceMap",
+    "OrdersConfig",
     "PollConfig",
     "QadConfig",
     "SettlementRule",
@@ -179,6 +180,14 @@ class InventoryConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class OrdersConfig:
+    """``[orders]``: buyer PII of orders. ``ship_to``: fetch (once, sealed) the delivery address
+    of merchant-fulfilled orders still to ship, for QAD's ship-to; false: never any address."""
+
+    ship_to: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration; ``source`` is the file it came from (for error messages)."""
 
@@ -189,4 +198,5 @@ class Config:
     dispatch: DispatchConfig = field(default_factory=DispatchConfig)
     mapping: MappingConfig = field(default_factory=MappingConfig)
     inventory: InventoryConfig = field(default_factory=InventoryConfig)
+    orders: OrdersConfig = field(default_factory=OrdersConfig)
     source: str = "<defaults>"

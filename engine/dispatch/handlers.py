@@ -2,8 +2,13 @@
 
 A handler knows its endpoint and builds a one-line request summary (document reference, QAD
 customer/item codes, counts and amounts: never secrets or buyer data; command bodies carry no
-buyer PII). ``perform(command, uncertain)`` returns an Outcome or raises an engine error, which
-the dispatcher's retry policy classifies.
+buyer PII in clear). ``perform(command, uncertain)`` returns an Outcome or raises an engine error,
+which the dispatcher's retry policy classifies.
+
+A sales order of a merchant-fulfilled order may carry ``ship_to``: the sealed envelope from the
+order's event (ciphertext bound to the order's data key, so purge-pii shreds it too). Only the
+handler opens it, right before the post, with the sealer ``qad_handlers`` was given; without one
+(or once purged) the order is posted with the customer's ship-to.
 
 QAD posts are look-up-before-create inside the QAD client (a second post of the same reference
 returns the existing document with ``created=False``), so after an unknown outcome re-posting is
@@ -14,6 +19,7 @@ balance (an applied adjustment must not be applied again).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -32,16 +38,19 @@ from engine.adapters.qad.models import (
     SalesOrder,
     SalesOrderLine,
     SalesOrderUpdate,
+    ShipTo,
 )
 from engine.adapters.qad.settings import QadPaths
 from engine.commands.vocabulary import Command
 from engine.errors import DataError
+from engine.security.pii import is_envelope
 
 __all__ = [
     "Handler",
     "Handlers",
     "ListingsPort",
     "Outcome",
+    "PiiOpener",
     "QadPort",
     "listing_handlers",
     "qad_handlers",
@@ -65,6 +74,7 @@ class Handler:
 
 
 Handlers = Mapping[str, Handler]
+log = logging.getLogger(__name__)
 
 
 class QadPort(Protocol):
@@ -77,6 +87,14 @@ class QadPort(Protocol):
     async def post_inventory_adjustment(self, adj: InventoryAdjustment) -> PostResult: ...
     async def find_inventory_adjustment_by_reference(self, ref: str) -> dict[str, Any] | None: ...
     async def inventory_balance(self, item: str, site: str) -> InventoryBalance | None: ...
+
+
+class PiiOpener(Protocol):
+    """``engine.security.pii.PiiSealer`` as the sales order handlers use it."""
+
+    async def open(
+        self, envelope: dict[str, Any], *, record_key: str | None = None
+    ) -> dict[str, Any] | None: ...
 
 
 class ListingsPort(Protocol):
@@ -115,6 +133,33 @@ def _posted(result: PostResult, what: str) -> Outcome:
     return Outcome("exists", f"{what} {result.document} already in QAD{recovered}", result.document)
 
 
+async def _ship_to(b: Mapping[str, Any], sealer: PiiOpener | None) -> ShipTo | None:
+    """The decrypted delivery address of a sales order command (None: none or purged)."""
+    sealed = b.get("ship_to")
+    if sealed is None:
+        return None
+    if not isinstance(sealed, dict) or not is_envelope(sealed):
+        raise DataError("command body: 'ship_to' is not a sealed PII envelope")
+    if sealer is None:
+        log.warning("sales order %s: ship-to not posted (no PII key wired)", b.get("reference"))
+        return None
+    plain = await sealer.open(sealed, record_key=str(b["reference"]))
+    if plain is None:
+        return None  # purged: QAD keeps the customer's own ship-to
+
+    def text(key: str) -> str:
+        return str(plain.get(key) or "")
+
+    return ShipTo(
+        name=text("name"),
+        address_lines=tuple(v for k in ("1", "2", "3") if (v := text(f"address_line{k}"))),
+        city=text("city"),
+        state_or_region=text("state_or_region"),
+        postal_code=text("postal_code"),
+        country_code=text("country_code"),
+    )
+
+
 def _document_of(found: Mapping[str, Any]) -> str:
     for key in ("document", "transactionNumber", "trnbr", "tr_trnbr", "number", "id"):
         if found.get(key) not in (None, ""):
@@ -125,8 +170,10 @@ def _document_of(found: Mapping[str, Any]) -> str:
 # -- QAD -------------------------------------------------------------------------------------
 
 
-def qad_handlers(client: QadPort, paths: QadPaths | None = None) -> dict[str, Handler]:
-    """Handlers for every ``qad.*`` command kind."""
+def qad_handlers(
+    client: QadPort, paths: QadPaths | None = None, *, sealer: PiiOpener | None = None
+) -> dict[str, Handler]:
+    """Handlers for every ``qad.*`` command kind; ``sealer`` opens sales orders' ship-to."""
     p = paths or QadPaths()
 
     async def so_create(cmd: Command, uncertain: bool) -> Outcome:
@@ -149,6 +196,7 @@ def qad_handlers(client: QadPort, paths: QadPaths | None = None) -> dict[str, Ha
             currency=str(b.get("currency") or "USD"),
             site=str(b.get("site") or "10-100"),
             channel=str(b.get("channel") or "AMAZON"),
+            ship_to=await _ship_to(b, sealer),
         )
         return _posted(await client.post_sales_order(so), "sales order")
 
@@ -165,6 +213,7 @@ def qad_handlers(client: QadPort, paths: QadPaths | None = None) -> dict[str, Ha
                 for ln in b.get("lines", ())
             ),
             cancel=bool(b.get("cancel", False)),
+            ship_to=await _ship_to(b, sealer),
         )
         result = await client.update_sales_order(upd)
         what = "sales order cancel" if upd.cancel else "sales order update"
@@ -262,6 +311,7 @@ def _so_summary(cmd: Command) -> str:
     return (
         f"sales order ref={b.get('reference')} customer={b.get('customer')} "
         f"date={b.get('order_date')} {b.get('currency')} site={b.get('site')} lines=[{lines}]"
+        + (" ship_to=sealed" if b.get("ship_to") is not None else "")
     )
 
 
@@ -271,7 +321,11 @@ def _upd_summary(cmd: Command) -> str:
         f"#{ln.get('line')} qty={ln.get('quantity')} price={ln.get('price')}"
         for ln in b.get("lines", ())
     )
-    return f"sales order update ref={b.get('reference')} cancel={bool(b.get('cancel'))} [{lines}]"
+    sealed = " ship_to=sealed" if b.get("ship_to") is not None else ""
+    return (
+        f"sales order update ref={b.get('reference')} cancel={bool(b.get('cancel'))} "
+        f"[{lines}]{sealed}"
+    )
 
 
 def _inv_summary(cmd: Command) -> str:

@@ -64,6 +64,10 @@ def check_db_path(path: Path, *, readonly: bool) -> None:
         if readonly:
             raise StoreError(f"event log {path} does not exist")
         return
+    if not readonly and not os.access(path, os.R_OK | os.W_OK, effective_ids=True):
+        # SQLite would quietly open it read-only and fail at the first write, long after the
+        # command started talking to Amazon and QAD.
+        raise _refused(path, "the file is read-only for this user (a writing command needs it)")
     try:
         size = path.stat().st_size
         with path.open("rb") as f:
@@ -148,3 +152,19 @@ def release_lock(fd: int | None) -> None:
     if fd is not None:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+def reader_mode(path: Path, *, readonly: bool) -> str:
+    """URI mode of the reader connection: ``ro``, or ``ro&immutable=1`` where SQLite could not
+    create its ``-shm`` beside the file (a read-only folder, e.g. a mounted backup).
+
+    Immutable is only safe when no writer can exist: a writer would need to create ``-wal`` in
+    that same folder, so a read-only folder without a ``-wal`` holds a quiescent log.
+    """
+    if (
+        readonly
+        and not os.access(path.parent, os.W_OK, effective_ids=True)
+        and not Path(f"{path}-wal").exists()
+    ):
+        return "ro&immutable=1"
+    return "ro"

@@ -182,7 +182,11 @@ class SQLiteEventLog:
                 await writer.execute(f"PRAGMA synchronous = {synchronous.upper()}")
                 await schema.migrate(writer, p, version)
                 await writer.executescript(schema.GUARDS_DDL)
-            reader = await aiosqlite.connect(files.sqlite_uri(p), uri=True, isolation_level=None)
+            reader = await aiosqlite.connect(
+                files.sqlite_uri(p, files.reader_mode(p, readonly=readonly)),
+                uri=True,
+                isolation_level=None,
+            )
             await reader.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             if readonly and await schema.inspect(reader, p) is None:
                 raise StoreError(f"event log {p} is an empty database, not an event log")

@@ -147,7 +147,9 @@ class Engine:
                 )
                 eng.amazon[region] = client
                 mps = tuple(m for m in cfg.amazon.marketplaces if region_of(m) == region)
-                orders_cfg = OrdersPollConfig.from_poll(cfg.poll, mps, cfg.amazon.orders_api)
+                orders_cfg = OrdersPollConfig.from_poll(
+                    cfg.poll, mps, cfg.amazon.orders_api, ship_to=cfg.orders.ship_to
+                )
                 eng.pollers[f"orders:{region}"] = OrdersPoller(client, eng.log, orders_cfg, sealer)
                 eng.pollers[f"settlements:{region}"] = SettlementsPoller(
                     client, eng.log, SettlementsPollConfig.from_poll(cfg.poll, raw)
@@ -169,7 +171,7 @@ class Engine:
             )
             eng.runner = ProjectionRunner(eng.log, eng.outbox, build_projectors(cfg))
             handlers = {
-                **qad_handlers(eng.qad),
+                **qad_handlers(eng.qad, sealer=sealer),
                 **listing_handlers(ListingsAdapter(eng.amazon, listing_verify_s)),
             }
             eng.dispatcher = Dispatcher(

@@ -4,8 +4,10 @@ derived; optionally add the new ones and dispatch them at once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, cast
 
 from engine.commands.outbox import Outbox
 from engine.config import Config
@@ -19,7 +21,16 @@ __all__ = ["RebuildDiff", "rebuild_and_dispatch", "rebuild_only"]
 
 
 async def rebuild_only(cfg: Config, db: str | Path, *, dry_run: bool) -> RebuildDiff:
-    """Re-derive on ``db`` without posting; ``dry_run`` changes nothing, else adds the new."""
+    """Re-derive on ``db`` without posting; ``dry_run`` changes nothing, else adds the new.
+
+    ``dry_run`` opens the log read-only: no writer lock (it runs beside a sync), no schema
+    change, and a read-only file works.
+    """
+    if dry_run:
+        async with SQLiteEventLog.open(db, readonly=True) as log:
+            outbox = Outbox(log)
+            view = log if await outbox.has_tables() else cast(SQLiteEventLog, _NeverProjected(log))
+            return await ProjectionRunner(view, outbox, build_projectors(cfg)).rebuild(dry_run=True)
     async with SQLiteEventLog.open(db) as log:
         outbox = Outbox(log)
         await outbox.ensure()
@@ -42,3 +53,21 @@ async def rebuild_and_dispatch(
         if rebuilt is not None:
             rebuilt(diff)
         return await eng.dispatcher.run_until_idle(cfg.dispatch.timeout_s * 4)
+
+
+class _NeverProjected:
+    """A read-only log without outbox tables (no projector ran on it yet), as a dry-run rebuild
+    reads it: no commands and no parked records, so everything derived is new."""
+
+    _OUTBOX = re.compile(r"\bfrom\s+(commands|parked_records)\b", re.IGNORECASE)
+
+    def __init__(self, log: SQLiteEventLog) -> None:
+        self._log = log
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._log, name)
+
+    async def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        if self._OUTBOX.search(sql):
+            return []
+        return await self._log.query(sql, params)

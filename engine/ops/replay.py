@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,12 +19,14 @@ from engine.config import Config
 from engine.dispatch.dispatcher import Dispatcher, RunCounts
 from engine.dispatch.handlers import qad_handlers
 from engine.dispatch.limits import LimiterRegistry
-from engine.errors import ConfigError
+from engine.errors import ConfigError, CredentialError
 from engine.log import SQLiteEventLog
 from engine.ops.credentials import build_qad_settings
 from engine.ops.engine import build_projectors
 from engine.ops.retarget import ReplayResult, ReplayTarget, replay_outbox_path, replay_to_target
 from engine.ops.tenant_lease import claim_tenant
+from engine.security.keys import load_master_key
+from engine.security.pii import PiiSealer
 
 __all__ = [
     "RequeueResult",
@@ -33,6 +36,8 @@ __all__ = [
     "replay_into_tenant",
     "requeue",
 ]
+
+_log = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
 
@@ -99,7 +104,7 @@ async def requeue(
             dispatcher = Dispatcher(
                 log,
                 outbox,
-                qad_handlers(qad, settings.paths),
+                qad_handlers(qad, settings.paths, sealer=_ship_to_opener(log)),
                 LimiterRegistry.from_config(cfg.dispatch),
                 cfg.dispatch,
                 only_handled=True,
@@ -170,7 +175,11 @@ async def replay_into_tenant(
             replay_log,
             build_projectors(cfg),
             lambda outbox: Dispatcher(
-                replay_log, outbox, qad_handlers(qad, settings.paths), limiters, cfg.dispatch
+                replay_log,
+                outbox,
+                qad_handlers(qad, settings.paths, sealer=_ship_to_opener(source)),
+                limiters,
+                cfg.dispatch,
             ),
             qad,
             timeout_s=timeout_s or TENANT_TIMEOUT_S,
@@ -178,3 +187,16 @@ async def replay_into_tenant(
             before_request=lambda: limiters.acquire("qad"),
             progress=progress,
         )
+
+
+def _ship_to_opener(log: SQLiteEventLog) -> PiiSealer | None:
+    """The sealer that opens merchant-fulfilled orders' ship-to (their keys live in ``log``).
+
+    Without a master key (a replay run with only demo credentials) orders are posted without
+    a ship-to; the handler logs that for each one.
+    """
+    try:
+        return PiiSealer.from_log(log, load_master_key(create=False))
+    except CredentialError as exc:
+        _log.warning("replay: no master key (%s); ship-to addresses are not posted", exc)
+        return None

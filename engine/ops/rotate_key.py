@@ -49,8 +49,10 @@ from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from engine.errors import ConfigError, CredentialError, StoreBusy
+from engine.errors import ConfigError, CredentialError, StoreBusy, StoreError
+from engine.log.files import check_db_path
 from engine.log.sqlite import SQLiteEventLog
+from engine.ops.status import existing_db
 from engine.security.keys import (
     AWAITING_ENV,
     ENV_KEY,
@@ -322,8 +324,11 @@ async def _open_writer(stack: AsyncExitStack, db: Path) -> SQLiteEventLog:
 
 def _check_event_log(db: Path) -> None:
     """Refuse a missing or foreign file before opening it as a writer (which would create it)."""
-    if not db.is_file():
-        raise ConfigError(f"event log {db} does not exist; nothing changed")
+    try:
+        existing_db(db)  # missing / directory: exit 2; empty: exit 1, as for every other command
+    except ConfigError as exc:
+        raise ConfigError(f"{exc}; nothing changed") from None
+    check_db_path(db, readonly=True)  # not SQLite, truncated: one StoreError line
     try:
         conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)
         try:
@@ -331,10 +336,10 @@ def _check_event_log(db: Path) -> None:
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
-        raise ConfigError(
+        raise StoreError(
             f"{db} is not an ml-connector event log ({exc}); nothing changed"
         ) from None
-    if ("events",) not in rows:
+    if ("events",) not in rows:  # a wrong --db (e.g. the vault or another tool's file)
         raise ConfigError(
             f"{db} is not an ml-connector event log (no events table); nothing changed"
         )

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from engine.adapters.amazon.auth import AmazonAccount
 from engine.config import Config
+from engine.errors import CredentialError
 from engine.ops.credentials import build_qad_settings
 from engine.ops.engine import Engine, SyncReport
 from engine.ops.tenant_lease import claim_tenant
@@ -29,7 +30,9 @@ Progress = Callable[[str], None]
 @asynccontextmanager
 async def open_engine(cfg: Config, *, vault_path: Path | None = None) -> AsyncIterator[Engine]:
     """Open the engine with credentials from the vault (default: ``default_vault_path()``)."""
-    key = load_master_key()
+    # Never create a key here: a mistyped $ML_CONNECTOR_KEY_FILE would silently get a new key
+    # that opens nothing (only `creds set` creates the first key).
+    key = load_master_key(create=False)
     path = vault_path if vault_path is not None else default_vault_path()
     vault = Vault.open(path, key)
     credential = vault.get_amazon(cfg.amazon.credential)
@@ -39,6 +42,14 @@ async def open_engine(cfg: Config, *, vault_path: Path | None = None) -> AsyncIt
     account = AmazonAccount.from_credential(credential)
     qad = build_qad_settings(cfg, vault_path=path)
     async with Engine.open(cfg, amazon_account=account, qad_settings=qad, master_key=key) as eng:
+        # The key was read before the log's writer lock was taken; a `creds rotate-key` that ran
+        # in between would leave us sealing new PII under the retired key. Read it again now
+        # that rotation is locked out (a rotation in progress refuses with its own advice).
+        if load_master_key(create=False) != key:
+            raise CredentialError(
+                "the master key changed while the engine was starting (`creds rotate-key` ran); "
+                "start it again"
+            )
         # Before any poll or post: a second event log must never feed the same tenant entity.
         await claim_tenant(eng.log, qad.tenant_url, qad.entity)
         yield eng

@@ -4,6 +4,7 @@ LWA client-secret expiry warnings from the vault. Also ``existing_db`` (status, 
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 import orjson
 
 from engine.commands.outbox import Outbox
-from engine.errors import ConfigError, CredentialError
+from engine.errors import ConfigError, CredentialError, StoreError
 from engine.log import SQLiteEventLog
 from engine.security.keys import load_master_key
 from engine.security.rotation import secret_expiry
@@ -56,10 +57,28 @@ FLOWS = (
 )
 
 
-def existing_db(db: str) -> Path:
+def existing_db(db: str | Path) -> Path:
+    """``db`` if it names an existing, non-empty event log file; for commands that need one.
+
+    A wrong path (missing, a directory) is a ConfigError (exit 2); a zero-length file is a
+    StoreError (exit 1): it is no log, and a writing open would silently start a new one there.
+    Never creates anything; the file's content is checked when the log opens it.
+    """
     path = Path(db)
-    if not path.is_file():
-        raise ConfigError(f"event log {path} not found (pass the file given as [engine] db)")
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"event log {path} not found (pass the file given as [engine] db)"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"event log {path} cannot be accessed: {exc.strerror}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ConfigError(f"event log {path} is a directory, not an event log file")
+    if not stat.S_ISREG(st.st_mode):
+        raise ConfigError(f"event log {path} is not a regular file")
+    if st.st_size == 0:
+        raise StoreError(f"event log {path} is empty (0 bytes), not an event log")
     return path
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from engine.errors import ConfigError, StoreError
 from engine.log.sqlite import SQLiteEventLog
+from engine.ops.status import existing_db
 from engine.security.keys import config_dir
 from engine.security.vault import atomic_write
 
@@ -150,7 +151,5 @@ async def claim_for_config(
     db: str, tenant_url: str, entity: str, *, directory: Path | None = None
 ) -> tuple[TenantClaim, TenantClaim | None]:
     """``tenant claim``: make the event log ``db`` the one feeding the tenant (takes over)."""
-    if not Path(db).is_file():
-        raise ConfigError(f"event log {db} does not exist (check [engine] db)")
-    async with SQLiteEventLog.open(db) as log:
+    async with SQLiteEventLog.open(existing_db(db)) as log:  # never a new or empty file
         return await claim_tenant(log, tenant_url, entity, directory=directory, take_over=True)

@@ -4,6 +4,12 @@ Window: from (watermark - overlap) to (now - lag), lag >= 2 minutes (Amazon's ru
 bound); the overlap re-reads the window edge so an order updated right at the edge is never
 missed (re-reads dedupe in the log). Events of each page are appended as they arrive; the
 watermark advances only with the last page of a window, in the same transaction.
+
+Buyer PII (the ship-to address) has one use: the QAD ship-to of a merchant-fulfilled order the
+seller still has to ship. So it is fetched only for MFN orders in SHIP_TO_STATUSES, only with
+``ship_to`` on (``[orders] ship_to``), and once per order: an order whose address is already
+sealed in the log carries that envelope forward instead of asking Amazon again. FBA orders never
+request it. The order's PurchaseDate dates the data key, so ``purge-pii`` ages it by the order.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from typing import Any
 
 from engine.adapters.amazon.client import AmazonClient, iso_z
 from engine.adapters.amazon.orders import (
-    ADDRESS_STATUSES,
+    SHIP_TO_STATUSES,
     address_v0,
     address_v2026,
     get_order_address,
@@ -32,6 +38,7 @@ from engine.errors import AuthError, ConfigError, Rejected
 from engine.log.ports import EventLog
 from engine.log.records import NewEvent
 from engine.pollers.base import PollResult, Sealer
+from engine.security.pii import PiiSealer, is_envelope
 
 __all__ = ["OrdersPollConfig", "OrdersPoller"]
 
@@ -52,15 +59,22 @@ class OrdersPollConfig:
     max_window: timedelta = timedelta(days=7)
     pii_channels: tuple[str, ...] = ("MFN",)  # fulfilment channels whose ship-to is needed
     page_size: int = 100
+    ship_to: bool = True  # [orders] ship_to: fetch MFN ship-to addresses for QAD at all
 
     @classmethod
     def from_poll(
-        cls, poll: PollConfig, marketplace_ids: Sequence[str], api: str = "2026-01-01"
+        cls,
+        poll: PollConfig,
+        marketplace_ids: Sequence[str],
+        api: str = "2026-01-01",
+        *,
+        ship_to: bool = True,
     ) -> OrdersPollConfig:
         """The windows of config.toml's ``[poll]`` (validated there: lag >= 2 min)."""
         return cls(
             marketplace_ids=tuple(marketplace_ids),
             api=api,
+            ship_to=ship_to,
             overlap=timedelta(seconds=poll.orders_overlap_s),
             lag=timedelta(seconds=poll.orders_end_lag_s),
             initial_lookback=timedelta(days=poll.orders_initial_lookback_days),
@@ -160,11 +174,16 @@ class OrdersPoller:
         return NewEvent("amazon.orders", "OrderFetched", payload["order_id"], payload, src)
 
     async def _pii(self, payload: dict[str, Any]) -> None:
-        """Fetch and seal the ship-to only for orders that need it (MFN with an address)."""
-        if payload["fulfillment"] not in self.cfg.pii_channels:
-            return  # FBA orders never request PII
-        if payload["status"] not in ADDRESS_STATUSES:
+        """Fetch and seal the ship-to once, only for MFN orders still to be shipped."""
+        if payload["fulfillment"] not in self.cfg.pii_channels or not self.cfg.ship_to:
+            return  # FBA orders never request PII; nor anything with [orders] ship_to = false
+        sealed = await self._sealed(payload["order_id"])
+        if sealed is not None:  # fetched before: carry the envelope, never ask Amazon again
+            payload["ship_to"] = sealed
+            payload["pii"] = "sealed"
             return
+        if payload["status"] not in SHIP_TO_STATUSES:
+            return  # pending (no address yet), shipped or cancelled: no ship-to needed
         if self.sealer is None or self._pii_denied:
             payload["pii"] = "unavailable"
             return
@@ -190,5 +209,28 @@ class OrdersPoller:
         if plain is None:
             payload["pii"] = "unavailable"
             return
-        payload["ship_to"] = await self.sealer.seal(oid, plain)
+        if isinstance(self.sealer, PiiSealer):  # dated by the order: purge-pii ages it by that
+            placed = _placed(payload.get("purchase_date"))
+            payload["ship_to"] = await self.sealer.seal(oid, plain, record_date=placed)
+        else:  # another Sealer (tests): its keys age from their creation
+            payload["ship_to"] = await self.sealer.seal(oid, plain)
         payload["pii"] = "sealed"
+
+    async def _sealed(self, order_id: str) -> dict[str, Any] | None:
+        """The ship-to envelope an earlier version of the order carries in the log, if any."""
+        for event in reversed(await self.log.history("amazon.orders", order_id)):
+            env = event.payload.get("ship_to")
+            if event.payload.get("pii") == "sealed" and isinstance(env, dict) and is_envelope(env):
+                return dict(env)
+        return None
+
+
+def _placed(text: Any) -> datetime | None:
+    """The order's PurchaseDate (normalised ISO-8601 Z) as an aware datetime, None if absent."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        placed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return placed if placed.tzinfo is not None else None

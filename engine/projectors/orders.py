@@ -10,6 +10,10 @@ Rules:
   zeroes a price in QAD (and needs no restoring update when prices come back).
 - A line whose SKU is not in the SKU -> item map parks the whole order (never posted with a
   guessed item); after the map is fixed, ``rebuild`` derives the create.
+- A merchant-fulfilled order's sealed ship-to (the poller fetched it while unshipped) rides in
+  the create as ``ship_to``, the envelope itself (never plain text: only the dispatcher's
+  handler opens it right before the post); arriving after the create (Pending first), in one
+  update. FBA orders never carry one.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from engine.commands.vocabulary import Park, make_command
 from engine.log.records import StoredEvent
 from engine.projectors.base import Projection, State
 from engine.projectors.mapping import Mapper
+from engine.security.pii import is_envelope
 
 __all__ = ["OrdersProjector"]
 
@@ -105,6 +110,9 @@ class OrdersProjector:
             "channel": "AMAZON",
             "lines": lines,
         }
+        if (sealed := _sealed_ship_to(order)) is not None:
+            body["ship_to"] = sealed
+            new_state["ship_to"] = True
         out.commands.append(
             make_command(
                 "qad.sales_order.create", "qad", order_id, order_id, body, (event.position,)
@@ -148,8 +156,12 @@ class OrdersProjector:
             if [qty, price] != old_lines[key] and Decimal(qty) > 0:
                 changes.append({"line": n, "quantity": qty, "price": price})
                 new_lines[key] = [qty, price]
-        if changes:
+        sealed = None if prior.get("ship_to") else _sealed_ship_to(order)
+        if changes or sealed is not None:
             body = {"reference": order_id, "lines": changes, "cancel": False}
+            if sealed is not None:  # the address came after the create (Pending first)
+                body["ship_to"] = sealed
+                new_state["ship_to"] = True
             out.commands.append(
                 make_command("qad.sales_order.update", "qad", order_id, order_id, body, (position,))
             )
@@ -163,6 +175,16 @@ class OrdersProjector:
         new_state["parked"] = True
         out.state[order_id] = new_state
         return out
+
+
+def _sealed_ship_to(order: dict[str, Any]) -> dict[str, Any] | None:
+    """The sealed ship-to envelope of a merchant-fulfilled order still to ship, else None."""
+    env = order.get("ship_to")
+    if order.get("fulfillment") != "MFN" or order.get("pii") != "sealed":
+        return None
+    if str(order.get("status") or "") in _SHIPPED | _CANCELLED:
+        return None
+    return dict(env) if isinstance(env, dict) and is_envelope(env) else None
 
 
 def _sorted_lines(order: dict[str, Any]) -> list[dict[str, Any]]:

@@ -43,6 +43,17 @@ class AmazonCredential:
                     f"amazon credential {self.name!r}: region {region!r} is not one of "
                     f"{', '.join(REGIONS)}"
                 )
+            token = self.refresh_tokens[region]
+            if not isinstance(token, str) or not token or any(c.isspace() for c in token):
+                raise CredentialError(
+                    f"amazon credential {self.name!r}: the {region} refresh token is empty or "
+                    "contains whitespace (a line break from pasting?); paste it again in one piece"
+                )
+        if not isinstance(self.seller_id, str) or any(c.isspace() for c in self.seller_id):
+            raise CredentialError(
+                f"amazon credential {self.name!r}: seller id must be a string without spaces, "
+                f"not {self.seller_id!r}"
+            )
 
     @property
     def regions(self) -> tuple[str, ...]:

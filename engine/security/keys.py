@@ -266,9 +266,14 @@ def load_master_key(
         text = path.read_text("ascii")
     except FileNotFoundError:
         if not create:
+            if env.get(ENV_KEY_FILE):
+                raise CredentialError(
+                    f"key file {path} (from ${ENV_KEY_FILE}) does not exist: check the variable "
+                    f"for a typo, or set ${ENV_KEY}; nothing was created"
+                ) from None
             raise CredentialError(
-                f"no master key: set ${ENV_KEY} or create {path} "
-                "(run `ml-connector creds set ...` once to create it)"
+                f"no master key: key file {path} does not exist; set ${ENV_KEY}, or run "
+                "`ml-connector creds set ...` once to create it"
             ) from None
         key = generate_key()
         try:

@@ -4,6 +4,9 @@ The event log is append-only, so erasure works by crypto-shredding: every record
 order) gets its own random data key, stored wrapped by the master key in the mutable side table
 ``pii_keys`` of the same SQLite file. ``purge`` overwrites the wrapped key with NULL (a tombstone),
 after which the record's envelopes can never be opened again; the events themselves stay intact.
+A key ages from its record's date (an order's PurchaseDate), else from its creation. ``purge``
+verifies the erasure: ``secure_delete`` on the deleting connection and a WAL checkpoint(TRUNCATE)
+that must complete (busy = 0), else StoreError (a reader pins old pages holding the keys).
 
 Envelopes are deterministic on purpose (SIV-like): the nonce is HMAC(mac key, plaintext), so the
 same value sealed for the same record yields byte-identical output and the poller's payload digest
@@ -20,7 +23,7 @@ import hmac
 import secrets
 import sqlite3
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, Self
@@ -31,18 +34,28 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from engine.errors import CredentialError, DataError, StoreError
+from engine.log import files
 from engine.log.ports import EventLog
 
-__all__ = ["SCHEMA", "PiiSealer", "is_envelope"]
+__all__ = ["CHECKPOINT_WAIT_S", "SCHEMA", "PiiSealer", "is_envelope"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pii_keys (
     key_id     TEXT PRIMARY KEY,
     created_at TEXT NOT NULL,
-    wrapped    BLOB
+    wrapped    BLOB,
+    record_date TEXT
 );
 CREATE INDEX IF NOT EXISTS pii_keys_created ON pii_keys (created_at);
 """
+# Older logs get the column; their rows keep NULL and age from created_at.
+_RECORD_DATE = "ALTER TABLE pii_keys ADD COLUMN record_date TEXT"
+_INSERT = "INSERT OR IGNORE INTO pii_keys (key_id,created_at,record_date,wrapped) VALUES (?,?,?,?)"
+_PURGE = (  # fixed-width UTC text: '<' compares times
+    "UPDATE pii_keys SET wrapped = NULL "
+    "WHERE coalesce(record_date, created_at) < ? AND wrapped IS NOT NULL"
+)
+CHECKPOINT_WAIT_S = 5.0  # how long purge lets a reader finish before it fails
 
 _VERSION = 1
 _KID_PREFIX = "p1."
@@ -57,8 +70,10 @@ def is_envelope(obj: object) -> bool:
 class _KeyStore(Protocol):
     async def ensure_schema(self) -> None: ...
     async def get(self, kid: str) -> tuple[bool, bytes | None]: ...  # (exists, wrapped)
-    async def insert(self, kid: str, created_at: str, wrapped: bytes) -> None: ...
-    async def purge(self, cutoff: str) -> int: ...
+    async def insert(
+        self, kid: str, created_at: str, record_date: str | None, wrapped: bytes
+    ) -> None: ...
+    async def purge(self, cutoff: str, wait_s: float) -> int: ...
     async def live(self) -> list[tuple[str, bytes]]: ...
     async def replace_wrapped(self, rows: list[tuple[bytes, str]]) -> None: ...
 
@@ -71,6 +86,11 @@ class _ConnStore:
 
     async def ensure_schema(self) -> None:
         await self._conn.executescript(SCHEMA)
+        async with self._conn.execute("PRAGMA table_info(pii_keys)") as cur:
+            columns = {str(r[1]) for r in await cur.fetchall()}
+        if "record_date" not in columns:
+            with suppress(sqlite3.OperationalError):  # "duplicate column": migrated meanwhile
+                await self._conn.execute(_RECORD_DATE)
         await self._conn.commit()
 
     async def get(self, kid: str) -> tuple[bool, bytes | None]:
@@ -78,24 +98,20 @@ class _ConnStore:
             row = await c.fetchone()
         return (False, None) if row is None else (True, row[0])
 
-    async def insert(self, kid: str, created_at: str, wrapped: bytes) -> None:
-        await self._conn.execute(
-            "INSERT OR IGNORE INTO pii_keys (key_id, created_at, wrapped) VALUES (?, ?, ?)",
-            (kid, created_at, wrapped),
-        )
+    async def insert(
+        self, kid: str, created_at: str, record_date: str | None, wrapped: bytes
+    ) -> None:
+        await self._conn.execute(_INSERT, (kid, created_at, record_date, wrapped))
         await self._conn.commit()
 
-    async def purge(self, cutoff: str) -> int:
+    async def purge(self, cutoff: str, wait_s: float) -> int:
         # secure_delete zero-fills the freed bytes so the wrapped key is not left in free pages.
         await self._conn.execute("PRAGMA secure_delete = ON")
-        cur = await self._conn.execute(
-            "UPDATE pii_keys SET wrapped = NULL WHERE created_at < ? AND wrapped IS NOT NULL",
-            (cutoff,),
-        )
+        cur = await self._conn.execute(_PURGE, (cutoff,))
         await self._conn.commit()
         n = cur.rowcount
         await cur.close()
-        await _checkpoint(self._conn)
+        await _erased(self._conn, n, wait_s)
         return n
 
     async def live(self) -> list[tuple[str, bytes]]:
@@ -119,27 +135,38 @@ class _LogStore:
 
     async def ensure_schema(self) -> None:
         await self._log.ensure_schema(SCHEMA)
+        async with self._log.transaction() as tx:  # one writer: no other process migrates
+            columns = {str(r[1]) for r in await tx.fetchall("PRAGMA table_info(pii_keys)")}
+            if "record_date" not in columns:
+                await tx.execute(_RECORD_DATE)
 
     async def get(self, kid: str) -> tuple[bool, bytes | None]:
         rows = await self._log.query("SELECT wrapped FROM pii_keys WHERE key_id = ?", (kid,))
         return (False, None) if not rows else (True, rows[0][0])
 
-    async def insert(self, kid: str, created_at: str, wrapped: bytes) -> None:
+    async def insert(
+        self, kid: str, created_at: str, record_date: str | None, wrapped: bytes
+    ) -> None:
         async with self._log.transaction() as tx:
-            await tx.execute(
-                "INSERT OR IGNORE INTO pii_keys (key_id, created_at, wrapped) VALUES (?, ?, ?)",
-                (kid, created_at, wrapped),
-            )
+            await tx.execute(_INSERT, (kid, created_at, record_date, wrapped))
 
-    async def purge(self, cutoff: str) -> int:
+    async def purge(self, cutoff: str, wait_s: float) -> int:
         async with self._log.transaction() as tx:
             await tx.execute("PRAGMA secure_delete = ON")
-            n = await tx.execute(
-                "UPDATE pii_keys SET wrapped = NULL WHERE created_at < ? AND wrapped IS NOT NULL",
-                (cutoff,),
-            )
-        # Old page images in the WAL would still hold the wrapped keys: fold them back now.
-        await self._log.ensure_schema("PRAGMA wal_checkpoint(TRUNCATE);")
+            n = await tx.execute(_PURGE, (cutoff,))
+        # The log's ports cannot return a checkpoint's result, so a short-lived connection of
+        # ours checkpoints (the log holds no transaction open meanwhile).
+        path = getattr(self._log, "path", None)
+        if not isinstance(path, Path):
+            raise StoreError("cannot verify the PII purge: the event log has no file path")
+        try:
+            conn = await aiosqlite.connect(files.sqlite_uri(path, "rw"), uri=True)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot verify the PII purge in {path}: {exc}") from exc
+        try:
+            await _erased(conn, n, wait_s)
+        finally:
+            await conn.close()
         return n
 
     async def live(self) -> list[tuple[str, bytes]]:
@@ -151,6 +178,28 @@ class _LogStore:
             await tx.execute("PRAGMA secure_delete = ON")
             await tx.executemany("UPDATE pii_keys SET wrapped = ? WHERE key_id = ?", rows)
         await self._log.ensure_schema("PRAGMA wal_checkpoint(TRUNCATE);")
+
+
+async def _erased(conn: aiosqlite.Connection, n: int, wait_s: float) -> None:
+    """Checkpoint(TRUNCATE) the WAL; StoreError unless its row (busy, log, checkpointed) shows
+    it complete: until then old page images (WAL, main file) still hold the wrapped keys."""
+    try:
+        async with conn.execute("PRAGMA journal_mode") as cur:
+            mode = await cur.fetchone()
+        if mode is None or str(mode[0]).lower() != "wal":
+            return  # rollback journal: secure_delete alone overwrote the keys
+        await conn.execute(f"PRAGMA busy_timeout = {int(wait_s * 1000)}")
+        async with conn.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cur:
+            row = await cur.fetchone()
+    except sqlite3.Error as exc:
+        raise StoreError(f"the WAL checkpoint after the PII purge failed: {exc}") from exc
+    if row is not None and row[0] == 0 and row[1] == row[2]:
+        return
+    raise StoreError(
+        f"PII purge NOT verified: {n} key(s) destroyed, but a reader holds the event log open "
+        f"(WAL checkpoint {tuple(row) if row else None}): old copies of the keys are still on "
+        "disk; stop the engine and every reader (status, audit, sqlite3), then run purge-pii again"
+    )
 
 
 async def _checkpoint(conn: aiosqlite.Connection) -> None:
@@ -206,10 +255,15 @@ class PiiSealer:
         digest = hashlib.sha256(b"ml-connector pii:" + record_key.encode("utf-8")).hexdigest()
         return _KID_PREFIX + digest[:32]
 
-    async def seal(self, record_key: str, value: dict[str, Any]) -> dict[str, Any]:
-        """Encrypt ``value`` for ``record_key``; deterministic for equal inputs (see module doc)."""
+    async def seal(
+        self, record_key: str, value: dict[str, Any], *, record_date: datetime | None = None
+    ) -> dict[str, Any]:
+        """Encrypt ``value`` for ``record_key``; deterministic for equal inputs (see module doc).
+        ``record_date`` (aware; an order's PurchaseDate) dates a new data key for ``purge``."""
+        if record_date is not None and record_date.tzinfo is None:
+            raise ValueError("record_date must be timezone-aware")
         kid = self.key_id(record_key)
-        data_key = await self._data_key(kid, create=True)
+        data_key = await self._data_key(kid, create=True, record_date=record_date)
         if data_key is None:
             return {"pii": _VERSION, "kid": kid, "rk": record_key, "purged": True}
         plain = orjson.dumps(value, option=orjson.OPT_SORT_KEYS, default=_default)
@@ -254,11 +308,13 @@ class PiiSealer:
             raise DataError("PII envelope does not hold an object")
         return value
 
-    async def purge(self, older_than: datetime) -> int:
-        """Destroy the data keys created before ``older_than`` (aware UTC); returns how many."""
+    async def purge(self, older_than: datetime, *, wait_s: float | None = None) -> int:
+        """Destroy the keys of records dated (else created) before ``older_than``; how many.
+        StoreError if a reader blocks the verifying checkpoint for ``wait_s``; rerun then."""
         if older_than.tzinfo is None:
             raise ValueError("older_than must be timezone-aware")
-        return await self._store.purge(_ts(older_than))
+        wait = CHECKPOINT_WAIT_S if wait_s is None else wait_s
+        return await self._store.purge(_ts(older_than), wait)
 
     async def rewrap(self, new_master_key: bytes, *, dry_run: bool = False) -> int:
         """Re-encrypt every live data key under ``new_master_key`` (master key rotation).
@@ -291,7 +347,9 @@ class PiiSealer:
         self._master = new
         return len(live)
 
-    async def _data_key(self, kid: str, *, create: bool) -> bytes | None:
+    async def _data_key(
+        self, kid: str, *, create: bool, record_date: datetime | None = None
+    ) -> bytes | None:
         exists, wrapped = await self._store.get(kid)
         if not exists:
             if not create:
@@ -299,7 +357,8 @@ class PiiSealer:
             key = secrets.token_bytes(32)
             nonce = secrets.token_bytes(_NONCE)
             blob = nonce + self._master.encrypt(nonce, key, kid.encode("ascii"))
-            await self._store.insert(kid, _ts(datetime.now(UTC)), blob)
+            dated = None if record_date is None else _ts(record_date)
+            await self._store.insert(kid, _ts(datetime.now(UTC)), dated, blob)
             # Re-read: a concurrent sealer may have inserted first (INSERT OR IGNORE).
             exists, wrapped = await self._store.get(kid)
         if wrapped is None:

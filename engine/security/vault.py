@@ -289,8 +289,14 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
 
 
 def open_vault(path: Path, *, create: bool = False) -> Vault:
-    """Open the vault with the configured master key (one-line CredentialError otherwise)."""
-    key = load_master_key(create=create, forbid_dir=path.expanduser().parent)
+    """Open the vault with the configured master key (one-line CredentialError otherwise).
+
+    ``create`` makes a missing vault (and, for a new vault only, a missing key file): an
+    existing vault needs the key it was sealed with, so a mistyped $ML_CONNECTOR_KEY_FILE is
+    refused instead of answered with a fresh key that opens nothing.
+    """
+    new_vault = create and not path.expanduser().exists()
+    key = load_master_key(create=new_vault, forbid_dir=path.expanduser().parent)
     try:
         return Vault.open(path, key, create=create)
     except CredentialError as exc:

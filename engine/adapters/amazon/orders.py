@@ -15,6 +15,7 @@ from engine.adapters.amazon.client import AmazonClient, iso_z
 from engine.errors import ParseError
 
 __all__ = [
+    "SHIP_TO_STATUSES",
     "V2026_INCLUDED",
     "address_v0",
     "address_v2026",
@@ -38,6 +39,9 @@ _STATUS_2026 = {
     "UNFULFILLABLE": "Unfulfillable",
 }
 ADDRESS_STATUSES = frozenset({"Unshipped", "PartiallyShipped", "Shipped", "InvoiceUnconfirmed"})
+# Statuses in which the seller still has to ship (part of) a merchant-fulfilled order: the only
+# time its ship-to is needed (QAD's ship-to of the sales order), so the only time it is fetched.
+SHIP_TO_STATUSES = frozenset({"Unshipped", "PartiallyShipped"})
 
 
 def _money(m: Any, amount_key: str = "Amount") -> str | None:

@@ -311,6 +311,7 @@ class QadClient:
             "dueDate": _qdate(due),
             "customerPurchaseOrder": so.reference,
             "channel": so.channel,
+            **so.ship_to_fields(),  # merchant-fulfilled only; decrypted by the handler
             "dataOperation": "C",
             "concurrencyHash": "",
             "salesOrderLines": [
@@ -377,7 +378,7 @@ class QadClient:
         pending = [] if cancelled else self._update_pending(found, upd)
         if cancelled and upd.lines and not upd.cancel:
             raise Rejected(f"qad sales order {number} is cancelled", system=SYSTEM)
-        if not pending and (cancelled or not upd.cancel):
+        if not pending and (cancelled or not upd.cancel) and upd.ship_to is None:
             return PostResult(number, False, {"record": found})
         record: Doc = {
             "uri": f"{self.paths.sales_order_view}:{self.settings.domain}.{number}",
@@ -386,6 +387,7 @@ class QadClient:
             "dataOperation": "U",
             "concurrencyHash": found.get("concurrencyHash", ""),
             "salesOrderLines": pending,
+            **upd.ship_to_fields(),
         }
         if upd.cancel:
             record["status"] = "cancelled"

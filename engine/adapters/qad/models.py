@@ -11,6 +11,7 @@ from typing import Any
 from engine.errors import DataError
 
 __all__ = [
+    "SHIP_TO_FIELD",
     "CustomerInvoice",
     "InventoryAdjustment",
     "InventoryBalance",
@@ -23,7 +24,13 @@ __all__ = [
     "SalesOrder",
     "SalesOrderLine",
     "SalesOrderUpdate",
+    "ShipTo",
 ]
+
+# The sales order header field that carries a delivery address. QAD's published sales order
+# holds only shipToCustomerCode (and so does the simulator), so the address travels in this
+# INVENTED field until the real tenant's ship-to structure is known.
+SHIP_TO_FIELD = "shipTo"
 
 
 def _money(value: Decimal, what: str) -> None:
@@ -50,9 +57,45 @@ class SalesOrderLine:
         _money(self.price, "price")
 
 
+@dataclass(frozen=True, slots=True, repr=False)
+class ShipTo:
+    """The buyer's delivery address of a merchant-fulfilled order: buyer PII.
+
+    Decrypted right before the post and never stored, logged or shown (repr hides it).
+    """
+
+    name: str
+    address_lines: tuple[str, ...] = ()
+    city: str = ""
+    state_or_region: str = ""
+    postal_code: str = ""
+    country_code: str = ""
+
+    def __repr__(self) -> str:
+        return "ShipTo(<buyer address>)"
+
+    def record(self) -> dict[str, Any]:
+        """The QAD JSON of the address (the value of SHIP_TO_FIELD)."""
+        return {
+            "name": self.name,
+            "addressLines": list(self.address_lines),
+            "city": self.city,
+            "stateOrRegion": self.state_or_region,
+            "postalCode": self.postal_code,
+            "countryCode": self.country_code,
+        }
+
+
+def _ship_to_fields(ship_to: ShipTo | None) -> dict[str, Any]:
+    return {} if ship_to is None else {SHIP_TO_FIELD: ship_to.record()}
+
+
 @dataclass(frozen=True, slots=True)
 class SalesOrder:
-    """A sales order; ``reference`` (the Amazon order id) goes to customerPurchaseOrder."""
+    """A sales order; ``reference`` (the Amazon order id) goes to customerPurchaseOrder.
+
+    ``ship_to`` is the delivery address of a merchant-fulfilled order (None: the customer's).
+    """
 
     reference: str
     customer: str
@@ -63,9 +106,14 @@ class SalesOrder:
     due_date: date | None = None
     number: str = ""  # deterministic so_nbr, or "" to let QAD number it
     channel: str = "AMAZON"
+    ship_to: ShipTo | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         _ref(self.reference)
+
+    def ship_to_fields(self) -> dict[str, Any]:
+        """Header fields for the delivery address: ``{SHIP_TO_FIELD: {...}}`` or ``{}``."""
+        return _ship_to_fields(self.ship_to)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,14 +125,20 @@ class LineChange:
 
 @dataclass(frozen=True, slots=True)
 class SalesOrderUpdate:
-    """Quantity/price changes on existing lines and/or cancellation of the whole order."""
+    """Quantity/price changes on existing lines and/or cancellation of the whole order; a
+    delivery address that arrived after the order was created (Pending first) in ``ship_to``."""
 
     reference: str
     lines: tuple[LineChange, ...] = ()
     cancel: bool = False
+    ship_to: ShipTo | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         _ref(self.reference)
+
+    def ship_to_fields(self) -> dict[str, Any]:
+        """Header fields for the delivery address: ``{SHIP_TO_FIELD: {...}}`` or ``{}``."""
+        return _ship_to_fields(self.ship_to)
 
 
 @dataclass(frozen=True, slots=True)
