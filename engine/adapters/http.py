@@ -38,6 +38,7 @@ __all__ = [
     "ResponseTooLarge",
     "UnsafeUrl",
     "check_remote_url",
+    "empty_error_hint",
     "error_for_status",
     "get_following_redirects",
     "map_http_errors",
@@ -73,6 +74,16 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
         return max(0.0, (parsedate_to_datetime(raw) - datetime.now(UTC)).total_seconds())
     except (TypeError, ValueError):
         return None
+
+
+def empty_error_hint(status: int) -> str:
+    """A reason for an error answer that carries none (e.g. a bare 404 with an empty body)."""
+    hint = {
+        400: "the request was malformed",
+        404: "not found: check the ids in the request path (seller id, SKU, order id)",
+        413: "the request body is too large",
+    }.get(status, "")
+    return "no error details in the response" + (f" ({hint})" if hint else "")
 
 
 def error_for_status(

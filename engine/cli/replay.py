@@ -2,8 +2,10 @@
 
 ``--parked`` / ``--command``: re-dispatch after a downstream fix. Re-queueing adds a 'requeued'
 attempt row (the audit trail keeps the failed attempts). With ``--config`` the re-queued
-commands are dispatched right away with the QAD client built from config + vault (or
-``--demo-credentials`` for a local simulator); without it the next ``sync``/``run`` picks them up.
+commands are dispatched right away with the QAD and SP-API clients built from config + vault
+(``--demo-credentials``: the local QAD simulator's login; Amazon listing patches are then posted
+only if ``--vault`` holds the Amazon credential); without it the next ``sync``/``run`` picks
+them up.
 
 ``--to-tenant URL --entity E`` (needs ``--config`` for the mapping): replay every event into
 another QAD entity and verify it ends with the original's documents; the logic and its

@@ -43,6 +43,7 @@ def render(status: dict[str, Any], out: Any) -> None:
     w(f"event log {status['db']}  head position {status['head']}\n")
     if not status["outbox"]:
         w("(no commands yet: the projectors have not run on this log)\n")
+    w(f"needs attention {status['needs_attention']} parked (commands and records)\n")
     for f in status["flows"]:
         c = f["commands"]
         w(f"\n{f['flow']}\n")
@@ -59,6 +60,8 @@ def render(status: dict[str, Any], out: Any) -> None:
         extra = ""
         if c["waiting_retry"] or c["unknown_outcome"]:
             extra = f"  (retry {c['waiting_retry']}, unknown outcome {c['unknown_outcome']})"
+        if c["parked_records"]:
+            extra = f" ({c['parked_commands']} command(s), {c['parked_records']} record(s))" + extra
         w(
             f"  commands       pending {c['pending']}  sent {c['sent']}  skipped {c['skipped']}  "
             f"parked {c['parked']}{extra}\n"

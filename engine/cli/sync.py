@@ -66,14 +66,18 @@ def run_sync(args: argparse.Namespace) -> int:
         return run_forever(args)
     cfg = config_from(args)
     report = asyncio.run(session.sync_once(cfg, vault_path=vault_from(args), progress=_progress))
-    parked = report.dispatched.get("parked", 0)
     print(
         f"sync: {report.projected} events projected, "
         f"dispatched {report.dispatched or 'nothing'}"
         + (f", poll errors: {report.poll_errors}" if report.poll_errors else "")
     )
-    if parked:
-        print("some commands are parked: see `ml-connector status`", file=sys.stderr)
+    if report.parked_total:
+        # Parks (unmapped SKUs, rejected posts) are expected business states, not a failed
+        # run: the exit code stays 0 (1 only for poll errors), but the pass never ends silent.
+        print(
+            f"{report.parked_total} record(s) need attention (parked): see `ml-connector status`",
+            file=sys.stderr,
+        )
     return 1 if report.poll_errors else 0
 
 

@@ -87,6 +87,12 @@ class OutboxQueries:
         ]
         return items
 
+    async def needs_attention(self) -> int:
+        """How many things wait for a human: parked commands (newest attempt 'parked') plus
+        open record parks (projector parks no later row resolved). The one definition used by
+        ``sync --once``'s hint, ``SyncReport.parked_total`` and ``status``'s total."""
+        return len(await self.parked())
+
     async def open_park_keys(self) -> set[str]:
         """Record keys with a park that no later row resolved."""
         return {item.record_key for item in await self.parked() if item.kind == "record"}

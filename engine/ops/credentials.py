@@ -6,17 +6,38 @@ function. Demo credentials are only accepted for a tenant on this machine (the s
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
+from engine.adapters.amazon.auth import AmazonAccount
 from engine.adapters.qad.settings import QadSettings
 from engine.config import Config
 from engine.errors import ConfigError
 from engine.security.vault import default_vault_path, open_vault
 
-__all__ = ["build_qad_settings"]
+__all__ = ["amazon_account", "build_amazon_account", "build_qad_settings"]
 
 _LOCAL = ("127.0.0.1", "localhost", "::1")
+
+
+def build_amazon_account(cfg: Config, *, vault_path: Path | None = None) -> AmazonAccount:
+    """The SP-API account for ``cfg.amazon``: the vault entry ``amazon.credential``."""
+    vault = open_vault(vault_path or default_vault_path())
+    return amazon_account(cfg, vault.get_amazon(cfg.amazon.credential))
+
+
+def amazon_account(cfg: Config, credential: Any) -> AmazonAccount:
+    """The account of a vault ``AmazonCredential``, with the one seller-id rule applied.
+
+    Config ``amazon.seller_id`` wins over the vault's seller id when set; otherwise the vault's
+    (``creds set amazon --seller-id``) is used. Empty in both: the Listings flow refuses to post.
+    """
+    account = AmazonAccount.from_credential(credential)
+    if cfg.amazon.seller_id:
+        account = dataclasses.replace(account, seller_id=cfg.amazon.seller_id)
+    return account
 
 
 def build_qad_settings(

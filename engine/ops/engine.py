@@ -46,7 +46,7 @@ from engine.projectors.runner import ProjectionRunner
 from engine.projectors.settlements import SettlementsProjector
 from engine.security.pii import PiiSealer
 
-__all__ = ["Engine", "SyncReport", "build_projectors"]
+__all__ = ["Engine", "SyncReport", "amazon_clients", "build_projectors"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,9 @@ class SyncReport:
     refused: dict[str, str] = field(default_factory=dict)  # flows refused (auth/role/request)
     projected: int = 0
     dispatched: dict[str, int] = field(default_factory=dict)
+    # Everything that needs a human after the pass: parked commands + open record parks
+    # (``Outbox.needs_attention``), old and new alike; set at the end of ``sync_once``.
+    parked_total: int = 0
 
 
 def build_projectors(cfg: Config) -> list[Any]:
@@ -79,6 +82,37 @@ def build_projectors(cfg: Config) -> list[Any]:
         InventoryProjector(mapper, cfg.inventory.mfn_mode),
         CatalogProjector(mapper, cfg.amazon.listing_marketplaces, regions),
     ]
+
+
+def amazon_clients(
+    cfg: Config,
+    session: aiohttp.ClientSession,
+    account: AmazonAccount,
+    *,
+    clock: Clock | None = None,
+    rate_limits: bool = True,
+) -> dict[str, AmazonClient]:
+    """One SP-API client per region of ``amazon.marketplaces`` (sorted), sharing one bucket
+    registry; also used by ``replay --config`` to post parked listing patches."""
+    buckets = BucketRegistry() if rate_limits else BucketRegistry(enabled=False)
+    clients: dict[str, AmazonClient] = {}
+    for region in sorted({region_of(mp) for mp in cfg.amazon.marketplaces}):
+        if region not in account.refresh_tokens:
+            raise ConfigError(
+                f"amazon.marketplaces include region {region} but the Amazon "
+                f"credential has no refresh token for it (creds set amazon --region)"
+            )
+        clients[region] = AmazonClient(
+            session,
+            account,
+            region,
+            endpoint=_endpoint(cfg, region),
+            lwa_url=cfg.amazon.lwa_url,
+            clock=clock or _utc_now,
+            limits=buckets,
+            timeout_s=cfg.amazon.request_timeout_s,
+        )
+    return clients
 
 
 class Engine:
@@ -125,27 +159,11 @@ class Engine:
             )
             eng.qad = QadClient(session, qad_settings)
             await eng.qad.start()
-            clock = amazon_clock or _utc_now
-            buckets = BucketRegistry() if amazon_rate_limits else BucketRegistry(enabled=False)
-            regions = sorted({region_of(mp) for mp in cfg.amazon.marketplaces})
+            eng.amazon = amazon_clients(
+                cfg, session, amazon_account, clock=amazon_clock, rate_limits=amazon_rate_limits
+            )
             raw = raw_dir or Path(cfg.poll.raw_dir or Path(cfg.engine.db).parent / "raw")
-            for region in regions:
-                if region not in amazon_account.refresh_tokens:
-                    raise ConfigError(
-                        f"amazon.marketplaces include region {region} but the Amazon "
-                        f"credential has no refresh token for it (creds set amazon --region)"
-                    )
-                client = AmazonClient(
-                    session,
-                    amazon_account,
-                    region,
-                    endpoint=_endpoint(cfg, region),
-                    lwa_url=cfg.amazon.lwa_url,
-                    clock=clock,
-                    limits=buckets,
-                    timeout_s=cfg.amazon.request_timeout_s,
-                )
-                eng.amazon[region] = client
+            for region, client in eng.amazon.items():
                 mps = tuple(m for m in cfg.amazon.marketplaces if region_of(m) == region)
                 orders_cfg = OrdersPollConfig.from_poll(
                     cfg.poll, mps, cfg.amazon.orders_api, ship_to=cfg.orders.ship_to
@@ -241,6 +259,7 @@ class Engine:
         report.dispatched = {k: v for k, v in counts.as_dict().items() if v}
         if progress:
             progress(f"dispatched {report.dispatched or 'nothing'}")
+        report.parked_total = await self.outbox.needs_attention()
         return report
 
     async def project_and_dispatch(self, dispatch_timeout_s: float = 60.0) -> None:

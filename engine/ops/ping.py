@@ -11,7 +11,6 @@ from typing import Any
 
 import aiohttp
 
-from engine.adapters.amazon.auth import AmazonAccount
 from engine.adapters.amazon.client import AmazonClient
 from engine.adapters.amazon.regions import MARKETPLACE_REGION
 from engine.adapters.amazon.retry import Backoff
@@ -27,6 +26,7 @@ from engine.errors import (
     RemoteError,
     RetriableRemoteError,
 )
+from engine.ops.credentials import amazon_account
 from engine.security.redact import redact
 from engine.security.rotation import secret_expiry
 from engine.security.urls import validate_entity_path
@@ -65,6 +65,7 @@ async def run_checks(
         for name in amazon:
             cred = vault.get_amazon(name)
             checks.extend(_expiry(cred, today or datetime.now(UTC).date()))
+            checks.extend(_seller_id(cfg, cred))
             for region in cred.regions:
                 checks.extend(await _ping_amazon(session, cfg, cred, region, timeout_s))
         for name in qad:
@@ -93,6 +94,28 @@ def _expiry(cred: AmazonCredential, today: date) -> list[Check]:
     return [Check("amazon", cred.name, "client secret expiry", status, detail, notice.fix)]
 
 
+def _seller_id(cfg: Config, cred: AmazonCredential) -> list[Check]:
+    """The Listings flow (amazon.listing_marketplaces) needs a seller id: config or vault."""
+    if not cfg.amazon.listing_marketplaces:
+        return []
+    step = "seller id (listings)"
+    if cfg.amazon.seller_id:
+        return [Check("amazon", cred.name, step, "ok", f"{cfg.amazon.seller_id} (config)")]
+    if cred.seller_id:
+        return [Check("amazon", cred.name, step, "ok", f"{cred.seller_id} (vault)")]
+    return [
+        Check(
+            "amazon",
+            cred.name,
+            step,
+            "FAILED",
+            "no seller id in config or vault: listing patches would park",
+            f"set [amazon] seller_id or `ml-connector creds set amazon --name {cred.name} "
+            "--seller-id <merchant token>`",
+        )
+    ]
+
+
 async def _ping_amazon(
     session: aiohttp.ClientSession,
     cfg: Config,
@@ -104,7 +127,7 @@ async def _ping_amazon(
     endpoint = cfg.amazon.endpoint.replace("{region}", region.lower()) or None
     client = AmazonClient(
         session,
-        AmazonAccount.from_credential(cred),
+        amazon_account(cfg, cred),
         region,
         endpoint=endpoint,
         lwa_url=cfg.amazon.lwa_url,

@@ -12,17 +12,19 @@ from pathlib import Path
 
 import aiohttp
 
+from engine.adapters.amazon.auth import AmazonAccount
+from engine.adapters.amazon.listings import ListingsAdapter
 from engine.adapters.qad.client import QadClient
 from engine.adapters.qad.settings import QadSettings
 from engine.commands.outbox import Outbox
 from engine.config import Config
 from engine.dispatch.dispatcher import Dispatcher, RunCounts
-from engine.dispatch.handlers import qad_handlers
+from engine.dispatch.handlers import listing_handlers, qad_handlers
 from engine.dispatch.limits import LimiterRegistry
 from engine.errors import ConfigError, CredentialError
 from engine.log import SQLiteEventLog
-from engine.ops.credentials import build_qad_settings
-from engine.ops.engine import build_projectors
+from engine.ops.credentials import build_amazon_account, build_qad_settings
+from engine.ops.engine import amazon_clients, build_projectors
 from engine.ops.retarget import ReplayResult, ReplayTarget, replay_outbox_path, replay_to_target
 from engine.ops.tenant_lease import claim_tenant
 from engine.security.keys import load_master_key
@@ -90,10 +92,14 @@ async def requeue(
     timeout_s: float | None = None,
 ) -> RequeueResult:
     """Re-queue on the log at ``path``; with ``cfg`` also dispatch with the configured QAD
-    client (credentials from the vault, or the simulator's demo login with ``demo``)."""
+    client (credentials from the vault, or the simulator's demo login with ``demo``) and the
+    SP-API clients of ``amazon.marketplaces`` (the vault's Amazon credential) for listing
+    patches. With ``demo`` and no ``vault_path`` (or no Amazon credential in it) only QAD
+    commands are dispatched; the others stay pending for the next ``sync``/``run``."""
     settings = (
         build_qad_settings(cfg, vault_path=vault_path, demo=demo) if cfg is not None else None
     )
+    account = _amazon_account(cfg, vault_path, demo) if cfg is not None else None
     async with SQLiteEventLog.open(path) as log:
         outbox = Outbox(log)
         if cfg is None or settings is None:
@@ -101,10 +107,14 @@ async def requeue(
             return RequeueResult(ids, counts)
         await claim_tenant(log, settings.tenant_url, settings.entity)
         async with aiohttp.ClientSession() as session, QadClient(session, settings) as qad:
+            handlers = qad_handlers(qad, settings.paths, sealer=_ship_to_opener(log))
+            if account is not None:
+                clients = amazon_clients(cfg, session, account)
+                handlers.update(listing_handlers(ListingsAdapter(clients)))
             dispatcher = Dispatcher(
                 log,
                 outbox,
-                qad_handlers(qad, settings.paths, sealer=_ship_to_opener(log)),
+                handlers,
                 LimiterRegistry.from_config(cfg.dispatch),
                 cfg.dispatch,
                 only_handled=True,
@@ -187,6 +197,21 @@ async def replay_into_tenant(
             before_request=lambda: limiters.acquire("qad"),
             progress=progress,
         )
+
+
+def _amazon_account(cfg: Config, vault_path: Path | None, demo: bool) -> AmazonAccount | None:
+    """The vault's Amazon account; with ``demo`` (a QAD-only replay) the vault is read only
+    when given (``--vault``), and a missing Amazon credential there is no error."""
+    if demo and vault_path is None:
+        _log.info("replay: demo credentials without --vault; listing patches stay pending")
+        return None
+    try:
+        return build_amazon_account(cfg, vault_path=vault_path)
+    except CredentialError as exc:
+        if not demo:
+            raise
+        _log.warning("replay: no Amazon credential (%s); listing patches stay pending", exc)
+        return None
 
 
 def _ship_to_opener(log: SQLiteEventLog) -> PiiSealer | None:

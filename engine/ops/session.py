@@ -10,10 +10,9 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from engine.adapters.amazon.auth import AmazonAccount
 from engine.config import Config
 from engine.errors import CredentialError
-from engine.ops.credentials import build_qad_settings
+from engine.ops.credentials import amazon_account, build_qad_settings
 from engine.ops.engine import Engine, SyncReport
 from engine.ops.tenant_lease import claim_tenant
 from engine.security.keys import load_master_key
@@ -39,7 +38,7 @@ async def open_engine(cfg: Config, *, vault_path: Path | None = None) -> AsyncIt
     notice = secret_expiry(credential, datetime.now(UTC).date())
     if notice is not None:  # a long-running `run` repeats this on every restart
         log.warning("%s: %s", notice.message, notice.fix)
-    account = AmazonAccount.from_credential(credential)
+    account = amazon_account(cfg, credential)  # config amazon.seller_id wins when set
     qad = build_qad_settings(cfg, vault_path=path)
     async with Engine.open(cfg, amazon_account=account, qad_settings=qad, master_key=key) as eng:
         # The key was read before the log's writer lock was taken; a `creds rotate-key` that ran

@@ -88,6 +88,7 @@ async def collect_status(log: SQLiteEventLog) -> dict[str, Any]:
     has_outbox = await outbox.has_tables()
     counts = await outbox.counts() if has_outbox else None
     parked = await outbox.parked() if has_outbox else []
+    needs_attention = await outbox.needs_attention() if has_outbox else 0
     bookmarks = dict(await log.query("SELECT name, state FROM bookmarks ORDER BY name"))
     flows = []
     for flow in FLOWS:
@@ -117,6 +118,13 @@ async def collect_status(log: SQLiteEventLog) -> dict[str, Any]:
                 "AND a.response LIKE 'drift%' AND c.kind LIKE 'qad.inventory.%'"
             )
             drift = int(drift_rows[0][0]) if flow.projector == "inventory" else 0
+        flow_parked = [
+            item
+            for item in parked
+            if (item.kind == "command" and item.command_id.startswith(flow.kinds))
+            or (item.kind == "record" and item.projector == flow.projector)
+        ]
+        parked_records = sum(1 for item in flow_parked if item.kind == "record")
         polls = {
             name: _bookmark_summary(state)
             for name, state in bookmarks.items()
@@ -137,7 +145,10 @@ async def collect_status(log: SQLiteEventLog) -> dict[str, Any]:
                     ),
                     "sent": sum(states.get(s, 0) for s in ("ok", "exists")),
                     "skipped": states.get("skipped", 0),
-                    "parked": states.get("parked", 0),
+                    # What needs a human in this flow: parked commands + open record parks.
+                    "parked": states.get("parked", 0) + parked_records,
+                    "parked_commands": states.get("parked", 0),
+                    "parked_records": parked_records,
                     "waiting_retry": states.get("retry", 0),
                     "unknown_outcome": states.get("unknown", 0),
                     "drift_reported": drift,
@@ -150,13 +161,18 @@ async def collect_status(log: SQLiteEventLog) -> dict[str, Any]:
                         "reason": item.reason,
                         "at": item.at,
                     }
-                    for item in parked
-                    if (item.kind == "command" and item.command_id.startswith(flow.kinds))
-                    or (item.kind == "record" and item.projector == flow.projector)
+                    for item in flow_parked
                 ],
             }
         )
-    return {"db": str(log.path), "head": await log.head(), "outbox": has_outbox, "flows": flows}
+    return {
+        "db": str(log.path),
+        "head": await log.head(),
+        "outbox": has_outbox,
+        # Outbox.needs_attention: parked commands + open record parks, all flows.
+        "needs_attention": needs_attention,
+        "flows": flows,
+    }
 
 
 def _bookmark_summary(state: bytes | str) -> str:

@@ -83,7 +83,9 @@ async def test_status_audit_and_replay(qad, client, tmp_path, capsys):
     assert "amazon.orders" in out and "amazon.settlements" in out and "amazon.listings" in out
     assert "amazon.orders.NA: last_update=2026-03-01T10:00:00Z" in out
     assert "lag            1 event(s) not projected" in out
-    assert "pending 0  sent 2  skipped 0  parked 1" in out
+    # parked counts what needs a human: the ORD-BAD command and the ORD-UNMAPPED record.
+    assert "pending 0  sent 2  skipped 0  parked 2 (1 command(s), 1 record(s))" in out
+    assert "needs attention 2 parked" in out
     assert "Item 10-1000 is on hold for customer AMZ-US" in out
     assert "record ORD-UNMAPPED: unmapped SKU MLC-9999" in out
     assert "jane@example.com" not in out and "c2VjcmV0" not in out
@@ -91,7 +93,8 @@ async def test_status_audit_and_replay(qad, client, tmp_path, capsys):
     assert await cli("status", "--db", db, "--json") == 0
     status = json.loads(capsys.readouterr().out)
     orders = status["flows"][0]
-    assert orders["commands"]["parked"] == 1 and orders["events"] == 3
+    assert orders["commands"]["parked"] == 2 and orders["events"] == 3
+    assert orders["commands"]["parked_commands"] == 1 and status["needs_attention"] == 2
 
     assert await cli("audit", "--db", db, "ORD-1") == 0
     out = capsys.readouterr().out

@@ -32,6 +32,7 @@ from engine.adapters.amazon.regions import HOSTS
 from engine.adapters.amazon.retry import Backoff, CircuitBreaker
 from engine.adapters.http import (
     ResponseTooLarge,
+    empty_error_hint,
     error_for_status,
     map_http_errors,
     parse_retry_after,
@@ -57,6 +58,7 @@ PagingStyle = Literal["v0", "v2026", "reports", "fba", "listings", "finances"]
 USER_AGENT = f"ml-connector/0.1 (Language=Python/{platform.python_version()}; Platform=Linux)"
 MAX_BODY_BYTES = 32 << 20  # a full getReports/orders page is well under 1 MiB
 ERROR_BODY_BYTES = 64 << 10  # the error envelope is a few hundred bytes
+PAGING_RESTARTS = 3  # paginate: restarts after an expired next token before giving up
 
 
 def iso_z(ts: datetime) -> str:
@@ -75,15 +77,15 @@ class Response:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
-def _error_text(body: Any) -> tuple[str, str]:
-    """(code, "message | details") of the SP-API error envelope, tolerant of odd shapes."""
+def _error_text(body: Any, status: int = 0) -> tuple[str, str]:
+    """(code, "message | details") of the SP-API error envelope, else a hint for ``status``."""
     if isinstance(body, dict):
         errs = body.get("errors")
         if isinstance(errs, list) and errs and isinstance(errs[0], dict):
             e = errs[0]
             msg = " | ".join(str(x) for x in (e.get("message"), e.get("details")) if x)
             return str(e.get("code") or ""), msg
-    return "", ""
+    return "", empty_error_hint(status)
 
 
 class AmazonClient:
@@ -290,7 +292,7 @@ class AmazonClient:
         if ok:
             breaker.success()
             return Response(status, body, dict(rh))
-        code, msg = _error_text(body)
+        code, msg = _error_text(body, status)
         if status == 403 and _stale_access_token(msg):
             raise _ExpiredToken
         err: RemoteError = error_for_status(
@@ -352,9 +354,6 @@ class AmazonClient:
             if token in seen:
                 raise ParseError(f"amazon: {operation} paging loop (token repeated)")
             seen.add(token)
-
-
-PAGING_RESTARTS = 3
 
 
 def _paging_token_refused(exc: Rejected) -> bool:

@@ -17,7 +17,14 @@ from urllib.parse import quote
 from engine.adapters.amazon.client import AmazonClient
 from engine.errors import ConfigError, Rejected, RetriableRemoteError
 
-__all__ = ["ListingResult", "ListingsAdapter", "get_listing", "patch_listing", "put_listing"]
+__all__ = [
+    "NO_SELLER_ID",
+    "ListingResult",
+    "ListingsAdapter",
+    "get_listing",
+    "patch_listing",
+    "put_listing",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +38,13 @@ class ListingResult:
     issues: list[dict[str, Any]] = field(default_factory=list)
 
 
+NO_SELLER_ID = "no seller id: set [amazon] seller_id or `creds set amazon --seller-id`"
+
+
 def _path(client: AmazonClient, sku: str) -> str:
+    if not client.account.seller_id:
+        # An empty seller would post to .../items//<sku>: Amazon answers a bare 404.
+        raise ConfigError(NO_SELLER_ID)
     seller = quote(client.account.seller_id, safe="")
     return f"/listings/2021-08-01/items/{seller}/{quote(sku, safe='')}"
 
@@ -157,6 +170,9 @@ class ListingsAdapter:
         client = self.clients.get(region)
         if client is None:
             raise ConfigError(f"no Amazon client for region {region!r} (check amazon.marketplaces)")
+        if not client.account.seller_id:
+            # Never post blind: park with the fix rather than Amazon's empty 404.
+            raise Rejected(f"listing {sku}: {NO_SELLER_ID}", system="amazon")
         patches: list[dict[str, Any]] = []
         if changes.get("description") is not None:
             patches.append(
