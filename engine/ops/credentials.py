@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from engine.adapters.amazon.auth import AmazonAccount
 from engine.adapters.qad.settings import QadSettings
 from engine.config import Config
 from engine.errors import ConfigError
+from engine.security.credentials import AmazonCredential
 from engine.security.vault import default_vault_path, open_vault
 
 __all__ = ["amazon_account", "build_amazon_account", "build_qad_settings"]
@@ -28,7 +28,7 @@ def build_amazon_account(cfg: Config, *, vault_path: Path | None = None) -> Amaz
     return amazon_account(cfg, vault.get_amazon(cfg.amazon.credential))
 
 
-def amazon_account(cfg: Config, credential: Any) -> AmazonAccount:
+def amazon_account(cfg: Config, credential: AmazonCredential) -> AmazonAccount:
     """The account of a vault ``AmazonCredential``, with the one seller-id rule applied.
 
     Config ``amazon.seller_id`` wins over the vault's seller id when set; otherwise the vault's
