@@ -1,9 +1,13 @@
 """``ml-connector ping [--config F]``: check every configured account against the real systems.
 
 Amazon, per account and region: an LWA token exchange and ``getMarketplaceParticipations`` (the
-cheapest SP-API call; it also shows which marketplaces the seller really has). QAD: a login and a
-probe of every configured entity path and browse. Prints one row per check (ok / FAILED with the
-reason and the fix) and exits 1 if any check failed, 2 for config/vault problems.
+cheapest SP-API call; it also shows which marketplaces the seller really has). QAD: a login and
+the engine's start-up probe of the tenant profile, key by key: every entity path (GET: 200, 400
+or 405 = present), and page 1 of every browse (a row must carry every column the engine reads,
+and a look-up browse must find that row again by its look-up column; an empty look-up browse is
+a warning, an empty item or on-hand browse a failure). Prints one row per check (ok / warn /
+FAILED with the reason and a fix naming the config key) and exits 1 if any check failed, 2 for
+config/vault problems. `ml-connector qad discover` finds the tenant's own names for failed keys.
 
 ``amazon.endpoint`` may contain ``{region}`` (lower-cased), e.g. ``http://127.0.0.1:8000/{region}``
 for the simulator, whose regions are path prefixes.

@@ -97,8 +97,15 @@ def to_toml(cfg: Config) -> str:
     For tools that hand a generated configuration to the CLI (crash test, benchmarks, tests).
     """
     out: list[str] = []
+    profile = ("paths", "browses", "fields")
     for section in ("engine", "amazon", "qad", "orders", "poll", "dispatch", "inventory"):
-        out += _toml_table(section, dataclasses.asdict(getattr(cfg, section)))
+        data = dataclasses.asdict(getattr(cfg, section))
+        if section == "qad":
+            out += _toml_table(section, {k: v for k, v in data.items() if k not in profile})
+            for sub in profile:
+                out += _toml_table(f"qad.{sub}", data[sub])
+            continue
+        out += _toml_table(section, data)
     m = cfg.mapping
     nested = ("sku", "marketplaces", "settlement")
     out += _toml_table(

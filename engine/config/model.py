@@ -21,6 +21,7 @@ from engine.config.checks import (
     ranged,
     service_url,
 )
+from engine.config.qad_profile import QadBrowses, QadFields, QadPaths, cancel_policy_check
 
 __all__ = [
     "AmazonConfig",
@@ -84,6 +85,14 @@ class QadConfig:
     tenant_url: str = ""
     domain: str = "10USA"
     entity: str = "10USACO"
+    # The tenant's OAuth client id; "" = read it from securityControl with Basic auth [C].
+    client_id: str = ""
+    # What an Amazon cancellation does to the QAD order's lines (no public evidence: a choice).
+    cancel_policy: str = checked("zero_quantity", cancel_policy_check)
+    # The tenant profile: names of paths, browses and fields (engine/config/qad_profile.py).
+    paths: QadPaths = field(default_factory=QadPaths)
+    browses: QadBrowses = field(default_factory=QadBrowses)
+    fields: QadFields = field(default_factory=QadFields)
 
 
 @dataclass(frozen=True, slots=True)

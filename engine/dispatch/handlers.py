@@ -12,9 +12,11 @@ handler opens it, right before the post, with the sealer ``qad_handlers`` was gi
 
 QAD posts are look-up-before-create inside the QAD client (a second post of the same reference
 returns the existing document with ``created=False``), so after an unknown outcome re-posting is
-safe: the client's look-up decides and the attempt is recorded as 'exists'. Inventory alignment
-is a difference against QAD's on-hand, so it looks its reference up itself before reading the
-balance (an applied adjustment must not be applied again).
+safe: the client's look-up decides and the attempt is recorded as 'exists'. The handler passes
+``uncertain`` on (``after_unknown_outcome``): a look-up not proven on this tenant may not decide
+that such a document is absent, so the client parks it (ConfigError) instead of posting again.
+Inventory alignment is a difference against QAD's on-hand (the on-hand browse), so it looks its
+reference up itself before reading the balance (an applied adjustment must not be applied again).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from engine.adapters.qad.models import (
     SalesOrderUpdate,
     ShipTo,
 )
-from engine.adapters.qad.settings import QadPaths
+from engine.adapters.qad.settings import QadBrowses, QadPaths
 from engine.commands.vocabulary import Command
 from engine.errors import DataError
 from engine.security.pii import is_envelope
@@ -128,6 +130,9 @@ def _day(body: Mapping[str, Any], key: str) -> date:
 
 def _posted(result: PostResult, what: str) -> Outcome:
     recovered = " (recovered by look-up)" if result.details.get("recovered") else ""
+    if result.details.get("completed"):  # a header found without its lines (a crash between)
+        added = f"{result.details['completed']} missing line(s) added{recovered}"
+        return Outcome("ok", f"{what} {result.document} completed: {added}", result.document)
     if result.created:
         return Outcome("ok", f"{what} {result.document} created{recovered}", result.document)
     return Outcome("exists", f"{what} {result.document} already in QAD{recovered}", result.document)
@@ -160,21 +165,21 @@ async def _ship_to(b: Mapping[str, Any], sealer: PiiOpener | None) -> ShipTo | N
     )
 
 
-def _document_of(found: Mapping[str, Any]) -> str:
-    for key in ("document", "transactionNumber", "trnbr", "tr_trnbr", "number", "id"):
-        if found.get(key) not in (None, ""):
-            return str(found[key])
-    return "?"
-
-
 # -- QAD -------------------------------------------------------------------------------------
 
 
 def qad_handlers(
-    client: QadPort, paths: QadPaths | None = None, *, sealer: PiiOpener | None = None
+    client: QadPort,
+    paths: QadPaths | None = None,
+    *,
+    sealer: PiiOpener | None = None,
+    browses: QadBrowses | None = None,
 ) -> dict[str, Handler]:
-    """Handlers for every ``qad.*`` command kind; ``sealer`` opens sales orders' ship-to."""
-    p = paths or QadPaths()
+    """Handlers for every ``qad.*`` command kind; ``sealer`` opens sales orders' ship-to.
+    ``paths`` / ``browses`` name endpoints in the log (default: the client's own profile)."""
+    profile = getattr(client, "settings", None)
+    p = paths or getattr(profile, "paths", None) or QadPaths()
+    br = browses or getattr(profile, "browses", None) or QadBrowses()
 
     async def so_create(cmd: Command, uncertain: bool) -> Outcome:
         b = cmd.body
@@ -195,8 +200,8 @@ def qad_handlers(
             lines=lines,
             currency=str(b.get("currency") or "USD"),
             site=str(b.get("site") or "10-100"),
-            channel=str(b.get("channel") or "AMAZON"),
             ship_to=await _ship_to(b, sealer),
+            after_unknown_outcome=uncertain,
         )
         return _posted(await client.post_sales_order(so), "sales order")
 
@@ -240,6 +245,7 @@ def qad_handlers(
                 for ln in b["lines"]
             ),
             daybook=str(b.get("daybook") or "SALES"),
+            after_unknown_outcome=uncertain,
         )
         return _posted(await client.post_customer_invoice(inv), "customer invoice")
 
@@ -260,6 +266,7 @@ def qad_handlers(
                 for ln in b["lines"]
             ),
             daybook=str(b.get("daybook") or "JE"),
+            after_unknown_outcome=uncertain,
         )
         return _posted(await client.post_journal_entry(je), "journal entry")
 
@@ -268,7 +275,8 @@ def qad_handlers(
         reference = str(b["reference"])
         found = await client.find_inventory_adjustment_by_reference(reference)
         if found is not None:
-            return Outcome("exists", f"adjustment {reference} already posted", _document_of(found))
+            doc = str(found.get("document") or "?")  # the client's look-ups name it "document"
+            return Outcome("exists", f"adjustment {reference} already posted", doc)
         item, site = str(b["item"]), str(b["site"])
         balance = await client.inventory_balance(item, site)
         on_hand = balance.on_hand if balance is not None else Decimal(0)  # no record = none
@@ -284,19 +292,25 @@ def qad_handlers(
             quantity=diff,
             effective_date=_day(b, "effective_date"),
             remarks=f"Amazon {b.get('marketplace_id', '')} stock alignment"[:60],
+            after_unknown_outcome=uncertain,
         )
         out = _posted(await client.post_inventory_adjustment(adj), "adjustment")
         return Outcome(out.outcome, f"{out.response}: {diff:+} (was {on_hand})", out.document)
 
     return {
-        "qad.sales_order.create": Handler(f"POST {p.sales_order_headers}", _so_summary, so_create),
+        "qad.sales_order.create": Handler(
+            f"POST {p.sales_order_headers} + {p.sales_order_lines_grid}", _so_summary, so_create
+        ),
         "qad.sales_order.update": Handler(
-            f"POST {p.sales_order_headers} (update)", _upd_summary, so_update
+            f"POST {p.sales_order_lines_grid}|{p.sales_order_headers} (update)",
+            _upd_summary,
+            so_update,
         ),
         "qad.invoice.create": Handler(f"POST {p.customer_invoices}", _inv_summary, invoice),
         "qad.journal.create": Handler(f"POST {p.journal_entries}", _je_summary, journal),
         "qad.inventory.align": Handler(
-            f"GET {p.inventory_balances} + POST {p.unplanned_receives}|{p.unplanned_issues}",
+            f"GET {p.browses}?browseId={br.on_hand} + POST "
+            f"{p.unplanned_receives}|{p.unplanned_issues}",
             _align_summary,
             align,
         ),

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from engine.errors import (
+    ConfigError,
     DataError,
     FatalRemoteError,
     RemoteError,
@@ -54,7 +55,9 @@ class RetryPolicy:
     def decide(self, attempt: int, error: BaseException) -> Decision:
         """After try number ``attempt`` (1-based) failed with ``error``."""
         text = error_text(error)
-        if isinstance(error, FatalRemoteError | DataError):
+        # A tenant profile the engine cannot trust (e.g. a look-up that cannot prove a document
+        # absent) parks with its own text: retrying could post the document twice.
+        if isinstance(error, FatalRemoteError | DataError | ConfigError):
             return Decision("parked", 0.0, text)
         if isinstance(error, RetriableRemoteError | TimeoutError):
             uncertain = isinstance(error, UnknownOutcome | TimeoutError)

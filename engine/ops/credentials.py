@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from engine.adapters.amazon.auth import AmazonAccount
-from engine.adapters.qad.settings import QadSettings
+from engine.adapters.qad.settings import QadSettings, profile_kwargs
 from engine.config import Config
 from engine.errors import ConfigError
 from engine.security.credentials import AmazonCredential
 from engine.security.vault import default_vault_path, open_vault
 
-__all__ = ["amazon_account", "build_amazon_account", "build_qad_settings"]
+__all__ = ["amazon_account", "build_amazon_account", "build_qad_settings", "profile_settings"]
 
 _LOCAL = ("127.0.0.1", "localhost", "::1")
 
@@ -71,6 +72,7 @@ def build_qad_settings(
             domain=cfg.qad.domain,
             entity=cfg.qad.entity,
             request_timeout_s=timeout,
+            **profile_settings(cfg),
         )
     cred = open_vault(vault_path or default_vault_path()).get_qad(cfg.qad.credential)
     return QadSettings(
@@ -80,4 +82,10 @@ def build_qad_settings(
         domain=cred.domain or cfg.qad.domain,
         entity=cred.entity or cfg.qad.entity,
         request_timeout_s=timeout,
+        **profile_settings(cfg),
     )
+
+
+def profile_settings(cfg: Config) -> dict[str, Any]:
+    """The QadSettings keywords that come from the tenant profile in ``[qad]``."""
+    return profile_kwargs(cfg.qad)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.adapters.amazon.auth import AmazonAccount
-from engine.adapters.qad.settings import QadSettings
+from engine.adapters.qad.settings import QadSettings, profile_kwargs
 from engine.config import (
     AmazonConfig,
     Config,
@@ -158,7 +158,10 @@ async def run_demo(workdir: Path, opts: DemoOptions, say: Progress) -> DemoSumma
             name=seller.name,
         )
         qad_settings = QadSettings(
-            tenant_url=qad.tenant_url(), username=qad.username, password=qad.password
+            tenant_url=qad.tenant_url(),
+            username=qad.username,
+            password=qad.password,
+            **profile_kwargs(cfg.qad),
         )
         async with Engine.open(
             cfg,

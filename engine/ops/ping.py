@@ -1,6 +1,8 @@
 """What ``ml-connector ping`` does: check every configured account against Amazon and QAD.
 
 ``run_checks`` returns one ``Check`` per step (LWA token, marketplaces, QAD login, paths, browses).
+The QAD probes are the start-up probe's rules (``engine.ops.qad_probes``, shared with
+``qad discover``): every fix names a key of the tenant profile that exists.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import aiohttp
 from engine.adapters.amazon.client import AmazonClient
 from engine.adapters.amazon.regions import MARKETPLACE_REGION
 from engine.adapters.amazon.retry import Backoff
-from engine.adapters.qad import QadClient, QadSettings
+from engine.adapters.qad.settings import QadSettings
 from engine.config import Config
 from engine.errors import (
     AuthError,
@@ -26,10 +28,17 @@ from engine.errors import (
     RemoteError,
     RetriableRemoteError,
 )
-from engine.ops.credentials import amazon_account
+from engine.ops.credentials import amazon_account, profile_settings
+from engine.ops.qad_probes import (
+    LOOKUP_COLUMN,
+    BrowseProbe,
+    PathProbe,
+    login,
+    probe_browse,
+    probe_path,
+)
 from engine.security.redact import redact
 from engine.security.rotation import secret_expiry
-from engine.security.urls import validate_entity_path
 from engine.security.vault import AmazonCredential, QadCredential, Vault
 
 __all__ = ["Check", "run_checks"]
@@ -41,7 +50,7 @@ class Check:
 
     system: str  # "amazon" | "qad"
     target: str  # "shop NA" / "default https://tenant/clouderp"
-    step: str  # "LWA token", "getMarketplaceParticipations", "login", "path sales_orders"
+    step: str  # "LWA token", "getMarketplaceParticipations", "login", "path items"
     status: str  # "ok" | "warn" | "FAILED"
     detail: str  # what was found / why it failed
     fix: str = ""
@@ -208,47 +217,83 @@ async def _ping_qad(
         domain=cred.domain or cfg.qad.domain,
         entity=cred.entity or cfg.qad.entity,
         request_timeout_s=timeout_s,
-        probe_paths=False,  # we probe path by path below, to report each one
+        **profile_settings(cfg),
     )
-    client = QadClient(session, settings)
     try:
-        await client.start()
+        transport = await login(session, settings)
     except (EngineError, aiohttp.ClientError, TimeoutError) as exc:
         return [_failed("qad", target, "login", exc, qad_name=cred.name)]
     out = [Check("qad", target, "login", "ok", f"logged in as {cred.username}")]
-    paths = settings.paths
-    dom = {"domainCode": settings.domain}
+    paths, dom = settings.paths, settings.domain
+
+    async def probe(step: str, key: str, path: str) -> Check:
+        try:
+            found = await probe_path(transport, key, path, dom, settings.fields.domain)
+            return _path_row(target, step, found)
+        except (EngineError, aiohttp.ClientError, TimeoutError) as exc:
+            return _failed("qad", target, step, exc, qad_name=cred.name)
+
+    present: set[str] = set()
     for key, path in paths.entity_paths().items():
-        step = f"path {key}"
+        out.append(await probe(f"path {key}", key, path))
+        if out[-1].status == "ok":
+            present.add(key)
+    for owner in ("unplanned_receives", "unplanned_issues"):
+        if owner in present:  # under a missing entity path it would only repeat that row
+            path = f"{getattr(paths, owner)}/{paths.unplanned_validate_step}"
+            step = f"path unplanned_validate_step ({owner})"
+            out.append(await probe(step, "unplanned_validate_step", path))
+    for key in settings.browses.browse_ids():
         try:
-            validate_entity_path(path, what=f"qad.paths.{key}")
-            status, _, _ = await client.transport.send("GET", path, params=dom)
+            browse = await probe_browse(transport, paths.browses, settings.browses, key)
         except (EngineError, aiohttp.ClientError, TimeoutError) as exc:
-            out.append(_failed("qad", target, step, exc, qad_name=cred.name))
+            out.append(_failed("qad", target, f"browse {key}", exc, qad_name=cred.name))
             continue
-        out.append(_probe_row(target, step, path, status, key))
-    for key, browse in paths.browse_ids().items():
-        step = f"browse {key}"
-        params = {"browseId": browse, "page": "1", "pageSize": "1", "pageAction": "first"}
-        try:
-            status, _, _ = await client.transport.send("GET", paths.browses, params=params)
-        except (EngineError, aiohttp.ClientError, TimeoutError) as exc:
-            out.append(_failed("qad", target, step, exc, qad_name=cred.name))
-            continue
-        out.append(_probe_row(target, step, browse, status, key))
+        out.append(_browse_row(target, browse))
     return out
 
 
-def _probe_row(target: str, step: str, path: str, status: int, key: str) -> Check:
-    # A keyed GET without key fields answers 400 on QAD: that still proves the entity exists.
-    if status in (200, 400):
-        return Check("qad", target, step, "ok", f"{path} (HTTP {status})")
+_DISCOVER = "`ml-connector qad discover` finds the tenant's names"
+_RIGHTS = "the user lacks rights for this domain/entity: ask the QAD admin"
+
+
+def _path_row(target: str, step: str, probe: PathProbe) -> Check:
+    if probe.present:  # 400 = exists, key missing; 405 = exists, write-only
+        return Check("qad", target, step, "ok", f"{probe.path} (HTTP {probe.status})")
     fix = (
-        "the user lacks rights for this domain/entity: ask the QAD admin"
-        if status in (401, 403)
-        else f"set qad.paths.{key} to the tenant's real path"
+        _RIGHTS
+        if probe.status in (401, 403)
+        else f"set qad.paths.{probe.key} to the tenant's real path ({_DISCOVER})"
     )
-    return Check("qad", target, step, "FAILED", f"{path} answered HTTP {status}", fix)
+    return Check("qad", target, step, "FAILED", f"{probe.probed} answered {probe.answer}", fix)
+
+
+def _browse_row(target: str, probe: BrowseProbe) -> Check:
+    step, key, bid = f"browse {probe.key}", probe.key, probe.browse_id
+    if not probe.answered:
+        fix = _RIGHTS if probe.status in (401, 403) else f"set qad.browses.{key} ({_DISCOVER})"
+        detail = f"{bid} answered {probe.answer}"
+        return Check("qad", target, step, "FAILED", detail, fix)
+    if probe.row is None:
+        empty = f"{bid} answered no rows"
+        if key not in LOOKUP_COLUMN:
+            detail = f"{empty}: wrong browse id, or the tenant has no {key.replace('_', ' ')} data"
+            return Check("qad", target, step, "FAILED", detail, f"check qad.browses.{key}")
+        detail = f"{empty}: look-up unproven until the first create proves it"
+        return Check("qad", target, step, "warn", detail, f"check qad.browses.{key} ({_DISCOVER})")
+    if probe.missing_columns:
+        keys = ", ".join(f"qad.browses.{k}" for k in probe.missing_columns)
+        detail = (
+            f"{bid} rows lack {', '.join(probe.missing_columns.values())} "
+            f"(columns: {', '.join(probe.columns)})"
+        )
+        return Check("qad", target, step, "FAILED", detail, f"set {keys} to the row's column keys")
+    if probe.lookup == "failed":
+        column_key = LOOKUP_COLUMN[key]
+        detail = f"{bid}: filtering by the row's own value found nothing ({probe.lookup_probed})"
+        return Check("qad", target, step, "FAILED", detail, f"check qad.browses.{column_key}")
+    proven = "; look-up proven" if probe.lookup == "proven" else ""
+    return Check("qad", target, step, "ok", f"{bid}: 1 row, columns ok{proven}")
 
 
 def _failed(

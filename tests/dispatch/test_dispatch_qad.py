@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
+from engine.adapters.qad import QadBrowses, QadClient
 from engine.commands.outbox import Outbox
 from engine.commands.vocabulary import Park, make_command
 from engine.errors import StoreError
 
-from .conftest import FAST, ITEMS, TODAY, add, so_create, so_update
+from .conftest import FAST, ITEMS, TODAY, add, qad_settings, so_create, so_update
 
 SO_PATH = "/api/erp/salesOrderHeaders"
 
@@ -91,7 +93,14 @@ async def test_each_command_kind_posts_its_qad_document(qad, client, outbox, dis
     hist = {h.command.kind + h.command.record_key: h for h in await outbox.history("111")}
     create = (await outbox.history("111-0000001-0000001"))[0]
     assert create.attempts[0].document == so["so_nbr"]
-    assert create.attempts[0].endpoint == "POST api/erp/salesOrderHeaders"
+    assert create.attempts[0].endpoint == (
+        "POST api/erp/salesOrderHeaders + api/erp/salesOrderLinesGrid"
+    )
+    align_attempt = (await outbox.history(f"sku-{ITEMS[2]}-10-FBA"))[0].attempts[0]
+    assert align_attempt.endpoint == (
+        "GET api/qracore/browses?browseId=urn:browse:mfg:gp164 + POST "
+        "api/erp/unplannedReceives|api/erp/unplannedIssues"
+    )
     assert "AMZ-US" in create.attempts[0].request
     assert hist["qad.invoice.create111"].attempts[0].document
     report = (await outbox.history(f"sku-{ITEMS[4]}-10-100"))[0].attempts[0]
@@ -103,7 +112,15 @@ async def test_each_command_kind_posts_its_qad_document(qad, client, outbox, dis
     assert len(qad_orders(qad, "111-0000001-0000001")) == 1
 
 
+async def prove_sales_order_look_up(outbox: Outbox, dispatcher_for: Any, client: Any) -> None:
+    """The simulator starts without orders, so its look-up is unproven until a first order."""
+    await add(outbox, so_create("ORD-FIRST", (ITEMS[0], "1", "9.99")))
+    assert (await dispatcher_for(client).run_once()).ok == 1
+    assert client.lookup_states()["sales_order"] == "proven"
+
+
 async def test_retriable_500_and_503_are_retried_and_end_ok(qad, client, outbox, dispatcher_for):
+    await prove_sales_order_look_up(outbox, dispatcher_for, client)
     qad.faults.add("status", path=SO_PATH, method="POST", status=500, reference="ORD-500")
     qad.faults.add("status", path=SO_PATH, method="POST", status=503, reference="ORD-503")
     await add(
@@ -181,12 +198,16 @@ async def test_dispatcher_timeout_is_unknown_then_looked_up_not_reposted(
     await add(outbox, so_create("ORD-T", (ITEMS[0], "1", "9.99")))
     cfg = FAST.__class__(**{**{f: getattr(FAST, f) for f in FAST.__slots__}, "timeout_s": 0.3})
     counts = await dispatcher_for(client, cfg).run_until_idle(timeout_s=10)
-    assert counts.unknown == 1 and counts.exists == 1
+    assert counts.unknown == 1 and counts.ok == 1
     first, second = (await outbox.history("ORD-T"))[0].attempts
     assert first.outcome == "unknown" and "outcome unknown" in first.response
-    assert second.outcome == "exists" and "looked up after an unknown outcome" in second.response
-    assert len(qad_orders(qad, "ORD-T")) == 1
-    assert second.document == qad_orders(qad, "ORD-T")[0]["so_nbr"]
+    # QAD had the header, the lines never came: the header is found by its PO and completed.
+    assert second.outcome == "ok" and second.response.startswith(
+        "looked up after an unknown outcome: sales order"
+    )
+    assert "completed: 1 missing line(s) added" in second.response
+    (so,) = qad_orders(qad, "ORD-T")
+    assert second.document == so["so_nbr"] and len(so["lines"]) == 1
 
 
 async def test_update_never_overtakes_its_create(qad, client, outbox, dispatcher_for):
@@ -240,3 +261,25 @@ async def test_attempts_are_append_only(qad, client, outbox, dispatcher_for):
             conn.execute("UPDATE attempts SET response = 'x'")
     finally:
         conn.close()
+
+
+async def test_dispatcher_timeout_through_an_unproven_look_up_is_never_reposted(
+    qad, session, outbox, dispatcher_for
+):
+    # A sales-order browse the tenant does not know answers no rows: the look-up is unproven.
+    # The first attempt is cut off while QAD commits; the retry may not trust "not found".
+    browses = dataclasses.replace(QadBrowses(), sales_order="urn:browse:mfg:zz999")
+    settings = dataclasses.replace(qad_settings(qad, timeout_s=5.0), browses=browses)
+    qad.faults.add("commit_then_stall", path=SO_PATH, method="POST", delay_s=1.5)
+    await add(outbox, so_create("ORD-UP", (ITEMS[0], "1", "9.99")))
+    cfg = FAST.__class__(**{**{f: getattr(FAST, f) for f in FAST.__slots__}, "timeout_s": 0.3})
+    async with QadClient(session, settings) as client:
+        counts = await dispatcher_for(client, cfg).run_until_idle(timeout_s=10)
+    # Every retry stays "unknown" (looked up, never posted blind) until the budget is spent.
+    assert counts.parked == 1
+    (row,) = await outcomes(outbox, "ORD-UP")
+    assert row[-1] == "parked" and set(row[:-1]) == {"unknown"}
+    (parked,) = [p for p in await outbox.parked() if p.kind == "command"]
+    assert "not proven" in parked.reason and "qad.browses.sales_order" in parked.reason
+    assert len(qad_orders(qad, "ORD-UP")) == 1
+    assert sum(1 for m, p in qad.requests if m == "POST" and p == SO_PATH) == 1

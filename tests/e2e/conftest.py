@@ -12,6 +12,7 @@ import pytest
 
 from engine.adapters.qad.settings import QadSettings
 from engine.config import Config
+from engine.ops.credentials import profile_settings
 from engine.ops.demo import simulator_config
 from engine.ops.engine import Engine
 from engine.sim.amazon import AmazonSimulator
@@ -45,6 +46,7 @@ class World:
             domain=cfg.qad.domain,
             entity=cfg.qad.entity,
             request_timeout_s=timeout_s,
+            **profile_settings(cfg),
         )
 
     @asynccontextmanager
@@ -72,9 +74,10 @@ def make_world(tmp_path: Path) -> Callable[..., Any]:
         sim_kw.setdefault("rate_limits", False)
         sim_kw.setdefault("time_scale", 120.0)
         tenants = sim_kw.pop("tenants", ("clouderp",))
+        qad_kw = sim_kw.pop("qad_kw", {})
         async with (
             AmazonSimulator(**sim_kw) as amazon,
-            QadSimulator(tmp_path / "qad.db", tenants=tenants) as qad,
+            QadSimulator(tmp_path / "qad.db", tenants=tenants, **qad_kw) as qad,
         ):
             yield World(amazon, qad, tmp_path)
 

@@ -10,7 +10,11 @@ from engine.sim.qad.snapshot import diff_snapshots
 from tests.faults.conftest import attempt_outcomes, faulted_run, parked
 
 SO = "salesOrderHeaders"
-WRITES = [SO, "journalEntries", "customerInvoices", "unplannedReceives"]
+# The receipt's commit, not its validation steps (a lost step answer is an ordinary retry).
+RECEIPT = "unplannedReceives$"
+# The commit of a sales order's lines (after the header; its initialize is a GET).
+LINES = "salesOrderLinesGrid$"
+WRITES = [SO, LINES, "journalEntries", "customerInvoices", RECEIPT]
 
 
 @pytest.mark.parametrize("path", [SO, "journalEntries"])
@@ -38,7 +42,7 @@ async def test_qad_latency_past_timeout_before_commit(make_world, ref_books, pat
         await faulted_run(w, ref, qad_timeout_s=0.7)
 
 
-@pytest.mark.parametrize("path", [SO, "journalEntries", "unplannedReceives"])
+@pytest.mark.parametrize("path", [SO, "journalEntries", RECEIPT])
 async def test_qad_connection_dropped_before_commit(make_world, ref_books, path) -> None:
     """No answer and nothing committed: the look-up finds nothing, the post is sent again once."""
     ref = await ref_books()
@@ -61,7 +65,8 @@ async def test_qad_connection_dropped_before_commit(make_world, ref_books, path)
     ("kind", "path"),
     [("commit_then_stall", p) for p in WRITES]
     + [("commit_then_drop", SO), ("commit_then_drop", "journalEntries")]
-    + [("commit_then_truncate", SO), ("commit_then_truncate", "unplannedReceives")],
+    + [("commit_then_truncate", SO), ("commit_then_truncate", RECEIPT)]
+    + [("commit_then_drop", LINES)],
 )
 async def test_qad_unknown_outcome_after_commit(make_world, ref_books, kind, path) -> None:
     """QAD commits, the answer never arrives: the engine must find the document, not repost."""

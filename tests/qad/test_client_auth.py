@@ -1,13 +1,12 @@
-"""Client start-up: URL validation, path probes, login, refresh, 401/403 handling."""
+"""Client start-up: URL validation, login, refresh, 401/403 handling (probe: test_client_probe)."""
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 
 import pytest
 
-from engine.adapters.qad import QadClient, QadPaths
+from engine.adapters.qad import QadClient
 from engine.errors import AuthError, ConfigError
 
 
@@ -31,18 +30,6 @@ async def test_bad_tenant_urls_fail_before_any_request(session, settings, sim, u
 async def test_wrong_context_root_fails_loudly(session, settings, sim):
     with pytest.raises(ConfigError, match="context root"):
         await QadClient(session, settings(tenant_url=sim.base_url + "/qad-central")).start()
-
-
-async def test_wrong_entity_path_fails_naming_the_path(session, settings):
-    paths = dataclasses.replace(QadPaths(), journal_entries="api/erp/journalEntryV9s")
-    with pytest.raises(ConfigError, match=r"journal_entries.*journalEntryV9s"):
-        await QadClient(session, settings(paths=paths)).start()
-    paths = dataclasses.replace(QadPaths(), item_browse="urn:browse:mfg:zz999")
-    with pytest.raises(ConfigError, match="item_browse"):
-        await QadClient(session, settings(paths=paths)).start()
-    paths = dataclasses.replace(QadPaths(), items="../../evil/items")
-    with pytest.raises(ConfigError):
-        await QadClient(session, settings(paths=paths)).start()
 
 
 async def test_context_root_is_kept_and_client_id_read_from_security_control(client, sim):

@@ -1,14 +1,14 @@
-"""Simulator: seed, persistence across restarts, browse grammar/paging, control prefix."""
+"""Simulator: seed, restarts (flow state included), browse grammar/paging, control prefix."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
 import aiohttp
-import orjson
 
 from engine.sim import business
 from engine.sim.qad import QadSimulator
+from tests.sim_qad.conftest import Caller
 
 
 async def _token(s: aiohttp.ClientSession, qad: QadSimulator) -> dict[str, str]:
@@ -41,30 +41,21 @@ async def test_seed_matches_the_shared_business(sim):
 async def test_state_survives_restart(tmp_path, session):
     path = tmp_path / "state.db"
     async with QadSimulator(path) as qad:
-        h = await _token(session, qad)
-        body = {
-            "salesOrderHeaders": [
-                {
-                    "soldToCustomerCode": "AMZ-US",
-                    "orderDate": "2026-11-01",
-                    "customerPurchaseOrder": "111-222",
-                    "salesOrderLines": [
-                        {"itemCode": "10-1000", "quantityOrdered": 3, "netPrice": 12.34}
-                    ],
-                }
-            ]
-        }
-        r = await session.post(
-            qad.tenant_url() + "/api/erp/salesOrderHeaders",
-            data=orjson.dumps(body),
-            headers={**h, "Content-Type": "application/json"},
-        )
-        assert (await r.json())["submitResult"]["success"] is True
+        api = Caller(qad, session)
+        await api.login()
+        nbr = await api.order("111-222", ("10-1000", 3, "12.34"))
+        # A line initialised and field-changed but not committed survives a restart too.
+        pending = await api.prepared_line(nbr, "10-1010", 1, "1.00")
     async with QadSimulator(path) as again:
         orders = again.sales_orders()
         assert [o["so_po"] for o in orders] == ["111-222"]
         assert orders[0]["lines"][0]["sod_price"] == Decimal("12.34")
         assert again.on_hand("10-1000", "10-100") == Decimal(100)  # not reseeded
+        api = Caller(again, session)
+        await api.login()
+        status, doc = await api.commit(nbr, [pending])
+        assert status == 200 and doc["submitResult"]["success"] is True, doc
+        assert [ln["sod_part"] for ln in again.sales_order(nbr)["lines"]] == ["10-1000", "10-1010"]
 
 
 async def test_browse_filters_and_paging(sim, session):
@@ -99,7 +90,7 @@ async def test_browse_filters_and_paging(sim, session):
     assert await count("pt_mstr.pt_part,ew,0,literal") == 24
     assert await count("pt_mstr.pt_price,gt,0,literal", "pt_mstr.pt_price,le,0,literal") == 0
     r = await session.get(url, params={"browseId": "urn:browse:nope"}, headers=h)
-    assert r.status == 404
+    assert r.status == 200 and (await r.json())["data"] == []  # unknown browse: no rows
     r = await session.get(
         url, params={"browseId": "mfg:gp340", "filter": "pt_mstr.pt_part,zz,1,literal"}, headers=h
     )
@@ -111,7 +102,7 @@ async def test_keyed_get_missing_key_is_400_and_health_needs_no_auth(sim, sessio
     r = await session.get(sim.tenant_url() + "/api/erp/items?domainCode=10USA", headers=h)
     assert r.status == 400
     assert (await r.json())["errors"][0]["fieldName"] == "itemCode"
-    r = await session.get(sim.tenant_url() + "/api/erp/items?itemCode=10-1000")
+    r = await session.get(sim.tenant_url() + "/api/erp/items?itemCode=10-1000&domainCode=10USA")
     assert r.status == 401
     r = await session.get(sim.tenant_url("fresh") + "/__sim/health")
     assert (await r.json())["status"] == "ok"
@@ -124,9 +115,10 @@ async def test_faults_over_http_control_prefix(sim, session):
         json={"faults": [{"kind": "status", "status": 503, "path": "/api/erp/items"}]},
     )
     assert r.status == 200
-    r = await session.get(sim.tenant_url() + "/api/erp/items?itemCode=10-1000", headers=h)
+    item = sim.tenant_url() + "/api/erp/items?itemCode=10-1000&domainCode=10USA"
+    r = await session.get(item, headers=h)
     assert r.status == 503
-    r = await session.get(sim.tenant_url() + "/api/erp/items?itemCode=10-1000", headers=h)
+    r = await session.get(item, headers=h)
     assert r.status == 200  # times=1
     r = await session.post(sim.tenant_url() + "/__sim/faults", json={"faults": [{"kind": "x"}]})
     assert r.status == 400

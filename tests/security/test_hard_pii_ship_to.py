@@ -309,7 +309,7 @@ async def test_the_ship_to_reaches_qad_on_the_wire(tmp_path: Path) -> None:
                 timeout_s=30
             )
     posted = b"".join(qad_wire.bodies)
-    assert b'"shipTo"' in posted and b"Sample Street" in posted
+    assert b'"shipToAddress"' in posted and b"Sample Street" in posted
 
 
 def test_projector_puts_a_late_ship_to_into_one_update_and_never_for_fba() -> None:

@@ -3,6 +3,7 @@
 import asyncio
 import io
 import logging
+import re
 from datetime import date
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from engine.cli import main
 from engine.cli.ping import render
 from engine.config import parse_config
+from engine.config.qad_profile import QadBrowses, QadFields, QadPaths
 from engine.ops.ping import run_checks
 from engine.security.keys import encode_key, generate_key
 from engine.security.vault import AmazonCredential, QadCredential, Vault
@@ -146,6 +148,12 @@ async def test_ping_failures_have_reason_and_fix(sims, tmp_path):
     assert [c.step for c in bad] == ["path journal_entries"]
     assert "qad.paths.journal_entries" in bad[0].fix
     assert sum(c.status == "ok" for c in checks) >= 5
+    # Every key a fix names exists in the tenant profile (tests/qad/test_ping_profile.py has
+    # the profile cases: empty browses, wrong columns, a renamed tenant).
+    profile = {"paths": QadPaths(), "browses": QadBrowses(), "fields": QadFields()}
+    for c in checks:
+        for section, key in re.findall(r"qad\.(paths|browses|fields)\.([a-z_]+)", c.fix):
+            assert hasattr(profile[section], key), c.fix
 
     # Marketplace not participating in the EU with a correct EU token.
     vault.put(amazon_cred(amazon))

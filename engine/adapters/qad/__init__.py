@@ -15,7 +15,7 @@ from engine.adapters.qad.models import (
     SalesOrderLine,
     SalesOrderUpdate,
 )
-from engine.adapters.qad.settings import QadPaths, QadSettings
+from engine.adapters.qad.settings import QadBrowses, QadFields, QadPaths, QadSettings
 from engine.adapters.qad.transport import QadBusinessError
 
 __all__ = [
@@ -28,8 +28,10 @@ __all__ = [
     "JournalLine",
     "LineChange",
     "PostResult",
+    "QadBrowses",
     "QadBusinessError",
     "QadClient",
+    "QadFields",
     "QadPaths",
     "QadSettings",
     "SalesOrder",

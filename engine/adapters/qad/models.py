@@ -11,7 +11,6 @@ from typing import Any
 from engine.errors import DataError
 
 __all__ = [
-    "SHIP_TO_FIELD",
     "CustomerInvoice",
     "InventoryAdjustment",
     "InventoryBalance",
@@ -26,11 +25,6 @@ __all__ = [
     "SalesOrderUpdate",
     "ShipTo",
 ]
-
-# The sales order header field that carries a delivery address. QAD's published sales order
-# holds only shipToCustomerCode (and so does the simulator), so the address travels in this
-# INVENTED field until the real tenant's ship-to structure is known.
-SHIP_TO_FIELD = "shipTo"
 
 
 def _money(value: Decimal, what: str) -> None:
@@ -75,7 +69,7 @@ class ShipTo:
         return "ShipTo(<buyer address>)"
 
     def record(self) -> dict[str, Any]:
-        """The QAD JSON of the address (the value of SHIP_TO_FIELD)."""
+        """The QAD JSON of the address (the value of ``[qad.fields] so_ship_to_address``)."""
         return {
             "name": self.name,
             "addressLines": list(self.address_lines),
@@ -86,15 +80,18 @@ class ShipTo:
         }
 
 
-def _ship_to_fields(ship_to: ShipTo | None) -> dict[str, Any]:
-    return {} if ship_to is None else {SHIP_TO_FIELD: ship_to.record()}
+def _ship_to_fields(ship_to: ShipTo | None, field_name: str) -> dict[str, Any]:
+    # The address field is a guess on public evidence: a tenant profile may name none ("").
+    return {} if ship_to is None or not field_name else {field_name: ship_to.record()}
 
 
 @dataclass(frozen=True, slots=True)
 class SalesOrder:
-    """A sales order; ``reference`` (the Amazon order id) goes to customerPurchaseOrder.
+    """A sales order; ``reference`` (the Amazon order id) goes to the customer PO (so_po).
 
     ``ship_to`` is the delivery address of a merchant-fulfilled order (None: the customer's).
+    ``after_unknown_outcome``: an earlier attempt may already have posted it (the dispatcher's
+    ``uncertain``), so only a proven look-up may decide that it is absent.
     """
 
     reference: str
@@ -105,15 +102,15 @@ class SalesOrder:
     site: str = "10-100"
     due_date: date | None = None
     number: str = ""  # deterministic so_nbr, or "" to let QAD number it
-    channel: str = "AMAZON"
     ship_to: ShipTo | None = field(default=None, repr=False)
+    after_unknown_outcome: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         _ref(self.reference)
 
-    def ship_to_fields(self) -> dict[str, Any]:
-        """Header fields for the delivery address: ``{SHIP_TO_FIELD: {...}}`` or ``{}``."""
-        return _ship_to_fields(self.ship_to)
+    def ship_to_fields(self, field_name: str) -> dict[str, Any]:
+        """Header fields for the delivery address: ``{field_name: {...}}`` or ``{}``."""
+        return _ship_to_fields(self.ship_to, field_name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,9 +133,9 @@ class SalesOrderUpdate:
     def __post_init__(self) -> None:
         _ref(self.reference)
 
-    def ship_to_fields(self) -> dict[str, Any]:
-        """Header fields for the delivery address: ``{SHIP_TO_FIELD: {...}}`` or ``{}``."""
-        return _ship_to_fields(self.ship_to)
+    def ship_to_fields(self, field_name: str) -> dict[str, Any]:
+        """Header fields for the delivery address: ``{field_name: {...}}`` or ``{}``."""
+        return _ship_to_fields(self.ship_to, field_name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +162,7 @@ class CustomerInvoice:
     due_date: date | None = None
     daybook: str = "SALES"
     description: str = ""
+    after_unknown_outcome: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         _ref(self.reference)
@@ -194,6 +192,7 @@ class JournalEntry:
     currency: str = "USD"
     daybook: str = "JE"
     description: str = ""
+    after_unknown_outcome: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         _ref(self.reference)
@@ -201,7 +200,11 @@ class JournalEntry:
 
 @dataclass(frozen=True, slots=True)
 class InventoryAdjustment:
-    """Unplanned receipt (quantity > 0, RCT-UNP) or issue (quantity < 0, ISS-UNP)."""
+    """Unplanned receipt (quantity > 0, RCT-UNP) or issue (quantity < 0, ISS-UNP).
+
+    ``effective_date`` is kept for the record but not sent: the public init tree has no
+    effective-date field, so QAD applies the day it commits.
+    """
 
     reference: str
     item: str
@@ -210,6 +213,7 @@ class InventoryAdjustment:
     effective_date: date
     location: str = "010"
     remarks: str = ""
+    after_unknown_outcome: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         _ref(self.reference)
@@ -243,8 +247,9 @@ class Item:
 
 @dataclass(frozen=True, slots=True)
 class InventoryBalance:
+    """On-hand of an item at a site: the sum over its locations/lots (``locations`` rows)."""
+
     item: str
     site: str
     on_hand: Decimal
-    available: Decimal
-    allocated: Decimal
+    locations: int = 0

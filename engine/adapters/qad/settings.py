@@ -1,62 +1,15 @@
-"""Per-tenant QAD settings. Paths QAD does not publish are configuration (simulator defaults)."""
+"""Per-tenant QAD settings: the tenant URL, the login, and the tenant profile from config."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
-from engine.security.urls import validate_entity_path, validate_tenant_url
+from engine.config.model import QadConfig
+from engine.config.qad_profile import QadBrowses, QadFields, QadPaths
+from engine.config.urls import validate_tenant_url
 
-__all__ = ["QadPaths", "QadSettings"]
-
-
-@dataclass(frozen=True, slots=True)
-class QadPaths:
-    """Paths relative to the tenant URL, browse ids and viewUris (INVENTED ones marked)."""
-
-    token_endpoint: str = "oauth/token"  # noqa: S105 - a path, not a secret
-    security_control: str = "api/qracore/securityControl"
-    browses: str = "api/qracore/browses"
-    sales_order_headers: str = "api/erp/salesOrderHeaders"
-    sales_orders: str = "api/erp/salesOrders"
-    items: str = "api/erp/items"
-    inventory_balances: str = "api/erp/inventoryBalances"  # INVENTED
-    unplanned_receives: str = "api/erp/unplannedReceives"
-    unplanned_issues: str = "api/erp/unplannedIssues"  # INVENTED
-    customer_invoices: str = "api/erp/customerInvoices"  # INVENTED
-    journal_entries: str = "api/erp/journalEntries"  # INVENTED
-    sales_order_view: str = "urn:be:com.qad.sales.salesorder.ISalesOrderHeader"
-    unplanned_receive_view: str = "urn:be:com.qad.logistics.unplanned.IUnplannedReceiveV2"
-    unplanned_issue_view: str = "urn:be:com.qad.logistics.unplanned.IUnplannedIssueV2"  # INVENTED
-    customer_invoice_view: str = "urn:be:com.qad.sim.ICustomerInvoice"  # INVENTED
-    journal_entry_view: str = "urn:be:com.qad.sim.IJournalEntry"  # INVENTED
-    sales_order_browse: str = "urn:browse:bebrowse:com.qad.erp.sales.salesOrders"
-    sales_order_reference_field: str = "salesOrder.customerPurchaseOrder"  # INVENTED field
-    item_browse: str = "urn:browse:mfg:gp340"
-    inventory_history_browse: str = "urn:browse:sim:inventoryHistory"  # INVENTED
-
-    def entity_paths(self) -> dict[str, str]:
-        """Config key -> relative path of every ``api/erp`` entity (probed at start-up)."""
-        return {
-            f.name: getattr(self, f.name)
-            for f in dataclasses.fields(self)
-            if getattr(self, f.name).startswith("api/erp/")
-        }
-
-    def browse_ids(self) -> dict[str, str]:
-        return {
-            f.name: getattr(self, f.name)
-            for f in dataclasses.fields(self)
-            if f.name.endswith("_browse")
-        }
-
-    def validated(self) -> QadPaths:
-        """Raise ConfigError for an unsafe path (traversal, foreign host, query)."""
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if not value.startswith("urn:"):
-                validate_entity_path(value, what=f"qad.paths.{f.name}")
-        return self
+__all__ = ["QadBrowses", "QadFields", "QadPaths", "QadSettings", "profile_kwargs"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +23,9 @@ class QadSettings:
     entity: str = "10USACO"
     client_id: str = ""  # "" = read it from securityControl with Basic auth
     paths: QadPaths = field(default_factory=QadPaths)
+    browses: QadBrowses = field(default_factory=QadBrowses)
+    fields: QadFields = field(default_factory=QadFields)
+    cancel_policy: str = "zero_quantity"
     request_timeout_s: float = 30.0
     token_refresh_margin_s: float = 60.0
     page_size: int = 100
@@ -77,3 +33,14 @@ class QadSettings:
 
     def validated_url(self) -> str:
         return validate_tenant_url(self.tenant_url, what="qad.tenant_url")
+
+
+def profile_kwargs(qad: QadConfig) -> dict[str, Any]:
+    """The QadSettings keywords that come from the tenant profile in ``[qad]``."""
+    return {
+        "client_id": qad.client_id,
+        "paths": qad.paths,
+        "browses": qad.browses,
+        "fields": qad.fields,
+        "cancel_policy": qad.cancel_policy,
+    }

@@ -33,10 +33,11 @@ from engine.errors import (
 
 from .settings import QadSettings
 
-__all__ = ["QadBusinessError", "Transport", "dumps", "loads"]
+__all__ = ["SYSTEM", "Params", "QadBusinessError", "Transport", "dumps", "loads"]
 
 log = logging.getLogger(__name__)
 SYSTEM = "qad"
+DUPLICATE_CODE = "2041"  # "Sales order <nbr> already exists" (public loader)
 Params = Sequence[tuple[str, str]] | Mapping[str, str]
 
 
@@ -69,7 +70,12 @@ class QadBusinessError(Rejected):
 
     @property
     def already_exists(self) -> bool:
-        return any("already exist" in str(e.get("message", "")).lower() for e in self.errors)
+        """QAD's duplicate answer: code 2041 (duplicate sales order header) or the text."""
+        return any(
+            str(e.get("code") or "") == DUPLICATE_CODE
+            or "already exist" in str(e.get("message", "")).lower()
+            for e in self.errors
+        )
 
 
 def _basic(user: str, password: str) -> str:
@@ -159,6 +165,14 @@ class Transport:
                 f"qad {method} {rel}: connection lost ({type(exc).__name__})", system=SYSTEM
             ) from exc
 
+    def _not_found(self, key: str, path: str) -> ConfigError:
+        # Usually a wrong host or context root; on a tenant that names it differently, the path.
+        return ConfigError(
+            f"qad.tenant_url {self.base!r}: {self.url(path)} not found (HTTP 404); check the "
+            f"host and context root (e.g. /clouderp), or set qad.paths.{key} (now {path!r}) to "
+            "the tenant's path"
+        )
+
     async def _fetch_client_id(self) -> str:
         status, body, _ = await self._raw(
             "GET",
@@ -169,10 +183,7 @@ class Transport:
             },
         )
         if status == 404:
-            raise ConfigError(
-                f"qad.tenant_url {self.base!r}: {self.settings.paths.security_control} not found "
-                "(HTTP 404); check the host and context root (e.g. /clouderp)"
-            )
+            raise self._not_found("security_control", self.settings.paths.security_control)
         if status in (401, 403):
             raise AuthError(
                 f"qad securityControl refused the login (HTTP {status})",
@@ -196,10 +207,7 @@ class Transport:
             headers={"Accept": "application/json"},
         )
         if status == 404:
-            raise ConfigError(
-                f"qad.tenant_url {self.base!r}: {self.settings.paths.token_endpoint} not found "
-                "(HTTP 404); check the host and context root (e.g. /clouderp)"
-            )
+            raise self._not_found("token_endpoint", self.settings.paths.token_endpoint)
         if status in (400, 401, 403):
             raise AuthError(
                 f"qad login failed (HTTP {status}): {_error_text(body)}",

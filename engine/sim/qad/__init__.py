@@ -1,4 +1,4 @@
-"""The QAD Adaptive ERP tenant simulator (see /work/notes/qad-api.md for the interface)."""
+"""The QAD Adaptive ERP tenant simulator, strict by default (see ``server`` and its flows)."""
 
 from engine.sim.qad.faults import FaultPlan, FaultRule
 from engine.sim.qad.server import DEMO_PASSWORD, DEMO_USER, NOACCESS_USER, QadSimulator

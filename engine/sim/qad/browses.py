@@ -1,193 +1,225 @@
-"""Browse definitions and QAD's browse filter grammar (``field,op,value,literal``)."""
+"""``GET api/qracore/browses``: the browses the connector reads, and the browse endpoint.
+
+Answer [C] (public browse clients): ``{"data": [flat rows, dotted keys], "auxillaryData":
+{"HasMoreParams": "true"|"false"}}`` (QAD's spelling, a string). Browse ids and tables [C]
+(a public export of a tenant's browse catalog): gp242 Sales Order by PO (so_mstr), gp340 Item
+Master (pt_mstr), gp164 Item Location Qty on Hand (ld_det), ic763 Inventory Transaction
+(tr_hist), an001 Customer Invoices (DInvoice), cm007 Customers (cm_mstr); their column keys
+are [I] (the ``table.field`` filter form is [C]). The journal-entry bebrowse and its columns
+are [G]. An unknown browse id answers 200 with no rows (a made-up browse code "returned
+nothing" [C]; that it is a 200 is [I]) unless the simulator runs with ``unknown_browse="404"``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from decimal import Decimal, InvalidOperation
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
+from engine.sim.qad.filters import BrowseError, apply_filters, narrowing
 from engine.sim.qad.store import Store
+from engine.sim.qad.wire import Call, HttpError, Reply
 
-__all__ = ["BROWSES", "BrowseError", "apply_filters", "rows_for"]
+__all__ = ["BROWSES", "Browse", "browse", "total_count"]
 
-
-class BrowseError(ValueError):
-    """A malformed filter or unknown browse id (HTTP 400/404)."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
+Row = dict[str, Any]
 
 
-def _prefixed(prefix: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{f"{prefix}.{k}": v for k, v in r.items()} for r in rows]
+@dataclass(frozen=True, slots=True)
+class Browse:
+    """A browse over SQL: each column key is ``(SQL expression, classic dbField)``."""
+
+    browse_id: str
+    description: str
+    table: str
+    source: str  # a table or a parenthesised sub-select
+    columns: dict[str, tuple[str, str]]
+    order: str
+    decimals: frozenset[str] = frozenset()
+
+    def rows(self, store: Store, filters: Sequence[str]) -> list[Row]:
+        """Every row, or a superset of those ``filters`` select (``apply_filters`` decides)."""
+        select = ", ".join(f'{expr} AS "{key}"' for key, (expr, _) in self.columns.items())
+        where, params = [], []
+        for column, value in narrowing(filters).items():
+            if column in self.columns:
+                where.append(f"lower({self.columns[column][0]}) = ?")
+                params.append(value)
+        sql = f"SELECT {select} FROM {self.source} AS src"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        out = [dict(r) for r in store.db.execute(f"{sql} ORDER BY {self.order}", params)]
+        for r in out:
+            for k in self.decimals:
+                if r[k] is not None:
+                    r[k] = Decimal(r[k])
+        return out
 
 
-def _sales_orders(store: Store, filters: Sequence[str] = ()) -> list[dict[str, Any]]:
-    # A real tenant answers a by-reference look-up from an index, not by reading every order:
-    # an ``eq`` filter on the PO reference narrows the SQL (a superset; apply_filters decides).
-    ref = next((f.split(",")[2] for f in filters if _is_ref_eq(f)), None)
-    if ref is None:
-        rows = store.query("SELECT * FROM so_mstr ORDER BY so_nbr")
-    else:
-        rows = store.query(
-            "SELECT * FROM so_mstr WHERE lower(so_po) = ? ORDER BY so_nbr", (ref.lower(),)
-        )
-    out = []
-    for r in rows:
-        out.append(
+def _mfg(table: str, *fields: str) -> dict[str, tuple[str, str]]:
+    return {f"{table}.{f}": (f, f"{table}.{f}") for f in fields}
+
+
+_INVOICE_TYPES = "CASE ar_type WHEN 'I' THEN 'INVOICE' ELSE 'CREDITNOTE' END"
+
+BROWSES: dict[str, Browse] = {
+    b.browse_id: b
+    for b in (
+        Browse(
+            "urn:browse:mfg:gp242",
+            "Sales Order by PO",
+            "so_mstr",
+            "so_mstr",
+            _mfg("so_mstr", "so_nbr", "so_po", "so_cust", "so_ord_date", "so_curr", "so_site"),
+            "so_nbr",
+        ),
+        Browse(
+            "urn:browse:mfg:gp340",
+            "Item Master",
+            "pt_mstr",
+            "pt_mstr",
+            _mfg(
+                "pt_mstr",
+                "pt_part",
+                "pt_desc1",
+                "pt_desc2",
+                "pt_um",
+                "pt_prod_line",
+                "pt_price",
+                "pt_status",
+                "pt_part_type",
+            ),
+            "pt_part",
+            frozenset({"pt_mstr.pt_price"}),
+        ),
+        Browse(
+            "urn:browse:mfg:gp164",
+            "Item Location Quantity on Hand",
+            "ld_det",
+            "ld_det",
+            _mfg(
+                "ld_det",
+                "ld_part",
+                "ld_site",
+                "ld_loc",
+                "ld_lot",
+                "ld_ref",
+                "ld_status",
+                "ld_qty_oh",
+            ),
+            "ld_part, ld_site, ld_loc, ld_lot, ld_ref",
+            frozenset({"ld_det.ld_qty_oh"}),
+        ),
+        Browse(
+            "urn:browse:mfg:ic763",
+            "Inventory Transaction",
+            "tr_hist",
+            "tr_hist",
             {
-                "salesOrder.salesOrderNumber": r["so_nbr"],
-                "salesOrder.domainCode": r["so_domain"],
-                "salesOrder.soldToCustomerCode": r["so_cust"],
-                "salesOrder.billToCustomerCode": r["so_bill"],
-                "salesOrder.shipToCustomerCode": r["so_ship"],
-                "salesOrder.orderDate": r["so_ord_date"],
-                "salesOrder.dueDate": r["so_due_date"],
-                "salesOrder.siteCode": r["so_site"],
-                "salesOrder.currencyCode": r["so_curr"],
-                "salesOrder.customerPurchaseOrder": r["so_po"],
-                "salesOrder.channel": r["so_channel"],
-                "salesOrder.status": "cancelled" if r["so_stat"] == "X" else "open",
-            }
-        )
-    return out
-
-
-def _is_ref_eq(spec: str) -> bool:
-    parts = spec.split(",")
-    if len(parts) < 3 or parts[0] != "salesOrder.customerPurchaseOrder":
-        return False
-    if parts[1].lower() != "eq":
-        return False
-    try:  # numbers compare numerically ("1.0" eq "1"): leave those to the full scan
-        Decimal(parts[2])
-    except InvalidOperation:
-        return True
-    return False
-
-
-def _items(store: Store) -> list[dict[str, Any]]:
-    rows = store.query(
-        "SELECT pt_part, pt_desc1, pt_desc2, pt_um, pt_prod_line, pt_price, pt_status, "
-        "pt_part_type FROM pt_mstr ORDER BY pt_part"
+                **_mfg("tr_hist", "tr_trnbr", "tr_type", "tr_part", "tr_site", "tr_loc"),
+                "tr_hist.tr_serial": ("tr_lot", "tr_hist.tr_serial"),
+                **_mfg("tr_hist", "tr_qty_loc", "tr_effdate", "tr_nbr", "tr_rmks"),
+            },
+            "tr_trnbr",
+            frozenset({"tr_hist.tr_qty_loc"}),
+        ),
+        Browse(
+            "urn:browse:mfg:an001",
+            "Customer Invoices",
+            "DInvoice",
+            "ar_mstr",
+            {
+                "DInvoice.DInvoiceVoucher": ("ar_voucher", "DInvoice.DInvoiceVoucher"),
+                "DInvoice.DInvoiceReference": ("ar_po", "DInvoice.DInvoiceReference"),
+                "Debtor.DebtorCode": ("ar_cust", "Debtor.DebtorCode"),
+                "DInvoice.DInvoiceDate": ("ar_date", "DInvoice.DInvoiceDate"),
+                "DInvoice.DInvoicePostingDate": ("ar_effdate", "DInvoice.DInvoicePostingDate"),
+                "DInvoice.DInvoiceOriginalDebitTC": (
+                    "ar_amt",
+                    "DInvoice.DInvoiceOriginalDebitTC",
+                ),
+                "Currency.CurrencyCode": ("ar_curr", "Currency.CurrencyCode"),
+                "DInvoice.DInvoiceType": (_INVOICE_TYPES, "DInvoice.DInvoiceType"),
+            },
+            "ar_voucher",
+            frozenset({"DInvoice.DInvoiceOriginalDebitTC"}),
+        ),
+        Browse(
+            "urn:browse:bebrowse:com.qad.financials.generalledger.journalEntries",
+            "Journal Entries",
+            "Posting",
+            # One row per voucher; debitTC = the sum of the entry's debit lines.
+            "(SELECT gltr_voucher, gltr_doc, gltr_eff_dt, gltr_dy_code, "
+            "group_concat(CASE WHEN CAST(gltr_amt AS REAL) > 0 THEN gltr_amt END, ' ') AS debits "
+            "FROM gltr_hist WHERE gltr_doc_typ = 'JL' GROUP BY gltr_voucher)",
+            {
+                "journalEntry.voucher": ("gltr_voucher", "Posting.PostingVoucher"),
+                "journalEntry.reference": ("gltr_doc", "Posting.PostingInvoiceReferenceTxt"),
+                "journalEntry.postingDate": ("gltr_eff_dt", "Posting.PostingDate"),
+                "journalEntry.daybookCode": ("gltr_dy_code", "Journal.JournalCode"),
+                "journalEntry.debitTC": ("debits", "PostingLine.PostingLineDebitTC"),
+            },
+            "gltr_voucher",
+        ),
+        Browse(
+            "urn:browse:mfg:cm007",
+            "Customers",
+            "cm_mstr",
+            "cm_mstr",
+            {
+                **_mfg("cm_mstr", "cm_addr", "cm_sort", "cm_curr", "cm_cr_terms"),
+                "ad_mstr.ad_name": ("cm_sort", "ad_mstr.ad_name"),
+            },
+            "cm_addr",
+        ),
     )
-    return _prefixed("pt_mstr", rows)
-
-
-def _customers(store: Store) -> list[dict[str, Any]]:
-    rows = store.query(
-        "SELECT cm_addr, cm_sort, cm_curr, cm_cr_terms FROM cm_mstr ORDER BY cm_addr"
-    )
-    return [
-        {**{f"cm_mstr.{k}": v for k, v in r.items()}, "ad_mstr.ad_name": r["cm_sort"]} for r in rows
-    ]
-
-
-def _table(sql: str, prefix: str) -> Callable[[Store], list[dict[str, Any]]]:
-    return lambda store: _prefixed(prefix, store.query(sql))
-
-
-SALES_ORDERS_BROWSE = "urn:browse:bebrowse:com.qad.erp.sales.salesOrders"
-
-BROWSES: dict[str, Callable[[Store], list[dict[str, Any]]]] = {
-    "urn:browse:bebrowse:com.qad.erp.sales.salesOrders": _sales_orders,
-    "urn:browse:mfg:gp340": _items,
-    "urn:browse:mfg:cm007": _customers,
-    "urn:browse:sim:inventoryDetail": _table(
-        "SELECT ld_part, ld_site, ld_loc, ld_lot, ld_ref, ld_status, ld_qty_oh, ld_qty_all "
-        "FROM ld_det ORDER BY ld_part, ld_site, ld_loc, ld_lot, ld_ref",
-        "ld_det",
-    ),
-    "urn:browse:sim:inventoryTotals": _table(
-        "SELECT in_part, in_site, in_qty_oh, in_qty_avail, in_qty_all FROM in_mstr "
-        "ORDER BY in_part, in_site",
-        "in_mstr",
-    ),
-    "urn:browse:sim:inventoryHistory": _table(
-        "SELECT tr_trnbr, tr_type, tr_part, tr_site, tr_loc, tr_lot, tr_qty_loc, tr_effdate, "
-        "tr_nbr, tr_rmks FROM tr_hist ORDER BY tr_trnbr",
-        "tr_hist",
-    ),
-    "urn:browse:sim:customerInvoices": _table(
-        "SELECT ar_nbr, ar_type, ar_cust, ar_date, ar_effdate, ar_amt, ar_curr, ar_po, ar_dy_code, "
-        "ar_voucher FROM ar_mstr ORDER BY ar_nbr",
-        "ar_mstr",
-    ),
-    "urn:browse:sim:journalEntries": _table(
-        "SELECT gltr_voucher, gltr_line, gltr_ref, gltr_eff_dt, gltr_acc, gltr_sub, gltr_ctr, "
-        "gltr_amt, gltr_curr, gltr_dy_code, gltr_doc, gltr_doc_typ FROM gltr_hist "
-        "ORDER BY gltr_voucher, gltr_line",
-        "gltr_hist",
-    ),
 }
 
+_JOURNAL_DEBIT = "journalEntry.debitTC"
 
-def rows_for(browse_id: str, store: Store, filters: Sequence[str] = ()) -> list[dict[str, Any]]:
-    """All rows of a browse (or a superset of those ``filters`` select); the older
-    ``mfg:gp340`` spelling is accepted too."""
+
+def _rows(call: Call, browse_id: str) -> list[Row] | None:
+    """The filtered rows of a browse; None for an unknown browse id."""
     bid = browse_id if browse_id.startswith("urn:") else f"urn:browse:{browse_id}"
-    if bid == SALES_ORDERS_BROWSE:
-        return _sales_orders(store, filters)
-    fn = BROWSES.get(bid)
-    if fn is None:
-        raise BrowseError(f"Browse {browse_id!r} not found", status=404)
-    return fn(store)
-
-
-def _key(value: Any) -> tuple[int, Any]:
-    # Numbers compare numerically, everything else as case-insensitive text (Progress default).
-    if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
-        return (0, Decimal(value))
-    text = "" if value is None else str(value)
+    found = BROWSES.get(bid)
+    if found is None:
+        return None
     try:
-        return (0, Decimal(text)) if text and text.strip() == text else (1, text.lower())
-    except InvalidOperation:
-        return (1, text.lower())
+        rows = found.rows(call.store, call.filters)
+        if _JOURNAL_DEBIT in found.columns:
+            for r in rows:  # the debit lines' amounts, summed exactly (never through a float)
+                r[_JOURNAL_DEBIT] = sum(
+                    (Decimal(x) for x in (r[_JOURNAL_DEBIT] or "").split()), Decimal(0)
+                )
+        return apply_filters(rows, call.filters)
+    except BrowseError as exc:
+        raise HttpError(400, str(exc)) from None
 
 
-def _compare(a: tuple[int, Any], b: tuple[int, Any]) -> int:
-    if a[0] != b[0]:  # mixed kinds: compare as text
-        sa, sb = str(a[1]).lower(), str(b[1]).lower()
-        return (sa > sb) - (sa < sb)
-    return int(a[1] > b[1]) - int(a[1] < b[1])
+def _need_rows(call: Call) -> list[Row]:
+    (browse_id,) = call.need("browseId")
+    rows = _rows(call, browse_id)
+    if rows is None:
+        if call.options.get("unknown_browse") == "404":
+            raise HttpError(404, "Not found")
+        return []
+    return rows
 
 
-def _predicate(spec: str) -> Callable[[dict[str, Any]], bool]:
-    parts = spec.split(",")
-    if len(parts) < 3:
-        raise BrowseError(f"Malformed filter {spec!r}: expected field,op,value,literal")
-    field, op = parts[0], parts[1].lower()
-    if op == "rg":
-        if len(parts) < 5:
-            raise BrowseError(f"Malformed range filter {spec!r}: field,rg,from,literal,to,literal")
-        lo, hi = _key(parts[2]), _key(parts[4])
-        return lambda r: (
-            field in r and _compare(_key(r[field]), lo) >= 0 >= _compare(_key(r[field]), hi)
-        )
-    value = parts[2]
-    if op in ("cn", "sw", "ew"):
-        v = value.lower()
-        tests: dict[str, Callable[[str], bool]] = {
-            "cn": lambda s: v in s,
-            "sw": lambda s: s.startswith(v),
-            "ew": lambda s: s.endswith(v),
-        }
-        t = tests[op]
-        return lambda r: field in r and t(str(r[field] if r[field] is not None else "").lower())
-    cmp_ok: dict[str, Callable[[int], bool]] = {
-        "eq": lambda c: c == 0,
-        "gt": lambda c: c > 0,
-        "ge": lambda c: c >= 0,
-        "lt": lambda c: c < 0,
-        "le": lambda c: c <= 0,
-    }
-    if op not in cmp_ok:
-        raise BrowseError(f"Unknown filter operator {op!r}")
-    ok, target = cmp_ok[op], _key(value)
-    return lambda r: field in r and ok(_compare(_key(r[field]), target))
+def browse(call: Call) -> Reply:
+    """One page of rows: ``page`` (from 1) of ``pageSize`` rows (at most 1000)."""
+    rows = _need_rows(call)
+    try:
+        page = max(1, int(call.query.get("page", "1")))
+        size = min(1000, max(1, int(call.query.get("pageSize", "50"))))
+    except ValueError:
+        raise HttpError(400, "page and pageSize must be integers") from None
+    chunk = rows[(page - 1) * size : page * size]
+    more = "true" if page * size < len(rows) else "false"
+    return Reply({"data": chunk, "auxillaryData": {"HasMoreParams": more}})
 
 
-def apply_filters(rows: list[dict[str, Any]], filters: Sequence[str]) -> list[dict[str, Any]]:
-    preds = [_predicate(f) for f in filters]
-    return [r for r in rows if all(p(r) for p in preds)]
+def total_count(call: Call) -> Reply:
+    """``GET api/qracore/browses/totalCount/?browseId=`` [C]: ``{"data": {"totalCount": n}}``."""
+    return Reply({"data": {"totalCount": len(_need_rows(call))}}, translate=False)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
+from pathlib import Path
 
 DESCRIPTION = (
     "Run a simulated QAD Adaptive ERP tenant on 127.0.0.1 (state kept in an SQLite file) "
@@ -32,13 +34,54 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="every business write (POST /api/erp/...) waits S seconds, at random (seeded) "
         "before or after its commit, so writes are in flight for a while (crash tests)",
     )
+    parser.add_argument(
+        "--renames",
+        metavar="FILE.json",
+        default=None,
+        help='a tenant that spells names differently: a JSON object {"canonical name": '
+        '"tenant name"} (paths, browse ids, column keys, field names)',
+    )
+    parser.add_argument(
+        "--unknown-browse",
+        choices=("empty", "404"),
+        default="empty",
+        help="what an unknown browse id answers (default: 200 with no rows)",
+    )
+    parser.add_argument(
+        "--no-metadata",
+        action="store_true",
+        help="api/qracore/entitymetadatas answers 404 (a tenant that does not expose it)",
+    )
 
 
-async def _serve(args: argparse.Namespace) -> None:
+def _renames(path: str | None) -> dict[str, str] | None:
+    """The --renames file: a JSON object of strings; ValueError with the reason otherwise."""
+    if path is None:
+        return None
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"--renames {path}: {exc}") from None
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+    ):
+        raise ValueError(f"--renames {path}: expected a JSON object of name -> name strings")
+    return data
+
+
+async def _serve(args: argparse.Namespace, renames: dict[str, str] | None) -> None:
     from engine.sim.qad import QadSimulator
 
     tenants = tuple(args.tenant or ["clouderp"])
-    async with QadSimulator(args.state, port=args.port, tenants=tenants, seed=args.seed) as qad:
+    async with QadSimulator(
+        args.state,
+        port=args.port,
+        tenants=tenants,
+        seed=args.seed,
+        renames=renames,
+        unknown_browse=args.unknown_browse,
+        metadata=not args.no_metadata,
+    ) as qad:
         if args.write_latency > 0:
             # First matching rule fires: half the writes wait before the commit, the rest after.
             w = {"path": "/api/erp/", "method": "POST", "times": 0, "delay_s": args.write_latency}
@@ -47,6 +90,8 @@ async def _serve(args: argparse.Namespace) -> None:
         for name in tenants:
             print(f"QAD tenant {name}: {qad.tenant_url(name)}  (state {qad.state_file(name)})")
         print(f"demo user: {qad.username}  password: {qad.password}  client_id: {qad.client_id}")
+        if renames:
+            print(f"renamed names: {len(qad.renames.to_tenant)}")
         print("press Ctrl-C to stop", flush=True)
         await asyncio.Event().wait()
 
@@ -58,9 +103,18 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.write_latency <= 60:
         print("--write-latency must be between 0 and 60 seconds")
         return 2
+    try:
+        renames = _renames(args.renames)
+        if renames:
+            from engine.sim.qad.names import Renames
+
+            Renames(renames)  # the same checks the simulator makes, before anything starts
+    except ValueError as exc:
+        print(exc)
+        return 2
     with contextlib.suppress(KeyboardInterrupt):
         try:
-            asyncio.run(_serve(args))
+            asyncio.run(_serve(args, renames))
         except OSError as exc:
             print(f"cannot start the QAD simulator: {exc.strerror or exc}")
             return 1

@@ -29,7 +29,9 @@ class FaultRule:
     """One rule. Empty matchers match everything; ``times=0`` fires without limit."""
 
     kind: str
-    path: str = ""  # substring of the path after the tenant root
+    # Substring of the path after the tenant root; a trailing "$" anchors it at the end, so
+    # "unplannedReceives$" hits the commit but not its validateAndAssignDefaultsLine steps.
+    path: str = ""
     method: str = ""
     reference: str = ""  # only requests whose body contains this text
     status: int = 500
@@ -79,7 +81,7 @@ class FaultPlan:
                 continue
             if rule.method and rule.method.upper() != method.upper():
                 continue
-            if rule.path and rule.path not in path:
+            if rule.path and not _path_matches(rule.path, path):
                 continue
             if rule.reference and rule.reference not in body:
                 continue
@@ -89,3 +91,9 @@ class FaultPlan:
             self.fired.append((rule.kind, path))
             return rule
         return None
+
+
+def _path_matches(pattern: str, path: str) -> bool:
+    if pattern.endswith("$"):
+        return path.endswith(pattern[:-1])
+    return pattern in path

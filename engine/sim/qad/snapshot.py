@@ -77,14 +77,16 @@ def snapshot(state_file: Path) -> TenantSnapshot:
 def _read(db: sqlite3.Connection) -> TenantSnapshot:
     dup: Counter[str] = Counter()
 
+    # QAD numbers the lines (a retried line flow may reserve new numbers), so lines compare
+    # by content, in a canonical order, not by line number.
     lines: dict[str, list[Line]] = {}
     for r in db.execute(
-        "SELECT sod_nbr, sod_line, sod_part, sod_site, sod_qty_ord, sod_price FROM sod_det "
+        "SELECT sod_nbr, sod_part, sod_site, sod_qty_ord, sod_price, sod_status FROM sod_det "
         "ORDER BY sod_nbr, sod_line"
     ):
         lines.setdefault(r["sod_nbr"], []).append(
-            (_s(r["sod_line"]), _s(r["sod_part"]), _s(r["sod_site"]),
-             _num(r["sod_qty_ord"]), _num(r["sod_price"]))
+            (_s(r["sod_part"]), _s(r["sod_site"]), _num(r["sod_qty_ord"]), _num(r["sod_price"]),
+             _s(r["sod_status"]))
         )  # fmt: skip
     sales_orders: dict[str, tuple[Any, ...]] = {}
     for r in db.execute(
@@ -94,7 +96,7 @@ def _read(db: sqlite3.Connection) -> TenantSnapshot:
         dup[f"sales_order:{ref}"] += 1
         sales_orders[ref] = (
             _s(r["so_cust"]), _s(r["so_site"]), _s(r["so_curr"]), _s(r["so_stat"]),
-            tuple(lines.get(r["so_nbr"], ())),
+            tuple(sorted(lines.get(r["so_nbr"], ()))),
         )  # fmt: skip
 
     invoices: dict[str, tuple[Any, ...]] = {}
