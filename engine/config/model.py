@@ -183,9 +183,13 @@ class MappingConfig:
 
 @dataclass(frozen=True, slots=True)
 class InventoryConfig:
-    """``[inventory]``: merchant-fulfilled stock is adjusted or only reported as drift."""
+    """``[inventory]``: FBA and merchant-fulfilled stock are adjusted or only reported as drift."""
 
     mfn_mode: str = checked("report", one_of("adjust", "report"))
+    fba_mode: str = checked("adjust", one_of("adjust", "report"))
+    # Every SKU of a snapshot is compared with QAD's current on-hand at least this often, even
+    # when Amazon's number did not change (stock moved in QAD drifts back otherwise).
+    realign_every_s: float = ranged(3600.0, 0, WEEK, why="0 = every snapshot")
 
 
 @dataclass(frozen=True, slots=True)

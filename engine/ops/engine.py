@@ -79,7 +79,9 @@ def build_projectors(cfg: Config) -> list[Any]:
     return [
         OrdersProjector(mapper),
         SettlementsProjector(mapper),
-        InventoryProjector(mapper, cfg.inventory.mfn_mode),
+        InventoryProjector(
+            mapper, cfg.inventory.mfn_mode, cfg.inventory.fba_mode, cfg.inventory.realign_every_s
+        ),
         CatalogProjector(mapper, cfg.amazon.listing_marketplaces, regions),
     ]
 

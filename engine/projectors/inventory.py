@@ -3,11 +3,15 @@
 FBA snapshots align the on-hand of the marketplace's configured FBA site; merchant-fulfilled
 snapshots are compared with its warehouse site and adjusted or only reported (``mfn_mode``).
 QAD's on-hand is read at dispatch time (``qad.inventory.align``), so the projector stays pure.
-A SKU that vanishes from one snapshot is only zeroed when the next snapshot confirms it.
+A SKU whose Amazon number changed is aligned at once; every SKU of a snapshot is re-aligned at
+least every ``realign_every_s`` (by the events' recorded time), because stock issued or received
+in QAD moves QAD's number while Amazon's stays put. A SKU that vanishes from one snapshot is only
+zeroed when the next snapshot confirms it.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from engine.commands.vocabulary import Park, make_command
@@ -26,9 +30,23 @@ class InventoryProjector:
     name = "inventory"
     streams = tuple(_KINDS)
 
-    def __init__(self, mapper: Mapper, mfn_mode: str = "report") -> None:
+    def __init__(
+        self,
+        mapper: Mapper,
+        mfn_mode: str = "report",
+        fba_mode: str = "adjust",
+        realign_every_s: float = 3600.0,
+    ) -> None:
         self.mapper = mapper
         self.mfn_mode = mfn_mode
+        self.fba_mode = fba_mode
+        self.realign_every_s = realign_every_s
+
+    def _realign_due(self, prior: State, at: datetime) -> bool:
+        last = prior.get("realigned_at")
+        if not last:
+            return True
+        return (at - datetime.fromisoformat(str(last))).total_seconds() >= self.realign_every_s
 
     def state_keys(self, event: StoredEvent) -> list[str]:
         return [f"{_KINDS[event.stream]}:{event.key}"]
@@ -43,15 +61,16 @@ class InventoryProjector:
         site = (mp.fba_site if kind == "FBA" else mp.warehouse_site) if mp else ""
         if not site:
             return out  # this marketplace's stock is not aligned to a QAD site
-        mode = "adjust" if kind == "FBA" else self.mfn_mode
+        mode = self.fba_mode if kind == "FBA" else self.mfn_mode
         prior = state.get(skey) or {"qty": {}, "missing": {}}
+        realign = self._realign_due(prior, event.recorded_at)
         last_qty: dict[str, int] = dict(prior.get("qty", {}))
         missing: dict[str, int] = dict(prior.get("missing", {}))
         items: dict[str, int] = {str(k): int(v) for k, v in (snap.get("items") or {}).items()}
         targets: dict[str, int] = {}
         for sku, qty in sorted(items.items()):
             missing.pop(sku, None)
-            if last_qty.get(sku) != qty:
+            if realign or last_qty.get(sku) != qty:
                 targets[sku] = qty
             last_qty[sku] = qty
         for sku in sorted(set(last_qty) - set(items)):
@@ -82,5 +101,6 @@ class InventoryProjector:
             out.commands.append(
                 make_command("qad.inventory.align", "qad", sku, ref, body, (event.position,))
             )
-        out.state[skey] = {"qty": last_qty, "missing": missing}
+        realigned_at = event.recorded_at.isoformat() if realign else prior.get("realigned_at")
+        out.state[skey] = {"qty": last_qty, "missing": missing, "realigned_at": realigned_at}
         return out

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import dataclasses
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -257,3 +258,32 @@ def test_catalog_change_becomes_listing_patch_for_mapped_sku():
         "list_price": "11.50",
         "currency": "USD",
     }
+
+
+def _snapshots_at(hours: list[float], items: dict[str, int]) -> list[StoredEvent]:
+    base = datetime(2026, 11, 1, tzinfo=UTC)
+    return [
+        dataclasses.replace(
+            ev(
+                "amazon.inventory.fba", US, {"marketplace_id": US, "snapshot": i, "items": items}, i
+            ),
+            recorded_at=base + timedelta(hours=h),
+        )
+        for i, h in enumerate(hours, 1)
+    ]
+
+
+def test_unchanged_fba_stock_is_realigned_against_qad_at_the_configured_interval():
+    # Issue 21.4: 5 units issued in QAD while Amazon's number stays put must not drift forever.
+    items = {"SKU-A": 5, "SKU-B": 3}
+    proj = InventoryProjector(Mapper(MAPPING), realign_every_s=3600)
+    cmds, _, _ = run(proj, _snapshots_at([0, 0.5, 1.0, 1.25, 2.5], items))
+    snaps = sorted({int(c.body["reference"].split("-")[3]) for c in cmds})
+    assert snaps == [1, 3, 5]  # the first, then once an hour or more had passed
+    assert all(c.body["target"] in ("5", "3") for c in cmds)
+
+
+def test_realign_every_snapshot_and_fba_report_mode():
+    proj = InventoryProjector(Mapper(MAPPING), fba_mode="report", realign_every_s=0)
+    cmds, _, _ = run(proj, _snapshots_at([0, 0.1, 0.2], {"SKU-A": 5}))
+    assert len(cmds) == 3 and all(c.body["mode"] == "report" for c in cmds)
