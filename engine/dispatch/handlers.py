@@ -233,6 +233,7 @@ def qad_handlers(
             customer=str(b["customer"]),
             invoice_date=_day(b, "invoice_date"),
             due_date=_day(b, "due_date") if b.get("due_date") else None,
+            posting_date=_day(b, "posting_date") if b.get("posting_date") else None,
             amount=_dec(b, "amount"),
             currency=str(b.get("currency") or "USD"),
             description=str(b.get("description") or ""),

@@ -1,8 +1,11 @@
 """Amazon settlements -> a QAD customer invoice (the deposit) and a GL journal entry.
 
 Booking model (both documents referenced ``AMZ-STL-<settlement id>``):
-- Invoice: the marketplace's Amazon customer owes the deposit ``total-amount`` (due on the
-  deposit date); its single line credits the settlement clearing account.
+- Invoice: the marketplace's Amazon customer owes the deposit ``total-amount`` (dated and due on
+  the deposit date); its single line credits the settlement clearing account.
+- One GL period: invoice and journal both POST on the settlement's end date, the period its
+  sales and fees belong to, so the clearing account nets to zero in that period even when the
+  deposit arrives in the next month (issue 21.5).
 - Journal: every settlement line is booked to the account its (transaction-type, amount-type,
   amount-description) maps to (positive amounts credit, negative debit), aggregated per account
   and line kind; the balancing line debits the clearing account with the total. The clearing
@@ -125,6 +128,7 @@ class SettlementsProjector:
             "customer": customer,
             "invoice_date": deposit,
             "due_date": deposit,
+            "posting_date": posting,  # the journal's: one GL period for both documents
             "currency": currency,
             "amount": str(total),
             "description": f"Amazon settlement {sid}",

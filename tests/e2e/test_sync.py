@@ -61,6 +61,14 @@ def assert_settlements_reconcile(w: Any) -> int:
         assert sum(Decimal(str(ln["gltr_amt"])) for ln in lines) == 0  # balanced
         clearing = sum(Decimal(str(ln["gltr_amt"])) for ln in lines if ln["gltr_acc"] == "1250")
         assert clearing == s.total  # debit of the deposit; the invoice credits it back
+        # Both documents in one GL period, so the clearing account nets to zero in it.
+        (period,) = w.qad.query(
+            "SELECT DISTINCT gltr_year, gltr_per FROM gltr_hist WHERE gltr_doc = ?", (ref,)
+        )
+        assert (invoices[ref]["ar_year"], invoices[ref]["ar_per"]) == (
+            period["gltr_year"],
+            period["gltr_per"],
+        )
     return len(settled)
 
 

@@ -287,3 +287,17 @@ def test_realign_every_snapshot_and_fba_report_mode():
     proj = InventoryProjector(Mapper(MAPPING), fba_mode="report", realign_every_s=0)
     cmds, _, _ = run(proj, _snapshots_at([0, 0.1, 0.2], {"SKU-A": 5}))
     assert len(cmds) == 3 and all(c.body["mode"] == "report" for c in cmds)
+
+
+def test_settlement_invoice_and_journal_post_in_one_gl_period_across_month_end():
+    # Issue 21.5: the period ends Jan 31, the deposit arrives Feb 2; both documents must post
+    # in January or the clearing account carries a balance over month-end.
+    rows = [("Order", "ItemPrice", "Principal", "95.00")]
+    s = {**settlement(rows, "95.00"), "end": "2027-01-31T00:00:00Z"}
+    s["deposit_date"] = "2027-02-02T00:00:00Z"
+    out = SettlementsProjector(Mapper(MAPPING)).project(
+        ev("amazon.settlements", "S1", s, 5, "SettlementFetched"), {}
+    )
+    inv, je = out.commands
+    assert inv.body["posting_date"] == je.body["posting_date"] == "2027-01-31"
+    assert inv.body["invoice_date"] == inv.body["due_date"] == "2027-02-02"
