@@ -191,14 +191,13 @@ class QadBrowses:
         "journalEntry.debitTC", "G", db="PostingLine.PostingLineDebitTC"
     )
 
-    def lookup_browses(self) -> dict[str, tuple[str, str]]:
-        """Key -> (browse id, the column a look-up filters on) of every look-up browse."""
-        return {
-            "sales_order": (self.sales_order, self.sales_order_po_column),
-            "inventory_history": (self.inventory_history, self.history_reference_column),
-            "customer_invoice": (self.customer_invoice, self.invoice_reference_column),
-            "journal_entry": (self.journal_entry, self.journal_reference_column),
-        }
+    # Look-up browse key -> the key of the column a look-up filters on (the reference).
+    LOOKUP_COLUMNS = {
+        "sales_order": "sales_order_po_column",
+        "inventory_history": "history_reference_column",
+        "customer_invoice": "invoice_reference_column",
+        "journal_entry": "journal_reference_column",
+    }
 
     def browse_ids(self) -> dict[str, str]:
         return {

@@ -16,6 +16,8 @@ from typing import Any
 
 import aiohttp
 
+from engine.adapters.qad.browsing import browse_params
+from engine.adapters.qad.probe import PRESENT
 from engine.adapters.qad.settings import QadSettings
 from engine.adapters.qad.transport import Transport, loads
 from engine.config.qad_profile import QadBrowses
@@ -33,15 +35,8 @@ __all__ = [
     "read_json",
 ]
 
-PRESENT = (200, 400, 405)
 TRIES = 3  # a busy tenant (429, 5xx) says nothing about a name: ask again, briefly
-# The column each look-up browse is filtered on (QadBrowses.lookup_browses), by config key.
-LOOKUP_COLUMN = {
-    "sales_order": "sales_order_po_column",
-    "inventory_history": "history_reference_column",
-    "customer_invoice": "invoice_reference_column",
-    "journal_entry": "journal_reference_column",
-}
+LOOKUP_COLUMN = QadBrowses.LOOKUP_COLUMNS
 
 
 def first_line(raw: bytes | str, limit: int = 160) -> str:
@@ -173,13 +168,7 @@ def _rows(doc: Any) -> list[dict[str, Any]]:
 
 
 def _page(browse_id: str, size: int, filters: list[str]) -> list[tuple[str, str]]:
-    return [
-        ("browseId", browse_id),
-        ("page", "1"),
-        ("pageSize", str(size)),
-        ("pageAction", "first"),
-        *(("filter", f) for f in filters),
-    ]
+    return browse_params(browse_id, 1, size, filters)
 
 
 async def probe_browse(

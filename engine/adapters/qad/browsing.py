@@ -17,12 +17,25 @@ from .settings import QadSettings
 from .transport import Transport
 from .wire import Doc
 
-__all__ = ["Browser", "eq"]
+__all__ = ["Browser", "browse_params", "eq"]
 
 
 def eq(column: str, value: str) -> str:
     """One ``filter`` value: column equals value, compared as a literal."""
     return f"{column},eq,{value},literal"
+
+
+def browse_params(
+    browse_id: str, page: int, size: int, filters: list[str]
+) -> list[tuple[str, str]]:
+    """The query of one browse page (``pageAction=next`` after page 1 is [I])."""
+    return [
+        ("browseId", browse_id),
+        ("page", str(page)),
+        ("pageSize", str(size)),
+        ("pageAction", "first" if page == 1 else "next"),
+        *(("filter", f) for f in filters),
+    ]
 
 
 class Browser:
@@ -35,13 +48,7 @@ class Browser:
     def params(
         self, browse_id: str, page: int, size: int, filters: list[str]
     ) -> list[tuple[str, str]]:
-        return [
-            ("browseId", browse_id),
-            ("page", str(page)),
-            ("pageSize", str(size)),
-            ("pageAction", "first" if page == 1 else "next"),
-            *(("filter", f) for f in filters),
-        ]
+        return browse_params(browse_id, page, size, filters)
 
     @staticmethod
     def parse(doc: Any) -> tuple[list[Doc], bool]:

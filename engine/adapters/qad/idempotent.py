@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from engine.errors import ConfigError, Conflict, RemoteError, UnknownOutcome
 
 from .models import PostResult
-from .settings import QadSettings
+from .settings import QadBrowses, QadSettings
 from .transport import SYSTEM, QadBusinessError
 from .wire import Doc
 
@@ -109,22 +109,16 @@ class Lookups:
     """The proof state of every look-up browse of one client."""
 
     def __init__(self, settings: QadSettings) -> None:
-        def proof(kind: str, browse: str, column: str, fld: str) -> LookupProof:
+        def proof(kind: str, browse: str, fld: str) -> LookupProof:
+            column = QadBrowses.LOOKUP_COLUMNS[browse]
             return LookupProof(kind, browse, column, fld, settings)
 
-        self.sales_order = proof(
-            "sales order", "sales_order", "sales_order_po_column", "so_customer_po"
-        )
+        self.sales_order = proof("sales order", "sales_order", "so_customer_po")
         self.inventory_history = proof(
-            "inventory adjustment", "inventory_history", "history_reference_column",
-            "unplanned_reference",
-        )  # fmt: skip
-        self.customer_invoice = proof(
-            "customer invoice", "customer_invoice", "invoice_reference_column", "invoice_reference"
+            "inventory adjustment", "inventory_history", "unplanned_reference"
         )
-        self.journal_entry = proof(
-            "journal entry", "journal_entry", "journal_reference_column", "journal_reference"
-        )
+        self.customer_invoice = proof("customer invoice", "customer_invoice", "invoice_reference")
+        self.journal_entry = proof("journal entry", "journal_entry", "journal_reference")
 
     def by_browse(self) -> dict[str, LookupProof]:
         return {
