@@ -132,7 +132,6 @@ async def _engine_main(spec: dict[str, Any]) -> dict[str, Any]:
         master_key=bytes(32),
         amazon_clock=clock,
         amazon_rate_limits=False,
-        listing_verify_s=5.0,
     ) as eng:
         if spec.get("skip"):  # diagnosis: leave some flows out (e.g. settlements)
             for name in [n for n in eng.pollers if n.split(":")[0] in spec["skip"]]:

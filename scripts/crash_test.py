@@ -265,8 +265,13 @@ def write_config(world: World, name: str, orders_api: str = "2026-01-01") -> Pat
     )
     # Retries after an unknown outcome come quickly, so trials stay short.
     fast = dataclasses.replace(cfg.dispatch, retry_base_s=0.2, retry_cap_s=2.0, timeout_s=10.0)
+    # One complete FBA snapshot confirms a mapped item Amazon does not hold (default 2): the
+    # single-pass clean run then holds the same zeroed FBA site as the many-pass crash run.
+    once = dataclasses.replace(cfg.inventory, absent_after_snapshots=1)
     path = run_dir / "config.toml"
-    path.write_text(to_toml(dataclasses.replace(cfg, dispatch=fast)), encoding="utf-8")
+    path.write_text(
+        to_toml(dataclasses.replace(cfg, dispatch=fast, inventory=once)), encoding="utf-8"
+    )
     return path
 
 

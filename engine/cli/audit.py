@@ -73,7 +73,8 @@ def render(audit: dict[str, Any], out: Any) -> None:
     w(f"\ncommands ({len(audit['commands'])})\n")
     for c in audit["commands"]:
         doc = f" -> QAD document {c['document']}" if c["document"] else ""
-        w(f"  #{c['seq']} {c['kind']} ref={c['reference']} [{c['state']}]{doc}\n")
+        flag = f" [{c['flag'].upper()}]" if c.get("flag") else ""  # e.g. NOT APPLIED
+        w(f"  #{c['seq']} {c['kind']} ref={c['reference']} [{c['state']}]{flag}{doc}\n")
         w(f"       id {c['command_id']}  from events {c['from_positions']}\n")
         for a in c["attempts"]:
             retry = f" (retry at {a['retry_at']})" if a["retry_at"] else ""

@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 from engine.errors import ConfigError, CredentialError
 from engine.ops.rotate_key import rotate_master_key
+from engine.ops.sim_credentials import fetch_sim_credentials
 from engine.security.credentials import REGIONS, AmazonCredential, Credential, QadCredential
 from engine.security.keys import ENV_KEY, default_key_file, encode_key
 from engine.security.urls import validate_tenant_url
@@ -85,6 +86,13 @@ def register(sub: Any) -> None:
     am.add_argument(
         "--secret-expires", default=None, metavar="YYYY-MM-DD", help="client secret expiry date"
     )
+    am.add_argument(
+        "--from-sim",
+        default=None,
+        metavar="URL",
+        help="store the demo credentials of a local `sim amazon` (e.g. http://127.0.0.1:8600): "
+        "every region's refresh token and the seller id; waits up to 30 s for it to start",
+    )
     am.set_defaults(func=run)
     qd = kinds.add_parser(
         "qad",
@@ -98,6 +106,13 @@ def register(sub: Any) -> None:
     qd.add_argument("--username", default=None)
     qd.add_argument("--domain", default=None)
     qd.add_argument("--entity", default=None)
+    qd.add_argument(
+        "--from-sim",
+        default=None,
+        metavar="TENANT_URL",
+        help="store the demo login of a local `sim qad` (its full tenant URL, e.g. "
+        "http://127.0.0.1:8081/clouderp); waits up to 30 s for it to start",
+    )
     qd.set_defaults(func=run)
 
     ls = verbs.add_parser("list", parents=[common], help="names and non-secret fields")
@@ -203,11 +218,14 @@ class _Answers:
 
 
 def _set(args: argparse.Namespace, path: Path, stdin: TextIO, out: TextIO) -> int:
-    vault = open_vault(path, create=True)
-    answers = _Answers(stdin)
-    cred: Credential = (
-        _amazon(args, vault, answers) if args.kind == "amazon" else _qad(args, answers)
-    )
+    cred: Credential
+    if args.from_sim:
+        cred = _from_sim(args)  # before the vault opens: a wrong URL creates no key or vault
+        vault = open_vault(path, create=True)
+    else:
+        vault = open_vault(path, create=True)
+        answers = _Answers(stdin)
+        cred = _amazon(args, vault, answers) if args.kind == "amazon" else _qad(args, answers)
     vault.put(cred)
     shown = ", ".join(f"{k}={v}" for k, v in cred.public().items() if v)
     print(f"saved {cred.kind} credential {cred.name!r} in {path} ({shown})", file=out)
@@ -260,6 +278,36 @@ def _amazon(args: argparse.Namespace, vault: Vault, a: _Answers) -> AmazonCreden
         seller_id=seller,
         next_client_secret=next_secret,
         secret_expires=expires,
+    )
+
+
+def _from_sim(args: argparse.Namespace) -> Credential:
+    data = fetch_sim_credentials(args.from_sim)
+
+    def text(key: str) -> str:
+        value = data.get(key)
+        if not isinstance(value, str) or not value:
+            raise CredentialError(f"the simulator's credentials lack {key!r}")
+        return value
+
+    if args.kind == "qad":
+        return QadCredential(
+            args.name,
+            validate_tenant_url(text("tenant_url")),
+            text("username"),
+            text("password"),
+            text("domain"),
+            text("entity"),
+        )
+    tokens = data.get("refresh_tokens")
+    if not isinstance(tokens, dict) or not tokens or not set(tokens) <= set(REGIONS):
+        raise CredentialError("the simulator's credentials lack refresh tokens per region")
+    return AmazonCredential(
+        name=args.name,
+        client_id=text("client_id"),
+        client_secret=text("client_secret"),
+        refresh_tokens={str(r): str(t) for r, t in tokens.items()},
+        seller_id=text("seller_id"),
     )
 
 

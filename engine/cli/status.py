@@ -68,9 +68,25 @@ def render(status: dict[str, Any], out: Any) -> None:
         )
         if c["drift_reported"]:
             w(f"  drift          {c['drift_reported']} item(s) differ (report mode)\n")
+        lc = f.get("listing_checks")  # read-backs of accepted listing patches
+        if lc and (lc["waiting"] or lc["not_applied"]):
+            w(f"  read-backs     waiting {lc['waiting']}  applied {lc['applied']}\n")
+        for n in lc["flagged"] if lc else []:
+            w(f"  NOT APPLIED    {n['command_id']}: {n['reason']}\n")
+        for h in f.get("health", []):
+            _health_line(w, h)
+        for d in f.get("degraded", []):  # stock unknown: nothing aligned from it
+            w(
+                f"  DEGRADED       {d['poller']} {d['marketplace']} since {d.get('since')} "
+                f"({d.get('times')}x): {d.get('reason')}\n"
+            )
         for p in f["parked"]:
             label = p["command_id"] if p["what"] == "command" else f"record {p['record_key']}"
             w(f"  PARKED         {label}: {p['reason']}\n")
+    for h in status.get("health", []):
+        if h["group"] not in {f["flow"] for f in status["flows"]}:  # the dispatcher
+            w(f"\n{h['flow']}\n")
+            _health_line(w, h)
     creds = status.get("credentials")
     if creds is not None:
         w("\ncredentials\n")
@@ -80,6 +96,17 @@ def render(status: dict[str, Any], out: Any) -> None:
             w("  ok             no LWA client secret expires within 30 days\n")
         for item in creds["warnings"]:
             w(f"  {item['level']:<14} {item['message']}: {item['fix']}\n")
+
+
+def _health_line(w: Any, h: dict[str, Any]) -> None:
+    """A refused (disabled) or failed flow of one region; nothing for a healthy one."""
+    if h["state"] == "ok":
+        return
+    label = "DISABLED" if h["state"] == "refused" else "FAILED"
+    role = f"; probably missing SP-API role '{h['role']}'" if h["role"] else ""
+    w(f"  {label:<14} {h['flow']} since {h['since']}: {h['reason']}{role}\n")
+    nxt = f"next try {h['next_try']}; " if h["next_try"] else ""
+    w(f"  {'':<14} {nxt}fix: {h['fix']}\n")
 
 
 def run(args: argparse.Namespace) -> int:

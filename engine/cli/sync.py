@@ -71,6 +71,12 @@ def run_sync(args: argparse.Namespace) -> int:
         f"dispatched {report.dispatched or 'nothing'}"
         + (f", poll errors: {report.poll_errors}" if report.poll_errors else "")
     )
+    for name, reason in sorted(report.refused.items()):
+        # A refused flow (403: missing role; revoked grant) stopped only itself: the other
+        # flows landed; exit 1 so a scheduler notices, `status` shows it until it works again.
+        role = report.refused_roles.get(name)
+        hint = f" (probably missing SP-API role '{role}')" if role else ""
+        print(f"refused {name}: {reason}{hint}; other flows synced", file=sys.stderr)
     if report.parked_total:
         # Parks (unmapped SKUs, rejected posts) are expected business states, not a failed
         # run: the exit code stays 0 (1 only for poll errors), but the pass never ends silent.

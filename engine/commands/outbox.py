@@ -40,6 +40,7 @@ from engine.log.sqlite import SQLiteEventLog, encode_payload
 
 __all__ = [
     "DONE_OUTCOMES",
+    "VERIFYING",
     "AttemptRecord",
     "CommandHistory",
     "Outbox",
@@ -54,6 +55,9 @@ __all__ = [
 DONE_OUTCOMES = ("ok", "exists", "skipped")
 # Added by replay: makes a parked/finished command pending again (non-terminal).
 REQUEUED = "requeued"
+# A follow-up check (a listing read-back) that is due again at retry_at: pending like 'retry',
+# but not a failure, and ``next_retry_at`` leaves it out so ``sync --once`` does not wait for it.
+VERIFYING = "verifying"
 
 _GUARDS = "".join(
     f"""
@@ -209,7 +213,7 @@ class Outbox(OutboxQueries):
         caller still returns only after its own row is durable, so "recorded after posting"
         holds exactly as with one transaction per attempt.
         """
-        if attempt.outcome not in (*TERMINAL_OUTCOMES, "retry", "unknown", REQUEUED):
+        if attempt.outcome not in (*TERMINAL_OUTCOMES, "retry", "unknown", REQUEUED, VERIFYING):
             raise ValueError(f"unknown attempt outcome {attempt.outcome!r}")
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._queued.append((attempt, fut))

@@ -31,6 +31,7 @@ __all__ = [
 # content (idempotent success); "retry": retriable failure, try again at ``retry_at``;
 # "unknown": outcome unknown, look up before retrying; "parked": non-retriable, needs a human
 # (replay --parked); "skipped": superseded/not applicable (e.g. nothing to adjust).
+# Not terminal: "verifying" (a follow-up check due again at ``retry_at``, engine.commands.outbox).
 TERMINAL_OUTCOMES = ("ok", "exists", "parked", "skipped")
 
 OUTBOX_SCHEMA = """
@@ -57,7 +58,7 @@ CREATE TABLE IF NOT EXISTS attempts (
     request     TEXT NOT NULL,                  -- summary, never secrets or PII
     response    TEXT NOT NULL,                  -- summary / QAD error text
     document    TEXT,                           -- QAD document number when known
-    outcome     TEXT NOT NULL,                  -- ok|exists|retry|unknown|parked|skipped
+    outcome     TEXT NOT NULL,                  -- ok|exists|retry|unknown|parked|skipped|verifying
     retry_at    TEXT
 );
 CREATE INDEX IF NOT EXISTS attempts_by_command ON attempts (command_id, attempt);

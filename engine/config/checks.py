@@ -31,6 +31,7 @@ __all__ = [
     "path_text",
     "ranged",
     "service_url",
+    "shared_fba_sites",
 ]
 
 # (value, "file: section.key") -> None, or ConfigError
@@ -174,3 +175,21 @@ def known_marketplaces(value: Any, where: str) -> None:
                 f"{where}: unknown marketplace id {mp!r} "
                 f"(known: {', '.join(sorted(MARKETPLACE_REGION))})"
             )
+
+
+def shared_fba_sites(fba_sites: Iterable[tuple[str, str]], allowed: bool, source: str) -> None:
+    """(marketplace, fba_site) pairs: two marketplaces on one QAD FBA site are refused unless
+    ``[inventory] allow_shared_fba_site``. In a pooled region (NA unified pool, pan-European)
+    every marketplace's summaries count the same units [C models#452]: summing would double."""
+    owner: dict[str, str] = {}
+    for mp, site in fba_sites:
+        if not site or allowed:
+            continue
+        if site in owner:
+            raise ConfigError(
+                f"{source}: mapping.marketplaces.{mp}.fba_site {site!r} is also the fba_site of "
+                f"{owner[site]}; one QAD site per marketplace, or set "
+                "inventory.allow_shared_fba_site = true (the site then follows the first of them "
+                "in amazon.marketplaces, never the sum)"
+            )
+        owner[site] = mp

@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TypeVar
 
+from engine.config.checks import shared_fba_sites
 from engine.config.model import Config
 from engine.errors import ConfigError
 
@@ -98,12 +99,25 @@ def to_toml(cfg: Config) -> str:
     """
     out: list[str] = []
     profile = ("paths", "browses", "fields")
-    for section in ("engine", "amazon", "qad", "orders", "poll", "dispatch", "inventory"):
+    for section in (
+        "engine",
+        "amazon",
+        "qad",
+        "orders",
+        "poll",
+        "dispatch",
+        "inventory",
+        "listings",
+    ):
         data = dataclasses.asdict(getattr(cfg, section))
         if section == "qad":
             out += _toml_table(section, {k: v for k, v in data.items() if k not in profile})
             for sub in profile:
                 out += _toml_table(f"qad.{sub}", data[sub])
+            continue
+        if section == "listings":  # its one table-valued key becomes [listings.language_tags]
+            tags = data.pop("language_tags")
+            out += [*_toml_table(section, data), *_toml_table("listings.language_tags", tags)]
             continue
         out += _toml_table(section, data)
     m = cfg.mapping
@@ -152,7 +166,10 @@ def parse_config(
         if not isinstance(table, dict):
             raise ConfigError(f"{source}: [{name}] must be a table")
         sections[name] = _build_section(hints[name], table, name, source, env)
-    return Config(**sections, source=source)
+    cfg = Config(**sections, source=source)
+    fba = ((mp, m.fba_site) for mp, m in cfg.mapping.marketplaces.items())
+    shared_fba_sites(fba, cfg.inventory.allow_shared_fba_site, source)
+    return cfg
 
 
 def _build_section(

@@ -21,6 +21,7 @@ from engine.config.checks import (
     ranged,
     service_url,
 )
+from engine.config.listings import ListingsConfig
 from engine.config.qad_profile import QadBrowses, QadFields, QadPaths, cancel_policy_check
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "DispatchConfig",
     "EngineConfig",
     "InventoryConfig",
+    "ListingsConfig",
     "MappingConfig",
     "MarketplaceMap",
     "OrdersConfig",
@@ -75,6 +77,9 @@ class AmazonConfig:
     listing_marketplaces: tuple[str, ...] = checked(("ATVPDKIKX0DER",), known_marketplaces)
     # Per HTTP request to SP-API / LWA; a timeout is retried like a 5xx.
     request_timeout_s: float = ranged(30.0, 0, HOUR, lo_open=True)
+    # Whose "now" the Amazon side uses: "wall" (real time, production) or "simulator" (follow a
+    # time-scaled `sim amazon`'s clock; loopback endpoints only, checked when the engine opens).
+    clock: str = checked("wall", one_of("wall", "simulator"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +111,9 @@ class PollConfig:
     inventory_every_s: float = ranged(900.0, 0, WEEK, lo_open=True)
     settlements_every_s: float = ranged(21600.0, 0, WEEK, lo_open=True)
     catalog_every_s: float = ranged(3600.0, 0, WEEK, lo_open=True)
+    # A flow Amazon refused (403: a missing SP-API role; a revoked grant) is disabled for its
+    # region and tried again this often under `run`, so granting the role heals it unrestarted.
+    refused_retry_s: float = ranged(3600.0, 0, WEEK, lo_open=True)
     # Orders windows by LastUpdatedAfter: each starts this long before the watermark so an
     # order updated at a window edge is never missed (re-reads append nothing new).
     orders_overlap_s: float = ranged(600.0, 0, DAY)
@@ -190,6 +198,20 @@ class InventoryConfig:
     # Every SKU of a snapshot is compared with QAD's current on-hand at least this often, even
     # when Amazon's number did not change (stock moved in QAD drifts back otherwise).
     realign_every_s: float = ranged(3600.0, 0, WEEK, why="0 = every snapshot")
+    # Which FBA units are the QAD FBA site's stock (getInventorySummaries inventoryDetails):
+    # fulfillableQuantity; + reserved; + reserved + inbound shipped/receiving.
+    fba_quantity: str = checked(
+        "fulfillable", one_of("fulfillable", "fulfillable_reserved", "with_inbound")
+    )
+    # Consecutive complete snapshots without a SKU (or, FBA, without any SKU of a mapped item)
+    # before it is aligned to 0; a cancelled report or broken listing never counts.
+    absent_after_snapshots: int = ranged(2, 1, 100)
+    # Several marketplaces mapped to one fba_site: refused unless true; then the site follows
+    # the first such marketplace of [amazon] marketplaces (pooled regions count units once).
+    allow_shared_fba_site: bool = False
+    # A listings report of the same marketplace requested less than this long ago is reused
+    # (Amazon cancels reports requested too often; its threshold is not published).
+    mfn_report_min_interval_s: float = ranged(600.0, 0, DAY, why="0 = always request a new one")
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,4 +234,5 @@ class Config:
     mapping: MappingConfig = field(default_factory=MappingConfig)
     inventory: InventoryConfig = field(default_factory=InventoryConfig)
     orders: OrdersConfig = field(default_factory=OrdersConfig)
+    listings: ListingsConfig = field(default_factory=ListingsConfig)
     source: str = "<defaults>"

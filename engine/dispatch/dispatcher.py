@@ -43,6 +43,7 @@ class RunCounts:
     retry: int = 0
     unknown: int = 0
     parked: int = 0
+    verifying: int = 0  # follow-up checks scheduled again (listing read-backs)
 
     def add(self, outcome: str) -> None:
         self.attempted += 1
@@ -221,7 +222,9 @@ class Dispatcher:
             response = f"looked up after an unknown outcome: {response}"
         attempt = self._attempt(item, handler.endpoint, request, response, outcome.document)
         counts.add(outcome.outcome)
-        await asyncio.shield(self._record(attempt, outcome.outcome))
+        # retry_at: a 'verifying' outcome names when its check is due again (not a failure:
+        # no backoff, no attempt limit; run_until_idle does not wait for it).
+        await asyncio.shield(self._record(attempt, outcome.outcome, retry_at=outcome.retry_at))
 
     async def _perform(self, handler: Handler, item: PendingCommand) -> Outcome:
         async with asyncio.timeout(self.config.timeout_s):

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -50,22 +50,22 @@ from engine.security.pii import is_envelope
 __all__ = [
     "Handler",
     "Handlers",
-    "ListingsPort",
     "Outcome",
     "PiiOpener",
     "QadPort",
-    "listing_handlers",
     "qad_handlers",
 ]
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What a successful attempt achieved: ok (posted), exists (already there), skipped."""
+    """What a successful attempt achieved: ok (posted), exists (already there), skipped, or
+    verifying (a follow-up check, due again at ``retry_at``; engine/dispatch/listing_handlers)."""
 
     outcome: str
     response: str
     document: str | None = None
+    retry_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,18 +97,6 @@ class PiiOpener(Protocol):
     async def open(
         self, envelope: dict[str, Any], *, record_key: str | None = None
     ) -> dict[str, Any] | None: ...
-
-
-class ListingsPort(Protocol):
-    """Patch + read-after-write verification of one listing (Amazon Listings Items API).
-
-    ``patch_listing`` returns a short submission summary (e.g. "ACCEPTED <submissionId>") and
-    raises RetriableRemoteError when the change is not visible after the verification window.
-    """
-
-    async def patch_listing(
-        self, region: str, marketplace_id: str, sku: str, changes: Mapping[str, Any]
-    ) -> str: ...
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -368,33 +356,3 @@ def _align_summary(cmd: Command) -> str:
         f"inventory align ref={b.get('reference')} item={b.get('item')} site={b.get('site')} "
         f"target={b.get('target')} mode={b.get('mode')}"
     )
-
-
-# -- Amazon listings -------------------------------------------------------------------------
-
-
-def listing_handlers(client: ListingsPort) -> dict[str, Handler]:
-    """Handler for ``amazon.listing.patch`` (patch, then verified by the client)."""
-
-    async def patch(cmd: Command, uncertain: bool) -> Outcome:
-        b = cmd.body
-        # A listings patch is a "replace" of attribute values: applying it twice is harmless,
-        # so an uncertain earlier attempt needs no look-up.
-        summary = await client.patch_listing(
-            str(b["region"]), str(b["marketplace_id"]), str(b["sku"]), dict(b["changes"])
-        )
-        return Outcome("ok", f"listing {b['marketplace_id']}:{b['sku']} {summary}", None)
-
-    def summarize(cmd: Command) -> str:
-        b = cmd.body
-        changes = b.get("changes", {})
-        return (
-            f"listing patch {b.get('marketplace_id')}:{b.get('sku')} item={b.get('item_code')} "
-            f"fields={','.join(sorted(changes))}"
-        )
-
-    return {
-        "amazon.listing.patch": Handler(
-            "PATCH /listings/2021-08-01/items/{sellerId}/{sku}", summarize, patch
-        )
-    }

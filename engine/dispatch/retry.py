@@ -12,6 +12,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Literal
 
+from engine.adapters.amazon.roles import is_role_refusal, role_fix, role_hint
 from engine.errors import (
     ConfigError,
     DataError,
@@ -58,6 +59,10 @@ class RetryPolicy:
         # A tenant profile the engine cannot trust (e.g. a look-up that cannot prove a document
         # absent) parks with its own text: retrying could post the document twice.
         if isinstance(error, FatalRemoteError | DataError | ConfigError):
+            if is_role_refusal(error) and (hint := role_hint("", error)) is not None:
+                # 403 for a missing SP-API role (e.g. Product Listing): park with the role and
+                # the fix; `replay` re-sends once the seller has authorised the role.
+                text = f"{text}; probably missing SP-API role '{hint.role}': {role_fix(hint)}"
             return Decision("parked", 0.0, text)
         if isinstance(error, RetriableRemoteError | TimeoutError):
             uncertain = isinstance(error, UnknownOutcome | TimeoutError)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.commands.outbox import CommandHistory, Outbox
+from engine.dispatch.listing_handlers import NOT_APPLIED, VERIFY_KIND
 from engine.log import SQLiteEventLog, StoredEvent
 
 __all__ = ["collect_audit", "sanitize"]
@@ -99,6 +100,8 @@ def _command_json(h: CommandHistory) -> dict[str, Any]:
         "created_at": h.created_at,
         "from_positions": list(h.command.positions),
         "state": h.state,
+        # A listing patch Amazon accepted but never applied (its read-back gave up).
+        "flag": NOT_APPLIED if _not_applied(h) else None,
         "document": documents[-1] if documents else None,
         "attempts": [
             {
@@ -114,6 +117,16 @@ def _command_json(h: CommandHistory) -> dict[str, Any]:
             for a in h.attempts
         ],
     }
+
+
+def _not_applied(h: CommandHistory) -> bool:
+    last = h.attempts[-1] if h.attempts else None
+    return (
+        h.command.kind == VERIFY_KIND
+        and last is not None
+        and last.outcome == "skipped"
+        and last.response.startswith(NOT_APPLIED)
+    )
 
 
 async def collect_audit(log: SQLiteEventLog, key: str) -> dict[str, Any]:

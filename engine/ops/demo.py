@@ -25,14 +25,16 @@ from engine.config import (
     MarketplaceMap,
     QadConfig,
 )
+from engine.dispatch.listing_handlers import VERIFY_KIND
 from engine.log.sqlite import SQLiteEventLog
-from engine.ops.engine import Engine
+from engine.ops.engine import Engine, wait_until
 from engine.sim.business import MARKETPLACES, catalog, sku_to_item
 
 __all__ = [
     "DemoOptions",
     "DemoSummary",
     "SettlementCheck",
+    "await_listing_checks",
     "demo_qad_login",
     "run_demo",
     "simulator_config",
@@ -149,6 +151,10 @@ async def run_demo(workdir: Path, opts: DemoOptions, say: Progress) -> DemoSumma
             lwa_url=amazon.lwa_url,
             qad_url=qad.tenant_url(),
         )
+        # Read listings back after 1 real second (= 10 simulated minutes at x600), not 60.
+        cfg = dataclasses.replace(
+            cfg, listings=dataclasses.replace(cfg.listings, verify_first_s=1.0)
+        )
         seller = amazon.sellers[0]
         account = AmazonAccount(
             client_id=seller.client_id,
@@ -169,7 +175,6 @@ async def run_demo(workdir: Path, opts: DemoOptions, say: Progress) -> DemoSumma
             qad_settings=qad_settings,
             master_key=os.urandom(32),  # demo only: addresses sealed under a throwaway key
             amazon_clock=amazon.clock.now,
-            listing_verify_s=600.0,
         ) as eng:
             say("[1/3] syncing Amazon -> QAD")
             await eng.sync_once(progress=lambda m: say(f"      {m}"))
@@ -179,9 +184,24 @@ async def run_demo(workdir: Path, opts: DemoOptions, say: Progress) -> DemoSumma
             _change_item_price(qad.state_file(), item.item_code, new_price)
             say("[3/3] syncing the catalog change QAD -> Amazon listing")
             await eng.sync_once(progress=lambda m: say(f"      {m}"))
+            # Amazon applies an ACCEPTED patch minutes later: its read-back is a later command.
+            checked = await await_listing_checks(eng, timeout_s=60.0)
+            say(f"      listing read-back {'confirmed' if checked else 'still pending'}")
             counts = await eng.outbox.counts()
             parked = await eng.outbox.parked()
         return await _summary(cfg.engine.db, qad, amazon, item.sku, counts, parked)
+
+
+async def await_listing_checks(eng: Engine, timeout_s: float) -> bool:
+    """Dispatch until no listing read-back is waiting (True) or ``timeout_s`` passes; for the
+    demo and tests (``sync --once`` itself never waits for one)."""
+
+    async def settled() -> bool:
+        await eng.dispatcher.run_once()
+        states = (await eng.outbox.counts()).by_kind.get(VERIFY_KIND, {})
+        return not any(states.get(s) for s in ("new", "verifying", "retry", "unknown"))
+
+    return await wait_until(settled, timeout_s)
 
 
 def _change_item_price(state: Path, item: str, price: Decimal) -> None:

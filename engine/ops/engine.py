@@ -24,22 +24,25 @@ from engine.adapters.amazon.client import AmazonClient
 from engine.adapters.amazon.listings import ListingsAdapter
 from engine.adapters.amazon.ratelimit import BucketRegistry
 from engine.adapters.amazon.regions import region_of
+from engine.adapters.amazon.sim_clock import SimulatorClock
 from engine.adapters.qad.client import QadClient
 from engine.adapters.qad.settings import QadSettings
 from engine.commands.outbox import Outbox
 from engine.config import Config
 from engine.dispatch.dispatcher import Dispatcher
-from engine.dispatch.handlers import listing_handlers, qad_handlers
+from engine.dispatch.handlers import qad_handlers
 from engine.dispatch.limits import LimiterRegistry
+from engine.dispatch.listing_handlers import listing_handlers
 from engine.errors import ConfigError, FatalRemoteError, RetriableRemoteError
 from engine.log.sqlite import SQLiteEventLog
+from engine.ops.flow_health import FlowHealth
 from engine.pollers.base import PollResult
 from engine.pollers.inventory import FbaInventoryPoller, MfnInventoryPoller
 from engine.pollers.orders import OrdersPollConfig, OrdersPoller
 from engine.pollers.qad_items import QadItemsPoller
 from engine.pollers.settlements import SettlementsPollConfig, SettlementsPoller
 from engine.projectors.catalog import CatalogProjector
-from engine.projectors.inventory import InventoryProjector
+from engine.projectors.inventory import InventoryProjector, fba_sources
 from engine.projectors.mapping import Mapper
 from engine.projectors.orders import OrdersProjector
 from engine.projectors.runner import ProjectionRunner
@@ -65,6 +68,7 @@ class SyncReport:
     polled: dict[str, PollResult] = field(default_factory=dict)
     poll_errors: dict[str, str] = field(default_factory=dict)
     refused: dict[str, str] = field(default_factory=dict)  # flows refused (auth/role/request)
+    refused_roles: dict[str, str] = field(default_factory=dict)  # 403: the role probably missing
     projected: int = 0
     dispatched: dict[str, int] = field(default_factory=dict)
     # Everything that needs a human after the pass: parked commands + open record parks
@@ -80,7 +84,12 @@ def build_projectors(cfg: Config) -> list[Any]:
         OrdersProjector(mapper),
         SettlementsProjector(mapper),
         InventoryProjector(
-            mapper, cfg.inventory.mfn_mode, cfg.inventory.fba_mode, cfg.inventory.realign_every_s
+            mapper,
+            cfg.inventory.mfn_mode,
+            cfg.inventory.fba_mode,
+            cfg.inventory.realign_every_s,
+            absent_after=cfg.inventory.absent_after_snapshots,
+            fba_sources=fba_sources(cfg.amazon.marketplaces, cfg.mapping),
         ),
         CatalogProjector(mapper, cfg.amazon.listing_marketplaces, regions),
     ]
@@ -93,10 +102,15 @@ def amazon_clients(
     *,
     clock: Clock | None = None,
     rate_limits: bool = True,
+    time_scale: float = 1.0,
 ) -> dict[str, AmazonClient]:
     """One SP-API client per region of ``amazon.marketplaces`` (sorted), sharing one bucket
-    registry; also used by ``replay --config`` to post parked listing patches."""
-    buckets = BucketRegistry() if rate_limits else BucketRegistry(enabled=False)
+    registry; also used by ``replay --config`` to post parked listing patches.
+
+    ``time_scale``: a time-scaled simulator refills its usage plans that much faster."""
+    buckets = (
+        BucketRegistry(time_scale=time_scale) if rate_limits else BucketRegistry(enabled=False)
+    )
     clients: dict[str, AmazonClient] = {}
     for region in sorted({region_of(mp) for mp in cfg.amazon.marketplaces}):
         if region not in account.refresh_tokens:
@@ -130,8 +144,12 @@ class Engine:
         self.qad: QadClient
         self.amazon: dict[str, AmazonClient] = {}
         self.pollers: dict[str, Any] = {}
+        self.health: FlowHealth
         self._stop = asyncio.Event()
         self._heavy = asyncio.Lock()
+        self._session: aiohttp.ClientSession | None = None
+        # [amazon] clock = "simulator": the time-scaled simulator's clock, re-read every pass.
+        self.followed_clock: SimulatorClock | None = None
 
     @classmethod
     @asynccontextmanager
@@ -145,7 +163,6 @@ class Engine:
         amazon_clock: Clock | None = None,
         amazon_rate_limits: bool = True,
         raw_dir: Path | None = None,
-        listing_verify_s: float = 30.0,
     ) -> AsyncIterator[Self]:
         async with AsyncExitStack() as stack:
             eng = cls(cfg, stack)
@@ -153,16 +170,28 @@ class Engine:
                 SQLiteEventLog.open(cfg.engine.db, synchronous=cfg.engine.synchronous)
             )
             eng.outbox = Outbox(eng.log)
+            eng.health = FlowHealth(eng.log, cfg.poll.refused_retry_s)
             await eng.outbox.ensure()
             sealer = PiiSealer.from_log(eng.log, master_key)
             await sealer.ensure_schema()
             session = await stack.enter_async_context(
                 aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=cfg.dispatch.timeout_s))
             )
+            eng._session = session
             eng.qad = QadClient(session, qad_settings)
             await eng.qad.start()
+            scale = 1.0
+            if amazon_clock is None and cfg.amazon.clock == "simulator":
+                eng.followed_clock = SimulatorClock.for_endpoint(cfg.amazon.endpoint)
+                await eng.followed_clock.sync(session)
+                amazon_clock, scale = eng.followed_clock, eng.followed_clock.time_scale
             eng.amazon = amazon_clients(
-                cfg, session, amazon_account, clock=amazon_clock, rate_limits=amazon_rate_limits
+                cfg,
+                session,
+                amazon_account,
+                clock=amazon_clock,
+                rate_limits=amazon_rate_limits,
+                time_scale=scale,
             )
             raw = raw_dir or Path(cfg.poll.raw_dir or Path(cfg.engine.db).parent / "raw")
             for region, client in eng.amazon.items():
@@ -178,13 +207,19 @@ class Engine:
                     m for m in mps if (mm := cfg.mapping.marketplaces.get(m)) and mm.fba_site
                 )
                 if inv_mps:
-                    eng.pollers[f"fba:{region}"] = FbaInventoryPoller(client, eng.log, inv_mps)
+                    eng.pollers[f"fba:{region}"] = FbaInventoryPoller(
+                        client, eng.log, inv_mps, basis=cfg.inventory.fba_quantity
+                    )
                 mfn_mps = tuple(
                     m for m in mps if (mm := cfg.mapping.marketplaces.get(m)) and mm.warehouse_site
                 )
                 if mfn_mps:
                     eng.pollers[f"mfn:{region}"] = MfnInventoryPoller(
-                        client, eng.log, mfn_mps, raw_dir=raw
+                        client,
+                        eng.log,
+                        mfn_mps,
+                        raw_dir=raw,
+                        min_interval_s=cfg.inventory.mfn_report_min_interval_s,
                     )
             eng.pollers["qad.items"] = QadItemsPoller(
                 eng.qad, eng.log, set(cfg.mapping.sku.values())
@@ -192,7 +227,10 @@ class Engine:
             eng.runner = ProjectionRunner(eng.log, eng.outbox, build_projectors(cfg))
             handlers = {
                 **qad_handlers(eng.qad, sealer=sealer),
-                **listing_handlers(ListingsAdapter(eng.amazon, listing_verify_s)),
+                # Patches return on ACCEPTED; their read-back is a later outbox command.
+                **listing_handlers(
+                    ListingsAdapter(eng.amazon, cfg.listings), eng.outbox.get, cfg.listings
+                ),
             }
             eng.dispatcher = Dispatcher(
                 eng.log,
@@ -212,8 +250,12 @@ class Engine:
         only an error outside the remote systems (the event log, a bug) ends the pass.
         """
         report = SyncReport()
-        chosen = {
-            n: p for n, p in self.pollers.items() if names is None or n.split(":")[0] in names
+        if self.followed_clock is not None and self._session is not None:
+            await self.followed_clock.sync(self._session)  # picks up jumps of the sim's clock
+        chosen = {  # by flow ("orders") or by poller ("orders:NA")
+            n: p
+            for n, p in self.pollers.items()
+            if names is None or n.split(":")[0] in names or n in names
         }
 
         async def one(name: str, poller: Any) -> None:
@@ -223,6 +265,7 @@ class Engine:
                         report.polled[name] = await poller.poll_once()
                 else:
                     report.polled[name] = await poller.poll_once()
+                await self.health.ok(name)
                 if progress:
                     r = report.polled[name]
                     progress(f"polled {name}: {r.fetched} fetched, {r.appended} new")
@@ -235,7 +278,9 @@ class Engine:
                 # tried again next cycle, so adding the role later heals it without a restart.
                 report.poll_errors[name] = f"{type(exc).__name__}: {exc}"
                 report.refused[name] = str(exc)
-                log.error("poll %s refused (other flows continue): %s", name, exc)
+                await self.health.refused(name, exc)  # logs once per change, shown in status
+                if role := self.health.states[name].role:
+                    report.refused_roles[name] = role
 
         tasks = [asyncio.create_task(one(n, p)) for n, p in chosen.items()]
         try:
@@ -285,15 +330,19 @@ class Engine:
         work = asyncio.Lock()
 
         async def flow(name: str) -> None:
+            # One task per poller (flow and region): a refused region waits refused_retry_s,
+            # the same flow in another region keeps its own cadence.
             every = cadence[name.split(":")[0]]
             while not self._stop.is_set():
-                await self._guarded(self.poll([name.split(":")[0]]), name)
+                await self._guarded(self.poll([name]), name)
                 async with work:
                     await self._guarded(self.project_and_dispatch(), "dispatch")
+                state = self.health.states.get(name)
+                wait = poll.refused_retry_s if state and state.state == "refused" else every
                 with suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), timeout=every)
+                    await asyncio.wait_for(self._stop.wait(), timeout=wait)
 
-        flows = sorted({n.split(":")[0] for n in self.pollers})
+        flows = sorted(self.pollers)
         tasks = [asyncio.create_task(flow(n)) for n in flows]
         await self._stop.wait()
         await self.dispatcher.drain(drain_s)
@@ -302,10 +351,18 @@ class Engine:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _guarded(self, aw: Awaitable[Any], what: str) -> None:
+        """Never lets a flow's task die silently: anything but a stop is logged (once per
+        reason) and recorded for ``status``; the flow runs again next cycle."""
         try:
             await aw
+            if what == "dispatch":
+                await self.health.ok(what)
         except RetriableRemoteError as exc:
             log.warning("%s: %s (retrying next cycle)", what, exc)
+        except FatalRemoteError as exc:  # dispatch: a refusal outside one command
+            await self.health.refused(what, exc)
+        except Exception as exc:  # a bug, the store: logged with its traceback once
+            await self.health.failed(what, exc)
 
 
 def _endpoint(cfg: Config, region: str) -> str | None:

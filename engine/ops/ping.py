@@ -29,6 +29,7 @@ from engine.errors import (
     RetriableRemoteError,
 )
 from engine.ops.credentials import amazon_account, profile_settings
+from engine.ops.ping_roles import probe_roles
 from engine.ops.qad_probes import (
     LOOKUP_COLUMN,
     BrowseProbe,
@@ -75,6 +76,7 @@ async def run_checks(
             cred = vault.get_amazon(name)
             checks.extend(_expiry(cred, today or datetime.now(UTC).date()))
             checks.extend(_seller_id(cfg, cred))
+            checks.extend(_missing_regions(cfg, cred))
             for region in cred.regions:
                 checks.extend(await _ping_amazon(session, cfg, cred, region, timeout_s))
         for name in qad:
@@ -122,6 +124,27 @@ def _seller_id(cfg: Config, cred: AmazonCredential) -> list[Check]:
             f"set [amazon] seller_id or `ml-connector creds set amazon --name {cred.name} "
             "--seller-id <merchant token>`",
         )
+    ]
+
+
+def _missing_regions(cfg: Config, cred: AmazonCredential) -> list[Check]:
+    """Every region of ``amazon.marketplaces`` needs its refresh token, or sync refuses to open."""
+    wanted: dict[str, list[str]] = {}
+    for mp in cfg.amazon.marketplaces:
+        wanted.setdefault(MARKETPLACE_REGION.get(mp, "?"), []).append(mp)
+    return [
+        Check(
+            "amazon",
+            f"{cred.name} {region}",
+            "refresh token",
+            "FAILED",
+            f"no refresh token for {region} (amazon.marketplaces {', '.join(mps)}): "
+            "sync and run refuse to start",
+            f"`ml-connector creds set amazon --name {cred.name} --region {region}` (empty "
+            "secret keeps the stored one), or drop those marketplaces from the config",
+        )
+        for region, mps in sorted(wanted.items())
+        if region not in cred.regions
     ]
 
 
@@ -178,7 +201,21 @@ async def _ping_amazon(
     have = _marketplaces(resp.body)
     wanted = [m for m in cfg.amazon.marketplaces if MARKETPLACE_REGION.get(m) == region]
     missing = [m for m in wanted if m not in have]
+    # [D sellers.json] participation.isParticipating=false: registered there, not selling
+    idle = [m for m in wanted if have.get(m) is False]
     detail = f"{len(have)} marketplaces: {', '.join(sorted(have)) or '-'}"
+    if idle:
+        out.append(
+            Check(
+                "amazon",
+                target,
+                "marketplace participation",
+                "FAILED",
+                f"isParticipating=false for configured {', '.join(idle)}",
+                "the seller does not sell there now (Seller Central: listings/account status); "
+                "remove them from amazon.marketplaces until it does",
+            )
+        )
     if missing:
         out.append(
             Check(
@@ -192,16 +229,20 @@ async def _ping_amazon(
         )
     else:
         out.append(Check("amazon", target, "getMarketplaceParticipations", "ok", detail))
+    for p in await probe_roles(client, cfg, region):  # one row per flow: its role
+        out.append(Check("amazon", target, p.step, p.status, p.detail, p.fix))
     return out
 
 
-def _marketplaces(body: Any) -> set[str]:
+def _marketplaces(body: Any) -> dict[str, bool]:
+    """Marketplace id -> participation.isParticipating (True when Amazon leaves it out)."""
     rows = body.get("payload", []) if isinstance(body, dict) else []
-    found = set()
+    found: dict[str, bool] = {}
     for row in rows if isinstance(rows, list) else []:
         mp = row.get("marketplace") if isinstance(row, dict) else None
         if isinstance(mp, dict) and isinstance(mp.get("id"), str):
-            found.add(mp["id"])
+            part = row.get("participation")
+            found[mp["id"]] = not (isinstance(part, dict) and part.get("isParticipating") is False)
     return found
 
 

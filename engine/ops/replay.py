@@ -19,8 +19,9 @@ from engine.adapters.qad.settings import QadSettings
 from engine.commands.outbox import Outbox
 from engine.config import Config
 from engine.dispatch.dispatcher import Dispatcher, RunCounts
-from engine.dispatch.handlers import listing_handlers, qad_handlers
+from engine.dispatch.handlers import qad_handlers
 from engine.dispatch.limits import LimiterRegistry
+from engine.dispatch.listing_handlers import listing_handlers
 from engine.errors import ConfigError, CredentialError
 from engine.log import SQLiteEventLog
 from engine.ops.credentials import build_amazon_account, build_qad_settings
@@ -110,7 +111,8 @@ async def requeue(
             handlers = qad_handlers(qad, settings.paths, sealer=_ship_to_opener(log))
             if account is not None:
                 clients = amazon_clients(cfg, session, account)
-                handlers.update(listing_handlers(ListingsAdapter(clients)))
+                adapter = ListingsAdapter(clients, cfg.listings)
+                handlers.update(listing_handlers(adapter, outbox.get, cfg.listings))
             dispatcher = Dispatcher(
                 log,
                 outbox,

@@ -13,8 +13,10 @@ from typing import Any
 import orjson
 
 from engine.commands.outbox import Outbox
+from engine.dispatch.listing_handlers import NOT_APPLIED, VERIFY_KIND
 from engine.errors import ConfigError, CredentialError, StoreError
 from engine.log import SQLiteEventLog
+from engine.ops.flow_health import read_health
 from engine.security.keys import load_master_key
 from engine.security.rotation import secret_expiry
 from engine.security.vault import Vault, default_vault_path
@@ -90,6 +92,7 @@ async def collect_status(log: SQLiteEventLog) -> dict[str, Any]:
     parked = await outbox.parked() if has_outbox else []
     needs_attention = await outbox.needs_attention() if has_outbox else 0
     bookmarks = dict(await log.query("SELECT name, state FROM bookmarks ORDER BY name"))
+    health = await read_health(log)  # refused / failed flows per region (engine/ops/flow_health)
     flows = []
     for flow in FLOWS:
         marks = ",".join("?" * len(flow.streams))
@@ -107,6 +110,8 @@ async def collect_status(log: SQLiteEventLog) -> dict[str, Any]:
         states: dict[str, int] = {}
         if counts is not None:
             for kind, by_state in counts.by_kind.items():
+                if kind == VERIFY_KIND:
+                    continue  # read-backs of listing patches: counted in "listing_checks"
                 if kind.startswith(flow.kinds):
                     for state, n in by_state.items():
                         states[state] = states.get(state, 0) + n
@@ -153,6 +158,14 @@ async def collect_status(log: SQLiteEventLog) -> dict[str, Any]:
                     "unknown_outcome": states.get("unknown", 0),
                     "drift_reported": drift,
                 },
+                "health": [h for h in health if h["group"] == flow.name],
+                # inventory: marketplaces whose stock is unknown (report CANCELLED/FATAL...)
+                "degraded": _degraded(bookmarks, flow.bookmarks),
+                **(
+                    {"listing_checks": await _listing_checks(log, counts)}
+                    if has_outbox and counts is not None and flow.projector == "catalog"
+                    else {}
+                ),
                 "parked": [
                     {
                         "what": item.kind,
@@ -172,7 +185,48 @@ async def collect_status(log: SQLiteEventLog) -> dict[str, Any]:
         # Outbox.needs_attention: parked commands + open record parks, all flows.
         "needs_attention": needs_attention,
         "flows": flows,
+        # every flow's last state; "disabled" = refused by Amazon (e.g. a missing role)
+        "health": health,
+        "disabled": [h["flow"] for h in health if h["state"] == "refused"],
     }
+
+
+async def _listing_checks(log: SQLiteEventLog, counts: Any) -> dict[str, Any]:
+    """Read-backs of accepted listing patches (engine/dispatch/listing_handlers.py): waiting,
+    confirmed, and the patches Amazon accepted but did not apply within the window."""
+    states = counts.by_kind.get(VERIFY_KIND, {})
+    rows = await log.query(
+        "SELECT c.command_id, c.record_key, a.response, a.at FROM commands c JOIN attempts a "
+        "ON a.id = (SELECT max(id) FROM attempts WHERE command_id = c.command_id) "
+        "WHERE c.kind = ? AND a.outcome = 'skipped' AND a.response LIKE ? ORDER BY c.seq",
+        (VERIFY_KIND, f"{NOT_APPLIED}%"),
+    )
+    return {
+        "waiting": sum(states.get(s, 0) for s in ("new", "verifying", "retry", "unknown")),
+        "applied": states.get("ok", 0),
+        "not_applied": len(rows),
+        "flagged": [
+            {"command_id": r[0], "record_key": r[1], "reason": r[2], "at": r[3]} for r in rows
+        ],
+    }
+
+
+def _degraded(bookmarks: dict[str, Any], prefixes: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Pollers' ``degraded`` bookmark entries (engine/pollers/inventory.py): per marketplace
+    why its snapshot is unknown, since when, how many times in a row."""
+    out: list[dict[str, Any]] = []
+    for name, state in bookmarks.items():
+        if not name.startswith(prefixes):
+            continue
+        try:
+            data = orjson.loads(state)
+        except orjson.JSONDecodeError:
+            continue
+        entries = data.get("degraded") if isinstance(data, dict) else None
+        for mp, d in sorted(entries.items()) if isinstance(entries, dict) else []:
+            if isinstance(d, dict):
+                out.append({"poller": name, "marketplace": mp, **d})
+    return out
 
 
 def _bookmark_summary(state: bytes | str) -> str:

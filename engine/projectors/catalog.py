@@ -1,7 +1,8 @@
 """QAD item master -> Amazon listings patches (the one outbound flow).
 
 The first version of an item seen is the baseline; a later change of description, list price
-or status becomes one ``amazon.listing.patch`` per mapped SKU and listing marketplace.
+or status becomes one ``amazon.listing.patch`` per mapped SKU and listing marketplace, followed
+by its ``amazon.listing.verify`` (the read-back that confirms Amazon applied it).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from engine.projectors.mapping import Mapper
 __all__ = ["CatalogProjector"]
 
 _FIELDS = ("description", "list_price", "status")
+# The command kinds engine/dispatch/listing_handlers.py performs (projectors sit below dispatch).
+PATCH, VERIFY = "amazon.listing.patch", "amazon.listing.verify"
 
 
 class CatalogProjector:
@@ -54,9 +57,13 @@ class CatalogProjector:
                     "changes": {**changes, "currency": mp.currency if mp else ""},
                 }
                 ref = f"{mp_id}:{sku}"
-                out.commands.append(
-                    make_command(
-                        "amazon.listing.patch", "amazon.listings", sku, ref, body, (event.position,)
-                    )
-                )
+                pos = (event.position,)
+                patch = make_command(PATCH, "amazon.listings", sku, ref, body, pos)
+                # Its read-back, queued right behind it under the same record key (so due once
+                # the patch is done) and stored with it: a crash between them loses neither.
+                verify = {**body, "patch": patch.command_id}
+                out.commands += [
+                    patch,
+                    make_command(VERIFY, "amazon.listings", sku, ref, verify, pos),
+                ]
         return out

@@ -58,7 +58,6 @@ class World:
             master_key=KEY,
             amazon_clock=self.amazon.clock.now,
             amazon_rate_limits=kw.pop("rate_limits", False),
-            listing_verify_s=kw.pop("listing_verify_s", 5.0),
             **kw,
         ) as eng:
             yield eng

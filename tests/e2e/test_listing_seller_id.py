@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 from decimal import Decimal
 
 import aiohttp
@@ -74,8 +75,11 @@ async def test_config_seller_id_wins_and_patches_the_listing(make_world):
         async with w.engine(cfg) as eng:
             sku, price = await _change_price(w, eng)
             assert [o for o, _ in await _attempts(cfg.engine.db, sku)] == ["ok"]
+            w.amazon.advance(timedelta(minutes=10))  # past the simulated apply delay
             listing = await get_listing(eng.amazon["NA"], sku, [US])
-            offer = listing["attributes"]["purchasable_offer"][0]
+            offer = next(
+                o for o in listing["attributes"]["purchasable_offer"] if o["audience"] == "ALL"
+            )
             assert Decimal(str(offer["our_price"][0]["schedule"][0]["value_with_tax"])) == price
 
 
@@ -127,12 +131,13 @@ async def test_empty_404_still_gives_a_reason(make_world, bare_404):
         client = AmazonClient(
             s, account_of(w.amazon), "NA", endpoint=bare_404, lwa_url=w.amazon.lwa_url
         )
-        adapter = ListingsAdapter({"NA": client}, verify_s=1.0)
+        adapter = ListingsAdapter({"NA": client})
         with pytest.raises(Rejected) as info:
             await adapter.patch_listing("NA", US, "SKU-1", {"list_price": "9.99"})
         decision = RetryPolicy().decide(1, info.value)
         assert decision.outcome == "parked"
         reason = decision.reason
-        assert "HTTP 404" in reason and "patchListingsItem" in reason
+        # Read-modify-write: the listing is read first, so the read names the 404.
+        assert "HTTP 404" in reason and "getListingsItem" in reason
         assert "not found" in reason and "seller id" in reason
         assert not reason.rstrip().endswith(":")

@@ -7,7 +7,7 @@ Amazon simulator, which runs on the real clock because the CLI signs with it).
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from engine.cli import main as cli_main
@@ -36,8 +36,12 @@ async def _outcomes(db: str, sku: str) -> dict[str, list[str]]:
 def _price(listing: dict[str, object]) -> Decimal:
     attrs = listing["attributes"]
     assert isinstance(attrs, dict)
-    value = attrs["purchasable_offer"][0]["our_price"][0]["schedule"][0]["value_with_tax"]
-    return Decimal(str(value))
+    [offer] = [  # the US offer for every buyer (the listing also has B2B and other stores)
+        o
+        for o in attrs["purchasable_offer"]
+        if o["marketplace_id"] == "ATVPDKIKX0DER" and o.get("audience", "ALL") == "ALL"
+    ]
+    return Decimal(str(offer["our_price"][0]["schedule"][0]["value_with_tax"]))
 
 
 async def test_parked_listing_patch_is_posted_by_replay_parked_with_config(
@@ -74,8 +78,9 @@ async def test_parked_listing_patch_is_posted_by_replay_parked_with_config(
         assert rc == 0, out
         assert "re-queued 1 command(s)" in out and "still parked" not in out, out
 
-        # Posted exactly once, and Amazon shows the new price.
+        # Posted exactly once, and Amazon shows the new price once it applied the submission.
         assert await _outcomes(db, item.sku) == {cid: ["parked", "requeued", "ok"]}
+        w.amazon.advance(timedelta(minutes=10))  # past the simulated apply delay
         assert _price(w.amazon.truth.listings()[item.sku]) == new_price
 
         # Nothing left: a second replay re-queues and posts nothing.

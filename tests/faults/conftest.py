@@ -111,6 +111,10 @@ class World:
         )
         return dataclasses.replace(
             cfg,
+            # One complete FBA snapshot confirms an absent mapped item (default 2): the
+            # reference then holds the zeroed FBA site after its single pass, so every run
+            # compares equal, and a partial snapshot would show up at once as lost stock.
+            inventory=dataclasses.replace(cfg.inventory, absent_after_snapshots=1),
             dispatch=dataclasses.replace(
                 cfg.dispatch,
                 **{
@@ -151,7 +155,6 @@ class World:
             master_key=KEY,
             amazon_clock=self.amazon.clock.now,
             amazon_rate_limits=rate_limits,
-            listing_verify_s=5.0,
         ) as eng:
             for client in eng.amazon.values():
                 # Test knob: no constructor argument reaches this through Engine.open.

@@ -253,11 +253,14 @@ def test_catalog_change_becomes_listing_patch_for_mapped_sku():
             ev("qad.items", "10-1000", {**item, "list_price": "11.50"}, 3),
         ],
     )
-    assert len(cmds) == 1 and cmds[0].kind == "amazon.listing.patch"
+    # The patch, and its read-back right behind it under the same record (the SKU).
+    assert [c.kind for c in cmds] == ["amazon.listing.patch", "amazon.listing.verify"]
     assert cmds[0].body["sku"] == "SKU-A" and cmds[0].body["changes"] == {
         "list_price": "11.50",
         "currency": "USD",
     }
+    assert cmds[1].record_key == cmds[0].record_key == "SKU-A"
+    assert cmds[1].body == {**cmds[0].body, "patch": cmds[0].command_id}
 
 
 def _snapshots_at(hours: list[float], items: dict[str, int]) -> list[StoredEvent]:
@@ -286,7 +289,9 @@ def test_unchanged_fba_stock_is_realigned_against_qad_at_the_configured_interval
 def test_realign_every_snapshot_and_fba_report_mode():
     proj = InventoryProjector(Mapper(MAPPING), fba_mode="report", realign_every_s=0)
     cmds, _, _ = run(proj, _snapshots_at([0, 0.1, 0.2], {"SKU-A": 5}))
-    assert len(cmds) == 3 and all(c.body["mode"] == "report" for c in cmds)
+    assert all(c.body["mode"] == "report" for c in cmds)
+    # SKU-A every snapshot; SKU-B (mapped, absent from FBA) once confirmed, then each realign
+    assert [c.body["sku"] for c in cmds] == ["SKU-A", "SKU-A", "SKU-B", "SKU-A", "SKU-B"]
 
 
 def test_settlement_invoice_and_journal_post_in_one_gl_period_across_month_end():

@@ -133,7 +133,14 @@ async def test_every_operation_validates(sim, client):
         "PATCH",
         path,
         params={"marketplaceIds": US},
-        json={"productType": "PRODUCT", "patches": [{"op": "x"}]},
+        # Well-formed but wrong product type and no language_tag: 200 INVALID with issues
+        # (a malformed patch is a 400, checked in test_listings_strict.py).
+        json={
+            "productType": "PRODUCT",
+            "patches": [
+                {"op": "replace", "path": "/attributes/item_name", "value": [{"value": "x"}]}
+            ],
+        },
     )
     check(li, lpath, "patch", st, body)
     assert body["status"] == "INVALID"

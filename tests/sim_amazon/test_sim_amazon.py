@@ -87,7 +87,8 @@ async def test_paging_to_the_end_matches_truth_and_token_is_url_safety_tested(si
             break
         assert "+" in token and "/" in token and token.endswith("=")
         raw_token = token
-        params = {"MarketplaceIds": US, "NextToken": token}
+        # v0: the next page repeats the filters (NextToken "doesn't affect any filters")
+        params = {**params, "NextToken": token}
     before = sim.clock.now() - timedelta(minutes=2)
     expected = {
         o.order_id
@@ -240,6 +241,7 @@ def _parse(text: str, locale: str) -> Decimal:
 
 
 async def test_settlement_files_reconcile_per_locale(sim, client):
+    sim.world.report_rules.charsetless_share = 0.0  # here the charset names the locale
     for region, locales in (("NA", {"US"}), ("EU", {"DE", "UK"}), ("FE", {"JP"})):
         _, body, _ = await client.call(
             "GET",
@@ -291,8 +293,10 @@ async def test_fba_next_token_expires_after_30s(sim, client):
 async def test_listings_patch_applies_after_delay_or_never(sim, client):
     sid = sim.sellers[0].seller_id
     sku = "MLC-1010-M"
+    path = f"/listings/2021-08-01/items/{sid}/{sku}"
+    _, item, _ = await client.call("GET", path, params={"marketplaceIds": US})
     patch = {
-        "productType": "PRODUCT",
+        "productType": item["summaries"][0]["productType"],  # the listing's own (strict sim)
         "patches": [
             {
                 "op": "replace",
@@ -301,23 +305,22 @@ async def test_listings_patch_applies_after_delay_or_never(sim, client):
             }
         ],
     }
-    path = f"/listings/2021-08-01/items/{sid}/{sku}"
     st, body, _ = await client.call("PATCH", path, params={"marketplaceIds": US}, json=patch)
     assert st == 200 and body["status"] == "ACCEPTED"
     get = {"marketplaceIds": US, "includedData": "fulfillmentAvailability"}
     _, item, _ = await client.call("GET", path, params=get)
     assert item["fulfillmentAvailability"][0]["quantity"] != 7
-    sim.advance(timedelta(minutes=3))
+    sim.advance(timedelta(minutes=6))  # default delay: 5 simulated minutes
     _, item, _ = await client.call("GET", path, params=get)
     assert item["fulfillmentAvailability"][0]["quantity"] == 7
     bad = {"productType": "PRODUCT", "patches": [{"op": "replace", "path": "/x", "value": []}]}
-    _, body, _ = await client.call("PATCH", path, params={"marketplaceIds": US}, json=bad)
-    assert body["status"] == "INVALID" and body["issues"]
+    st, body, _ = await client.call("PATCH", path, params={"marketplaceIds": US}, json=bad)
+    assert st == 400 and body["errors"][0]["code"] == "InvalidInput"  # a malformed patch
     sim.faults.add("listing_not_applied")
     patch["patches"][0]["value"][0]["quantity"] = 3
     _, body, _ = await client.call("PATCH", path, params={"marketplaceIds": US}, json=patch)
     assert body["status"] == "ACCEPTED"
-    sim.advance(timedelta(minutes=3))
+    sim.advance(timedelta(minutes=6))
     _, item, _ = await client.call("GET", path, params=get)
     assert item["fulfillmentAvailability"][0]["quantity"] == 7
 

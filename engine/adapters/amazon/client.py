@@ -357,9 +357,9 @@ class AmazonClient:
 
 
 def _paging_token_refused(exc: Rejected) -> bool:
-    """400 naming the next/pagination token as expired or invalid."""
+    """400: the next token expired, is invalid or undecodable (v0 [C models#2382])."""
     text = f"{exc} {getattr(exc, 'detail', '')}".lower()
-    refused = ("expired", "invalid", "not valid")
+    refused = ("expired", "invalid", "not valid", "decode")
     return exc.status == 400 and "token" in text and any(w in text for w in refused)
 
 

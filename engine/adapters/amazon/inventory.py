@@ -3,21 +3,57 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from engine.adapters.amazon.client import AmazonClient
 from engine.errors import Rejected
 
-__all__ = ["fba_snapshot", "mfn_quantities"]
+__all__ = ["FBA_BASES", "fba_quantity", "fba_snapshot", "mfn_quantities"]
+
+# Which units of getInventorySummaries' ``inventoryDetails`` count as the seller's FBA stock
+# ([D] fbaInventory.json InventoryDetails / ReservedQuantity):
+#   fulfillable           fulfillableQuantity (pickable now; the default)
+#   fulfillable_reserved  + reservedQuantity.totalReservedQuantity (being picked for orders,
+#                         transshipped, sidelined: still Amazon's physical stock)
+#   with_inbound          + inboundShippedQuantity + inboundReceivingQuantity (on its way with a
+#                         tracking number / being received). inboundWorkingQuantity is left out
+#                         [I]: "working" units may still sit in the seller's own warehouse, which
+#                         QAD already counts at the warehouse site.
+FBA_BASES = ("fulfillable", "fulfillable_reserved", "with_inbound")
+
+
+def _int(v: Any) -> int:
+    """A count from an untrusted body: an int (or digit string); anything else counts 0."""
+    if isinstance(v, bool):
+        return 0
+    if isinstance(v, int):
+        return v
+    return int(v) if isinstance(v, str) and v.strip().isdigit() else 0
+
+
+def fba_quantity(details: Any, basis: str = "fulfillable") -> int:
+    """The quantity of one summary's ``inventoryDetails`` on ``basis`` (see FBA_BASES)."""
+    det = details if isinstance(details, dict) else {}
+    qty = _int(det.get("fulfillableQuantity"))
+    if basis in ("fulfillable_reserved", "with_inbound"):
+        reserved = det.get("reservedQuantity")
+        qty += _int(reserved.get("totalReservedQuantity")) if isinstance(reserved, dict) else 0
+    if basis == "with_inbound":
+        qty += _int(det.get("inboundShippedQuantity")) + _int(det.get("inboundReceivingQuantity"))
+    return qty
 
 
 async def fba_snapshot(
-    client: AmazonClient, marketplace_id: str, *, restarts: int = 3
+    client: AmazonClient, marketplace_id: str, *, basis: str = "fulfillable", restarts: int = 3
 ) -> dict[str, int]:
-    """sellerSku -> fulfillableQuantity for the whole marketplace.
+    """sellerSku -> quantity on ``basis`` (FBA_BASES) for the whole marketplace.
 
     The nextToken lives 30 s, so pages are fetched back to back; if a token has expired anyway
     (400 on a page after the first) the snapshot restarts from page one, up to ``restarts`` times.
+    Only a whole listing is returned: any failure raises, never a partial snapshot.
     """
+    if basis not in FBA_BASES:
+        raise ValueError(f"unknown FBA quantity basis {basis!r}")
     params = [
         ("granularityType", "Marketplace"),
         ("granularityId", marketplace_id),
@@ -35,8 +71,7 @@ async def fba_snapshot(
                 for s in (body.get("payload") or {}).get("inventorySummaries") or []:
                     sku = s.get("sellerSku")
                     if sku:
-                        det = s.get("inventoryDetails") or {}
-                        items[str(sku)] = int(det.get("fulfillableQuantity") or 0)
+                        items[str(sku)] = fba_quantity(s.get("inventoryDetails"), basis)
         except Rejected:
             if pages == 0 or attempt == restarts:
                 raise

@@ -1,44 +1,75 @@
-"""Listings Items 2021-08-01: get, put, patch with read-after-write verification.
+"""Listings Items 2021-08-01: read a listing, patch it read-modify-write, check a patch later.
 
-``ACCEPTED`` only means Amazon queued the submission; the change is applied asynchronously (and
-sometimes not at all), so writes are confirmed by reading the listing back until the attributes
-show the new values or the deadline passes.
+``ACCEPTED`` only means Amazon queued the submission: the change shows on read-back minutes
+later [C docs#2167], sometimes never [C models#2201]. So a patch returns as soon as Amazon
+answers (its submissionId and issues are recorded), and ``check_listing`` is asked later, by the
+verification command the dispatcher schedules (engine/dispatch/listing_handlers.py).
+
+What is sent is planned against the listing as read just before (listing_plan.py): only the
+sub-fields QAD owns change, with the listing's own product type.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
 from engine.adapters.amazon.client import AmazonClient
-from engine.errors import ConfigError, Rejected, RetriableRemoteError
+from engine.adapters.amazon.listing_plan import plan_patch, summary
+from engine.config.listings import ListingsConfig
+from engine.errors import ConfigError, DataError, Rejected
 
 __all__ = [
     "NO_SELLER_ID",
-    "ListingResult",
+    "Check",
     "ListingsAdapter",
+    "PatchReport",
+    "Submission",
     "get_listing",
+    "issue_text",
     "patch_listing",
-    "put_listing",
 ]
+
+NO_SELLER_ID = "no seller id: set [amazon] seller_id or `creds set amazon --seller-id`"
+READ = ("summaries", "attributes", "fulfillmentAvailability", "issues")
 
 
 @dataclass(frozen=True, slots=True)
-class ListingResult:
-    """Outcome of a write: Amazon's status plus whether a read-back confirmed it."""
+class Submission:
+    """Amazon's answer to one patchListingsItem."""
 
     sku: str
     status: str  # ACCEPTED | INVALID | VALID
     submission_id: str
-    applied: bool
     issues: list[dict[str, Any]] = field(default_factory=list)
 
+    def of_severity(self, severity: str) -> list[dict[str, Any]]:
+        return [i for i in self.issues if str(i.get("severity", "")).upper() == severity]
 
-NO_SELLER_ID = "no seller id: set [amazon] seller_id or `creds set amazon --seller-id`"
+
+@dataclass(frozen=True, slots=True)
+class PatchReport:
+    """What one read-modify-write did (``submission_id`` "" = nothing needed sending)."""
+
+    submission_id: str
+    request: str  # ops sent, e.g. "merge /attributes/purchasable_offer"
+    changed: list[str]
+    notes: list[str]
+    warnings: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """A read-back: ``pending`` lists the owned sub-fields that do not show the change yet."""
+
+    pending: list[str]
+    listing_errors: list[str]
+
+    @property
+    def applied(self) -> bool:
+        return not self.pending
 
 
 def _path(client: AmazonClient, sku: str) -> str:
@@ -46,6 +77,9 @@ def _path(client: AmazonClient, sku: str) -> str:
         # An empty seller would post to .../items//<sku>: Amazon answers a bare 404.
         raise ConfigError(NO_SELLER_ID)
     seller = quote(client.account.seller_id, safe="")
+    # Every reserved character of the SKU is escaped ('/', '#', '?', ' ', non-ASCII as UTF-8),
+    # so the SKU stays one path segment. Amazon has been reported to answer 403 on PATCH for
+    # SKUs with '/' [C models#4429]: that parks with Amazon's text like any refusal.
     return f"/listings/2021-08-01/items/{seller}/{quote(sku, safe='')}"
 
 
@@ -53,7 +87,7 @@ async def get_listing(
     client: AmazonClient,
     sku: str,
     marketplace_ids: Sequence[str],
-    included: Sequence[str] = ("summaries", "attributes", "fulfillmentAvailability", "issues"),
+    included: Sequence[str] = READ,
 ) -> dict[str, Any]:
     """getListingsItem."""
     resp = await client.call(
@@ -68,153 +102,100 @@ async def get_listing(
     return dict(resp.body or {})
 
 
-def _applied(item: dict[str, Any], expected: dict[str, Any]) -> bool:
-    attrs = item.get("attributes") or {}
-    return all(attrs.get(name) == value for name, value in expected.items())
-
-
-async def _verify(
-    client: AmazonClient,
-    sku: str,
-    marketplace_ids: Sequence[str],
-    expected: dict[str, Any],
-    deadline_s: float,
-    interval_s: float,
-) -> bool:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + deadline_s
-    while True:
-        item = await get_listing(client, sku, marketplace_ids, ("attributes",))
-        if _applied(item, expected):
-            return True
-        if loop.time() + interval_s > end:
-            return False
-        await asyncio.sleep(interval_s)
-
-
-def _result(sku: str, body: Any, applied: bool) -> ListingResult:
-    b = body if isinstance(body, dict) else {}
-    return ListingResult(
-        sku=sku,
-        status=str(b.get("status", "")),
-        submission_id=str(b.get("submissionId", "")),
-        applied=applied,
-        issues=list(b.get("issues") or []),
-    )
-
-
 async def patch_listing(
     client: AmazonClient,
     sku: str,
     marketplace_ids: Sequence[str],
     product_type: str,
     patches: Sequence[dict[str, Any]],
-    *,
-    verify_s: float = 30.0,
-    interval_s: float = 1.0,
-) -> ListingResult:
-    """patchListingsItem, then read back until every replaced/added attribute shows its value."""
+) -> Submission:
+    """patchListingsItem, issues included in the answer (no waiting for it to apply)."""
     resp = await client.call(
         "patchListingsItem",
         "PATCH",
         _path(client, sku),
-        params=[("marketplaceIds", ",".join(marketplace_ids))],
+        params=[("marketplaceIds", ",".join(marketplace_ids)), ("includedData", "issues")],
         json={"productType": product_type, "patches": list(patches)},
     )
-    if resp.body.get("status") != "ACCEPTED":
-        return _result(sku, resp.body, False)
-    expected = {
-        p["path"].removeprefix("/attributes/"): p.get("value")
-        for p in patches
-        if p.get("op") in ("add", "replace")
-    }
-    ok = await _verify(client, sku, marketplace_ids, expected, verify_s, interval_s)
-    return _result(sku, resp.body, ok)
-
-
-async def put_listing(
-    client: AmazonClient,
-    sku: str,
-    marketplace_ids: Sequence[str],
-    product_type: str,
-    attributes: dict[str, Any],
-    *,
-    requirements: str = "LISTING",
-    verify_s: float = 30.0,
-    interval_s: float = 1.0,
-) -> ListingResult:
-    """putListingsItem (full replace), verified by reading the attributes back."""
-    resp = await client.call(
-        "putListingsItem",
-        "PUT",
-        _path(client, sku),
-        params=[("marketplaceIds", ",".join(marketplace_ids))],
-        json={"productType": product_type, "requirements": requirements, "attributes": attributes},
+    body = resp.body if isinstance(resp.body, dict) else {}
+    return Submission(
+        sku=sku,
+        status=str(body.get("status", "")),
+        submission_id=str(body.get("submissionId", "")),
+        issues=[i for i in body.get("issues") or () if isinstance(i, dict)],
     )
-    if resp.body.get("status") != "ACCEPTED":
-        return _result(sku, resp.body, False)
-    ok = await _verify(client, sku, marketplace_ids, attributes, verify_s, interval_s)
-    return _result(sku, resp.body, ok)
+
+
+def issue_text(issue: Mapping[str, Any]) -> str:
+    """Amazon's own words: "<severity> <code>: <message> [attributes]"."""
+    names = ",".join(str(n) for n in issue.get("attributeNames") or ())
+    where = f" [{names}]" if names else ""
+    return (
+        f"{issue.get('severity', '?')} {issue.get('code', '?')}: {issue.get('message', '')}{where}"
+    )
 
 
 class ListingsAdapter:
-    """The dispatcher's ListingsPort over the SP-API clients (one per region)."""
+    """The listing handlers' port over the SP-API clients (one per region)."""
 
-    def __init__(self, clients: Mapping[str, AmazonClient], verify_s: float = 30.0) -> None:
+    def __init__(
+        self, clients: Mapping[str, AmazonClient], cfg: ListingsConfig | None = None
+    ) -> None:
         self.clients = clients
-        self.verify_s = verify_s
+        self.cfg = cfg or ListingsConfig()
 
-    async def patch_listing(
-        self, region: str, marketplace_id: str, sku: str, changes: Mapping[str, Any]
-    ) -> str:
+    def _client(self, region: str, sku: str) -> AmazonClient:
         client = self.clients.get(region)
         if client is None:
             raise ConfigError(f"no Amazon client for region {region!r} (check amazon.marketplaces)")
         if not client.account.seller_id:
             # Never post blind: park with the fix rather than Amazon's empty 404.
             raise Rejected(f"listing {sku}: {NO_SELLER_ID}", system="amazon")
-        patches: list[dict[str, Any]] = []
-        if changes.get("description") is not None:
-            patches.append(
-                {
-                    "op": "replace",
-                    "path": "/attributes/item_name",
-                    "value": [{"value": changes["description"], "marketplace_id": marketplace_id}],
-                }
-            )
-        if changes.get("list_price") is not None:
-            # Listings takes a JSON number; cents-exact decimals survive the float round trip.
-            price = Decimal(str(changes["list_price"]))
-            offer = {
-                "marketplace_id": marketplace_id,
-                "currency": changes.get("currency") or "USD",
-                "our_price": [{"schedule": [{"value_with_tax": float(price)}]}],
-            }
-            patches.append(
-                {"op": "replace", "path": "/attributes/purchasable_offer", "value": [offer]}
-            )
-        if changes.get("status") is not None and str(changes["status"]).upper() not in (
-            "AC",
-            "ACTIVE",
-        ):
-            # An item made inactive in QAD stops selling: merchant quantity 0.
-            patches.append(
-                {
-                    "op": "replace",
-                    "path": "/attributes/fulfillment_availability",
-                    "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": 0}],
-                }
-            )
-        if not patches:
-            return "nothing to patch"
-        result = await patch_listing(
-            client, sku, [marketplace_id], "PRODUCT", patches, verify_s=self.verify_s
-        )
-        if result.status != "ACCEPTED":
-            raise Rejected(f"listing {sku}: {result.status}", system="amazon")
-        if not result.applied:
-            raise RetriableRemoteError(
-                f"listing {sku}: accepted ({result.submission_id}) but not visible yet",
+        return client
+
+    async def patch_listing(
+        self, region: str, marketplace_id: str, sku: str, changes: Mapping[str, Any]
+    ) -> PatchReport:
+        """Read the listing, patch only what QAD owns and what differs; Rejected (parks) with
+        Amazon's issue texts when the submission is INVALID or carries an ERROR."""
+        client = self._client(region, sku)
+        listing = await get_listing(client, sku, [marketplace_id])
+        try:
+            plan = plan_patch(listing, marketplace_id, changes, self.cfg)
+        except DataError as exc:
+            raise DataError(f"listing {marketplace_id}:{sku}: {exc}") from None
+        if not plan.patches:
+            return PatchReport("", "", [], plan.notes, [])
+        sub = await patch_listing(client, sku, [marketplace_id], plan.product_type, plan.patches)
+        errors = sub.of_severity("ERROR")
+        if sub.status != "ACCEPTED" or errors:
+            texts = "; ".join(issue_text(i) for i in errors or sub.issues) or "no issues given"
+            raise Rejected(
+                f"listing {marketplace_id}:{sku}: {sub.status or 'no status'} "
+                f"(submission {sub.submission_id or '-'}): {texts}",
                 system="amazon",
             )
-        return f"ACCEPTED {result.submission_id} verified"
+        return PatchReport(
+            sub.submission_id,
+            f"{plan.product_type}: {summary(plan.patches)}",
+            plan.changed,
+            plan.notes,
+            [issue_text(i) for i in sub.of_severity("WARNING")],
+        )
+
+    async def check_listing(
+        self, region: str, marketplace_id: str, sku: str, changes: Mapping[str, Any]
+    ) -> Check:
+        """Read the listing back: which of QAD's changes it does not show yet."""
+        client = self._client(region, sku)
+        listing = await get_listing(client, sku, [marketplace_id])
+        errors = [
+            issue_text(i)
+            for i in listing.get("issues") or ()
+            if isinstance(i, dict) and str(i.get("severity", "")).upper() == "ERROR"
+        ]
+        try:
+            pending = plan_patch(listing, marketplace_id, changes, self.cfg).changed
+        except DataError as exc:
+            pending = [str(exc)]
+        return Check(pending, errors)

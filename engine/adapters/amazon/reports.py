@@ -21,7 +21,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import quote
@@ -48,6 +48,7 @@ __all__ = [
     "list_reports",
     "local_name",
     "open_text",
+    "recent_or_new_report",
     "wait_report",
 ]
 
@@ -134,6 +135,49 @@ async def create_or_reuse_report(
         body["dataEndTime"] = iso_z(end)
     resp = await client.call("createReport", "POST", "/reports/2021-06-30/reports", json=body)
     return str(resp.body["reportId"])
+
+
+async def recent_or_new_report(
+    client: AmazonClient,
+    report_type: str,
+    marketplace_ids: Sequence[str],
+    *,
+    min_interval_s: float = 0.0,
+) -> str:
+    """The newest DONE or in-progress report of this type/marketplaces created less than
+    ``min_interval_s`` ago (by the client's clock), else ``create_or_reuse_report``.
+
+    Amazon cancels reports of a type requested too often [C docs#1329, docs#1604]; the threshold
+    is not published [U], so this is the client's own, configurable, interval. CANCELLED/FATAL
+    reports are not reused (they carry no data).
+    """
+    if min_interval_s > 0:
+        since = client.clock() - timedelta(seconds=min_interval_s)
+        wanted = sorted(marketplace_ids)
+        best: tuple[datetime, str] | None = None
+        async for rep in list_reports(
+            client,
+            [report_type],
+            statuses=("DONE", "IN_QUEUE", "IN_PROGRESS"),
+            created_since=since,
+        ):
+            if sorted(rep.get("marketplaceIds") or []) != wanted:
+                continue
+            created = _created(rep)
+            if created is not None and created >= since and (best is None or created > best[0]):
+                best = (created, str(rep["reportId"]))
+        if best is not None:
+            return best[1]
+    return await create_or_reuse_report(client, report_type, marketplace_ids)
+
+
+def _created(rep: dict[str, Any]) -> datetime | None:
+    raw = rep.get("createdTime")
+    try:
+        ts = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return ts if ts.tzinfo is not None else None
 
 
 async def wait_report(

@@ -38,6 +38,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: the real time, so a client's 2-minute rule and windows match its own clock)",
     )
     parser.add_argument(
+        "--deny-role",
+        action="append",
+        default=[],
+        metavar="ROLE",
+        help="take this SP-API role from the seller (Amazon's name, e.g. \"Finance and "
+        'Accounting"; repeatable): calls that need it answer 403 like Amazon',
+    )
+    parser.add_argument(
+        "--not-participating",
+        action="append",
+        default=[],
+        metavar="MARKETPLACE_ID",
+        help="getMarketplaceParticipations reports isParticipating=false there (repeatable)",
+    )
+    parser.add_argument(
+        "--listing-delay-minutes",
+        type=float,
+        default=5.0,
+        help="simulated minutes until an ACCEPTED listings submission shows on read-back "
+        "(Amazon: 'a few minutes')",
+    )
+    parser.add_argument(
         "--quiet-days",
         type=float,
         default=0.0,
@@ -57,9 +79,12 @@ def _start(args: argparse.Namespace) -> datetime:
 
 async def _serve(args: argparse.Namespace, start: datetime | None) -> None:
     from engine.sim.amazon import AmazonSimulator
+    from engine.sim.amazon.sellers import SellerConfig
 
     quiet = timedelta(days=args.quiet_days)
     async with AmazonSimulator(
+        sellers=[SellerConfig(not_participating=tuple(args.not_participating))],
+        denied_roles=args.deny_role,
         seed=args.seed,
         time_scale=args.time_scale,
         orders_per_day=args.orders_per_day,
@@ -67,6 +92,7 @@ async def _serve(args: argparse.Namespace, start: datetime | None) -> None:
         rate_limits=not args.no_rate_limits,
         history_days=args.history_days,
         total_orders=args.total_orders,
+        listing_delay_s=args.listing_delay_minutes * 60.0,
         start=None if start is None else start - quiet,
     ) as sim:
         if quiet:
@@ -85,6 +111,8 @@ async def _serve(args: argparse.Namespace, start: datetime | None) -> None:
             print(
                 f"  refresh_token {region}: {rc.refresh_token}  ({', '.join(rc.marketplace_ids)})"
             )
+        if args.deny_role:
+            print(f"  roles denied:  {', '.join(args.deny_role)}")
         print("Press Ctrl-C to stop.", flush=True)
         await asyncio.Event().wait()
 
@@ -95,6 +123,16 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.history_days < 0 or (args.total_orders or 0) < 0 or args.quiet_days < 0:
         print("error: --history-days, --total-orders and --quiet-days must be >= 0")
+        return 2
+    if not args.listing_delay_minutes >= 0:
+        print("error: --listing-delay-minutes must be >= 0")
+        return 2
+    from engine.sim.amazon.roles import canonical_role
+
+    try:
+        args.deny_role = [canonical_role(r) for r in args.deny_role]
+    except ValueError as exc:
+        print(f"error: --deny-role: {exc}")
         return 2
     try:
         start = _start(args)

@@ -17,6 +17,7 @@ KINDS = (
     "truncate",  # send half of the body, then close
     "expire_token",  # 403 "access token ... expired" although the token is fresh
     "expire_next_token",  # a request carrying a paging token gets 400 (token expired)
+    "undecodable_next_token",  # ... gets 400 "We could not decode your NextToken" [C models#2382]
     "report_outcome",  # the next created reports end in ``outcome`` (FATAL/CANCELLED)
     "listing_not_applied",  # listings submissions are ACCEPTED but never applied
     "expire_url",  # a report document download answers 403 "Request has expired"

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from engine.sim.amazon.common import CALLER_KEY, BadInput, csv_param, iso, json_response
 from engine.sim.amazon.data import DAY
+from engine.sim.amazon.paging_rules import request_filters
 from engine.sim.amazon.world import WORLD_KEY, World
 
 __all__ = ["INBOUND_EVERY", "INVENTORY_ROUTES", "fba_quantities", "mfn_quantity"]
@@ -70,10 +71,14 @@ async def get_inventory_summaries(request: web.Request) -> web.Response:
     q = request.query
     now = world.now()
     token = q.get("nextToken")
+    filters = request_filters(request, "nextToken")
     if token:
-        skus, offset, mp, details = world.paging.resolve(
+        skus, offset, mp, details, filters = world.paging.resolve(
             token, now, "The nextToken has expired. Please restart the request."
         )
+        # nextToken plus the (required) params, unchanged [D fbaInventory.json; paging_rules.py]
+        required = ("granularityType", "granularityId", "marketplaceIds")
+        world.paging_rules.check(request, "nextToken", filters, required=required)
     else:
         if q.get("granularityType") != "Marketplace" or not q.get("granularityId"):
             raise BadInput(details="granularityType=Marketplace and granularityId are required.")
@@ -139,7 +144,7 @@ async def get_inventory_summaries(request: web.Request) -> web.Response:
         }
     }
     if offset + page_size < len(skus):
-        state = (skus, offset + page_size, mp, details)
+        state = (skus, offset + page_size, mp, details, filters)
         body["pagination"] = {"nextToken": world.paging.issue(state, now + FBA_TOKEN_TTL)}
     return json_response(body)
 

@@ -74,6 +74,9 @@ async def lwa_token(request: web.Request) -> web.Response:
     body = {
         "access_token": token,
         "token_type": "bearer",
+        # Simulated seconds, like every duration the simulator announces: with --time-scale
+        # a client must follow GET /__sim/clock (ml-connector: [amazon] clock = "simulator");
+        # at the default scale 1 they are real seconds, as at Amazon.
         "expires_in": int(TOKEN_TTL),
         "refresh_token": form["refresh_token"],
     }
@@ -101,7 +104,7 @@ async def create_rdt(request: web.Request) -> web.Response:
     unknown = [e for e in elements if e not in _PII]
     if unknown:
         raise BadInput(f"Invalid dataElements: {unknown}", code="InvalidRequest")
-    if not world.configs[caller.seller].has_pii_role:
+    if not world.roles.pii(caller.seller):  # the restricted role (roles.py)
         wanted = ", ".join(elements) or "restricted resources"
         raise BadInput(
             f"Application does not have access to one or more requested data elements: [{wanted}]",
@@ -130,7 +133,11 @@ async def marketplace_participations(request: web.Request) -> web.Response:
                     "defaultLanguageCode": lang,
                     "domainName": domain,
                 },
-                "participation": {"isParticipating": True, "hasSuspendedListings": False},
+                # isParticipating=false is configurable (SellerConfig.not_participating) [D]
+                "participation": {
+                    "isParticipating": mid not in world.not_participating[caller.seller],
+                    "hasSuspendedListings": False,
+                },
                 "storeName": f"{world.configs[caller.seller].name} industrial supply",
             }
         )

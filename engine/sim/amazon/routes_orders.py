@@ -26,6 +26,7 @@ from engine.sim.amazon.order_bodies import (
     order_v2026,
 )
 from engine.sim.amazon.order_search import checked_marketplaces, find_order_ids, page_size
+from engine.sim.amazon.paging_rules import request_filters
 from engine.sim.amazon.world import WORLD_KEY, World
 
 __all__ = ["ORDER_ROUTES", "path_matches"]
@@ -69,8 +70,11 @@ async def get_orders(request: web.Request) -> web.Response:
     size = page_size(q.get("MaxResultsPerPage"), "MaxResultsPerPage")
     now = world.now()
     token = q.get("NextToken")
+    filters = request_filters(request, "NextToken")
     if token:
-        ids, offset, echo_name, echo = world.paging.resolve(token, now)
+        ids, offset, echo_name, echo, filters = world.paging.resolve(token, now)
+        # v0: the filters come with every page [D]; MarketplaceIds is required (paging_rules.py)
+        world.paging_rules.check(request, "NextToken", filters, required=("MarketplaceIds",))
     else:
         mps = checked_marketplaces(world, caller, csv_param(request, "MarketplaceIds"), True)
         ids, echo_name, echo = find_order_ids(
@@ -97,7 +101,7 @@ async def get_orders(request: web.Request) -> web.Response:
         echo_name: iso(echo),
     }
     if offset + size < len(ids):
-        state = (ids, offset + size, echo_name, echo)
+        state = (ids, offset + size, echo_name, echo, filters)
         payload["NextToken"] = world.paging.issue(state, now + PAGE_TOKEN_TTL)
     return json_response({"payload": payload})
 
@@ -168,8 +172,12 @@ async def search_orders(request: web.Request) -> web.Response:
     included = set(csv_param(request, "includedData"))
     now = world.now()
     token = q.get("paginationToken")
+    filters = request_filters(request, "paginationToken")
     if token:
-        ids, offset, echo_name, echo = world.paging.resolve(token, now)
+        ids, offset, echo_name, echo, filters = world.paging.resolve(token, now)
+        # v2026: repeating the filters is [U] (paging_rules.py): a token alone is accepted
+        alone = world.paging_rules.v2026_token_alone
+        world.paging_rules.check(request, "paginationToken", filters, alone_ok=alone)
     else:
         mps = checked_marketplaces(world, caller, csv_param(request, "marketplaceIds"), False)
         statuses = {FROM_V2026_STATUS.get(s, s) for s in csv_param(request, "fulfillmentStatuses")}
@@ -192,14 +200,14 @@ async def search_orders(request: web.Request) -> web.Response:
         )
         echo_name = echo_name[0].lower() + echo_name[1:]
         offset = 0
-    pii = world.configs[caller.seller].has_pii_role
+    pii = world.roles.pii(caller.seller)  # Direct-to-Consumer Shipping role (roles.py)
     page = [world.book.by_id[i] for i in ids[offset : offset + size]]
     body: dict[str, Any] = {
         "orders": [order_v2026(o, now, included, pii) for o in page],
         echo_name: iso(echo),
     }
     if offset + size < len(ids):
-        state = (ids, offset + size, echo_name, echo)
+        state = (ids, offset + size, echo_name, echo, filters)
         body["pagination"] = {"nextToken": world.paging.issue(state, now + PAGE_TOKEN_TTL)}
     return json_response(body)
 
@@ -211,7 +219,7 @@ async def get_order_2026(request: web.Request) -> web.Response:
     if o is None:
         return _not_found(oid)
     included = set(csv_param(request, "includedData"))
-    pii = world.configs[caller.seller].has_pii_role
+    pii = world.roles.pii(caller.seller)  # Direct-to-Consumer Shipping role (roles.py)
     return json_response({"order": order_v2026(o, world.now(), included, pii)})
 
 

@@ -93,6 +93,8 @@ async def create_report(request: web.Request) -> web.Response:
     fault = world.faults.take(("report_outcome",), "createReport", caller.region)
     if fault is not None:
         outcome = fault.outcome
+    elif world.report_rules.too_soon(world.reports.values(), caller.seller, rtype, mps, now):
+        outcome = "CANCELLED"  # requested too often [C docs#1329, docs#1604]; threshold [U]
     rid = world.new_report_id()
     report = Report(
         rid,
@@ -311,6 +313,8 @@ async def download(request: web.Request) -> web.Response:
     data, charset = render(world, world.reports[rid])
     packed = gzip.compress(data, mtime=0)
     headers = {"Content-Type": f"text/plain; charset={charset}"}
+    if world.report_rules.without_charset(doc_id):
+        headers["Content-Type"] = "text/plain"  # S3 often omits it [C] (report_rules.py)
     if q.get("ce") == "1":
         headers["Content-Encoding"] = "gzip"
     if world.faults.take(("truncate",), "downloadDocument", None) is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+from engine.sim.amazon.roles import ALL_ROLES, RESTRICTED_ROLES, canonical_role
 from engine.sim.business import MARKETPLACES, Marketplace
 
 __all__ = [
@@ -46,6 +47,18 @@ class SellerConfig:
     rate_overrides: dict[str, tuple[float, int]] = field(default_factory=dict)
     # settlement file locale for all of this seller's settlements (US/DE/UK/JP); None = by currency
     settlement_locale: str | None = None
+    # SP-API roles the seller's authorisation grants (Amazon's names, engine/sim/amazon/roles.py);
+    # None = every role. has_pii_role=False takes the restricted roles away in either case.
+    roles: frozenset[str] | None = None
+    # marketplaces getMarketplaceParticipations reports with participation.isParticipating=false
+    # [D sellers.json Participation]: registered there, but not selling (e.g. suspended, paused)
+    not_participating: tuple[str, ...] = ()
+
+    def granted_roles(self) -> set[str]:
+        roles = (
+            {canonical_role(r) for r in self.roles} if self.roles is not None else set(ALL_ROLES)
+        )
+        return roles - RESTRICTED_ROLES if not self.has_pii_role else roles
 
     def marketplace_ids(self, region: str) -> tuple[str, ...]:
         ids = [m.marketplace_id for m in MARKETPLACES if m.region == region]

@@ -4,18 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from engine.sim.amazon.clock import SimClock
-from engine.sim.amazon.common import CALLER_KEY, BadInput, Caller, error, json_response
+from engine.sim.amazon.common import (
+    CALLER_KEY,
+    BadInput,
+    Caller,
+    PagingTokens,
+    csv_param,
+    error,
+    json_response,
+)
 from engine.sim.amazon.faults import FaultInjector
 from engine.sim.amazon.inventory import INVENTORY_ROUTES
+from engine.sim.amazon.listing_rules import ListingRules
 from engine.sim.amazon.listings import LISTINGS_ROUTES
+from engine.sim.amazon.roles import canonical_role
 from engine.sim.amazon.routes_misc import MISC_ROUTES, lwa_token
 from engine.sim.amazon.routes_orders import ORDER_ROUTES, path_matches
 from engine.sim.amazon.routes_reports import DOCUMENT_ROUTE, REPORT_ROUTES
@@ -76,6 +88,9 @@ async def sp_middleware(request: web.Request, handler: Handler) -> web.StreamRes
             403, "Unauthorized", _DENIED, "The Restricted Data Token does not cover this resource."
         )
     request[CALLER_KEY] = Caller(grant.seller, region, grant.rdt)
+    # Roles before the usage plan: a refused call is Amazon's 403 (roles.py) [D role mappings].
+    if not world.roles.allows(grant.seller, op, await _report_types(request, world, op)):
+        return world.roles.refusal()
     overrides = world.configs[grant.seller].rate_overrides
     if faults.take(("throttle",), op, region) or not world.plans.allow(
         world.rate_key(grant.seller, region), op, overrides
@@ -90,6 +105,8 @@ async def sp_middleware(request: web.Request, handler: Handler) -> web.StreamRes
     paging = any(k in request.query for k in ("NextToken", "nextToken", "paginationToken"))
     if paging and faults.take(("expire_next_token",), op, region):
         return error(400, "InvalidInput", "The NextToken has expired.")
+    if paging and faults.take(("undecodable_next_token",), op, region):
+        return error(400, "InvalidInput", PagingTokens.DECODE_ERROR)
     try:
         resp = await handler(request)
     except BadInput as exc:
@@ -99,6 +116,27 @@ async def sp_middleware(request: web.Request, handler: Handler) -> web.StreamRes
     if isinstance(resp, web.Response) and faults.take(("truncate",), op, region):
         return _truncated(resp)
     return resp
+
+
+async def _report_types(request: web.Request, world: World, op: str) -> list[str]:
+    """The report types a Reports API call touches (their roles decide, roles.py)."""
+    if op == "getReports" and "nextToken" not in request.query:
+        return csv_param(request, "reportTypes")  # a next page was checked on the first
+    if op == "createReport":
+        try:
+            spec = orjson.loads(await request.read())
+        except orjson.JSONDecodeError:
+            return []  # the handler answers 400
+        rtype = spec.get("reportType") if isinstance(spec, dict) else None
+        return [rtype] if isinstance(rtype, str) else []
+    if op in ("getReport", "cancelReport"):
+        report = world.reports.get(request.match_info.get("reportId", ""))
+        return [report.report_type] if report is not None else []
+    if op == "getReportDocument":
+        rid = world.documents.get(request.match_info.get("reportDocumentId", ""))
+        report = world.reports.get(rid or "")
+        return [report.report_type] if report is not None else []
+    return []
 
 
 class _TruncatedResponse(web.Response):
@@ -136,6 +174,19 @@ def _control_routes(world: World) -> list[web.RouteDef]:
         world.faults.clear()
         return json_response({})
 
+    async def credentials(request: web.Request) -> web.Response:
+        # The first seller's demo credentials (derived from --seed), for
+        # `creds set amazon --from-sim URL`: every region's refresh token and the seller id.
+        s = world.creds[0]
+        return json_response(
+            {
+                "client_id": s.client_id,
+                "client_secret": s.client_secret,
+                "seller_id": s.seller_id,
+                "refresh_tokens": {r: rc.refresh_token for r, rc in s.regions.items()},
+            }
+        )
+
     async def clock(request: web.Request) -> web.Response:
         return json_response(
             {"now": world.now_dt().isoformat(), "timeScale": world.clock.time_scale}
@@ -146,10 +197,29 @@ def _control_routes(world: World) -> list[web.RouteDef]:
         world.advance(timedelta(seconds=float(spec["seconds"])))
         return await clock(request)
 
+    async def roles(request: web.Request) -> web.Response:
+        return json_response({"roles": world.roles.as_dict()})
+
+    async def change_roles(request: web.Request) -> web.Response:
+        """``{"seller": 0, "grant": [...], "revoke": [...]}``: the seller (re)authorises."""
+        spec = await request.json()
+        try:
+            seller = int(spec.get("seller", 0))
+            if not 0 <= seller < len(world.configs):
+                raise ValueError(f"no seller {seller}")
+            world.roles.grant(seller, *spec.get("grant", ()))
+            world.roles.revoke(seller, *spec.get("revoke", ()))
+        except (TypeError, ValueError, AttributeError) as exc:
+            return json_response({"error": str(exc)}, 400)
+        return await roles(request)
+
     return [
+        web.get("/__sim/roles", roles),
+        web.post("/__sim/roles", change_roles),
         web.post("/__sim/faults", add_fault),
         web.get("/__sim/faults", list_faults),
         web.delete("/__sim/faults", clear_faults),
+        web.get("/__sim/credentials", credentials),
         web.get("/__sim/clock", clock),
         web.post("/__sim/clock/advance", advance),
     ]
@@ -192,7 +262,21 @@ class AmazonSimulator:
         start: datetime | None = None,
         host: str = "127.0.0.1",
         lines_per_order: int | None = None,
+        roles: Mapping[int, Iterable[str]] | None = None,
+        denied_roles: Iterable[str] = (),
+        operation_roles: Mapping[str, Iterable[str]] | None = None,
+        report_type_roles: Mapping[str, Iterable[str]] | None = None,
+        role_denied_message: str | None = None,
+        listing_delay_s: float | None = None,
+        listing_rules: ListingRules | None = None,
+        report_cooldown_s: float = 600.0,
+        charsetless_share: float = 0.25,
+        paging_filters_must_match: bool = True,
     ) -> None:
+        """``roles``: granted SP-API roles per seller index (default: SellerConfig.roles, i.e.
+        every role); ``denied_roles``: taken from every seller; ``operation_roles`` /
+        ``report_type_roles`` override the role a call needs (engine/sim/amazon/roles.py);
+        ``role_denied_message``: the 403's message (``roles.FORBIDDEN`` is the other one seen)."""
         self.clock = SimClock(start or DEFAULT_START, time_scale)
         self.world = World(
             seed=seed,
@@ -203,7 +287,26 @@ class AmazonSimulator:
             total_orders=total_orders,
             rate_limits=rate_limits,
             lines_per_order=lines_per_order,
+            roles={i: {canonical_role(r) for r in given} for i, given in (roles or {}).items()},
+            role_options={
+                "operation_roles": operation_roles,
+                "report_type_roles": report_type_roles,
+                "message": role_denied_message,
+            },
         )
+        for i in range(len(self.world.configs)):
+            self.world.roles.revoke(i, *denied_roles)
+        # Listings: the rules (listing_rules.py) and the delay until an ACCEPTED submission
+        # shows, in simulated seconds (default 300: "a few minutes" [C docs#2167]).
+        rules = listing_rules or ListingRules()
+        if listing_delay_s is not None:
+            rules = replace(rules, delay_s=listing_delay_s)
+        self.world.listing_rules = rules
+        # Reports: "requested too often" ends CANCELLED within ``report_cooldown_s`` sim seconds
+        # (threshold unpublished [U]); ``charsetless_share`` of downloads omit the charset [C].
+        self.world.report_rules.cooldown_s = report_cooldown_s
+        self.world.report_rules.charsetless_share = charsetless_share
+        self.world.paging_rules.filters_must_match = paging_filters_must_match
         self.truth = Truth(self.world)
         self._host, self._port = host, port
         self._runner: web.AppRunner | None = None
@@ -232,6 +335,21 @@ class AmazonSimulator:
 
     def advance(self, delta: timedelta) -> None:
         self.world.advance(delta)
+
+    def grant_role(self, role: str, seller: int = 0) -> None:
+        """The seller authorises the app again with ``role`` (takes effect on the next call)."""
+        self.world.roles.grant(seller, role)
+
+    def revoke_role(self, role: str, seller: int = 0) -> None:
+        self.world.roles.revoke(seller, role)
+
+    def set_participating(self, marketplace_id: str, participating: bool, seller: int = 0) -> None:
+        """getMarketplaceParticipations' ``isParticipating`` for one marketplace."""
+        off = self.world.not_participating[seller]
+        if participating:
+            off.discard(marketplace_id)
+        else:
+            off.add(marketplace_id)
 
     async def start(self) -> None:
         self.world.book.ensure(self.world.now())

@@ -62,14 +62,15 @@ class Truth:
         }
 
     def listings(self, seller: str | None = None) -> dict[str, dict[str, object]]:
-        from engine.sim.amazon.listings import listing
+        """Every listing's applied state (catalog SKUs and listing-only ones such as ODD_SKU)."""
+        from engine.sim.amazon.listing_state import known_skus, listing
 
         si = self._index(seller)
         out = {}
-        for c in self._w.book.catalog:
-            state = listing(self._w, si, c.sku)
+        for sku in known_skus(self._w):
+            state = listing(self._w, si, sku)
             if state is not None:
-                out[c.sku] = state
+                out[sku] = state
         return out
 
     def _index(self, seller: str | None) -> int:

@@ -16,7 +16,11 @@ from engine.sim.amazon.clock import SimClock
 from engine.sim.amazon.common import PagingTokens
 from engine.sim.amazon.data import DAY, OrderBook
 from engine.sim.amazon.faults import FaultInjector
+from engine.sim.amazon.listing_rules import ListingRules
+from engine.sim.amazon.paging_rules import PagingRules
 from engine.sim.amazon.ratelimit import UsagePlans
+from engine.sim.amazon.report_rules import ReportRules
+from engine.sim.amazon.roles import DENIED, Roles
 from engine.sim.amazon.sellers import SellerConfig, SellerCredentials, build_credentials
 from engine.sim.amazon.settlements import Settlements
 
@@ -70,6 +74,8 @@ class World:
         total_orders: int | None,
         rate_limits: bool,
         lines_per_order: int | None = None,
+        roles: dict[int, set[str]] | None = None,
+        role_options: dict[str, Any] | None = None,
     ) -> None:
         self.seed = seed
         self.clock = clock
@@ -96,8 +102,23 @@ class World:
         # listings: (seller, sku) -> state dict; pending: (apply_at, seller, sku, mutation)
         self.listings: dict[tuple[int, str], dict[str, Any]] = {}
         self.pending_listing_changes: list[tuple[float, int, str, dict[str, Any]]] = []
+        self.listing_rules = ListingRules()  # set by AmazonSimulator(listing_rules=...)
+        self.report_rules = ReportRules(seed=seed)  # set by AmazonSimulator(report_cooldown_s=...)
+        self.paging_rules = PagingRules()  # tokens bound to their filters (paging_rules.py)
         self.mfn_base: dict[tuple[int, str, str], tuple[float, int]] = {}
         self.base_url = ""  # set once the server listens (document URLs)
+        # granted SP-API roles per seller (roles.py); ``roles`` overrides SellerConfig.roles
+        granted = [set(c.granted_roles()) for c in sellers]
+        for index, given in (roles or {}).items():
+            granted[index] = set(given)
+        self.not_participating = [set(c.not_participating) for c in sellers]
+        opts = dict(role_options or {})
+        self.roles = Roles(
+            granted,
+            operation_roles=opts.get("operation_roles"),
+            report_type_roles=opts.get("report_type_roles"),
+            message=opts.get("message") or DENIED,
+        )
 
     # -- time --------------------------------------------------------------------------------
     def now(self) -> float:

@@ -11,9 +11,9 @@ import json
 
 from aiohttp import web
 
-from engine.sim.qad.auth import Tenant
+from engine.sim.qad.auth import DEMO_PASSWORD, DEMO_USER, Tenant
 from engine.sim.qad.faults import FaultPlan, FaultRule
-from engine.sim.qad.store import DOMAIN
+from engine.sim.qad.store import DOMAIN, ENTITY
 from engine.sim.qad.store.core import BusinessError
 from engine.sim.qad.wire import business_error, errors, json_response
 
@@ -78,10 +78,23 @@ async def after_fault(
 async def control(
     tenant: Tenant, faults: FaultPlan, request: web.Request, tail: str, body: str
 ) -> web.Response:
-    """``__sim/health``, ``__sim/faults`` (GET/POST/DELETE), ``__sim/expireTokens``."""
+    """``__sim/health``, ``__sim/credentials``, ``__sim/faults`` (GET/POST/DELETE),
+    ``__sim/expireTokens``."""
     if tail == "/__sim/health":
         return json_response(
             {"status": "ok", "tenant": tenant.name, "domains": [DOMAIN], "version": "sim-2"}
+        )
+    if tail == "/__sim/credentials" and request.method == "GET":
+        # The published demo login, for `creds set qad --from-sim URL` (loopback only there).
+        tenant_url = f"{request.url.origin()}{request.path.removesuffix(tail)}"
+        return json_response(
+            {
+                "tenant_url": tenant_url,
+                "username": DEMO_USER,
+                "password": DEMO_PASSWORD,
+                "domain": DOMAIN,
+                "entity": ENTITY,
+            }
         )
     if tail == "/__sim/faults":
         if request.method == "GET":
