@@ -417,16 +417,23 @@ def unreconciled(state: Path, truth: dict[str, Decimal], clearing: str = "1250")
     bad: list[str] = []
     try:
         for ref, total in sorted(truth.items()):
-            inv = db.execute("SELECT ar_amt FROM ar_mstr WHERE ar_po = ?", (ref,)).fetchall()
+            # Positive: an invoice; negative: a credit note (ar_type M, positive amount); zero:
+            # no deposit document at all, the journal alone.
+            found = db.execute(
+                "SELECT ar_amt, ar_type FROM ar_mstr WHERE ar_po = ?", (ref,)
+            ).fetchall()
+            inv = [(a if t == "I" else -Decimal(str(a)),) for a, t in found]
             rows = db.execute(
                 "SELECT gltr_acc, gltr_amt FROM gltr_hist WHERE gltr_doc = ? AND gltr_doc_typ='JL'",
                 (ref,),
             ).fetchall()
             amounts = [Decimal(str(a)) for _, a in rows]
             clear = sum((Decimal(str(a)) for acc, a in rows if acc == clearing), Decimal(0))
-            if len(inv) != 1 or Decimal(str(inv[0][0])) != total:
+            if total == 0 and inv:
+                bad.append(f"{ref}: zero settlement has a deposit document {inv}")
+            elif total and (len(inv) != 1 or Decimal(str(inv[0][0])) != total):
                 bad.append(f"{ref}: invoice {[r[0] for r in inv]} != total {total}")
-            elif not rows or sum(amounts, Decimal(0)) != 0:
+            elif (total and not rows) or sum(amounts, Decimal(0)) != 0:
                 bad.append(f"{ref}: journal missing or unbalanced ({len(rows)} lines)")
             elif clear != total:
                 bad.append(f"{ref}: clearing {clear} != total {total}")

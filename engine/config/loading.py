@@ -121,11 +121,12 @@ def to_toml(cfg: Config) -> str:
             continue
         out += _toml_table(section, data)
     m = cfg.mapping
-    nested = ("sku", "marketplaces", "settlement")
+    nested = ("sku", "marketplaces", "settlement", "accounts")
     out += _toml_table(
         "mapping", {k: v for k, v in dataclasses.asdict(m).items() if k not in nested}
     )
     out += _toml_table("mapping.sku", dict(m.sku))
+    out += _toml_table("mapping.accounts", dict(m.accounts))
     for mp, mm in m.marketplaces.items():
         out += _toml_table(f"mapping.marketplaces.{mp}", dataclasses.asdict(mm))
     for rule in m.settlement:

@@ -23,6 +23,8 @@ from engine.config.checks import (
 )
 from engine.config.listings import ListingsConfig
 from engine.config.qad_profile import QadBrowses, QadFields, QadPaths, cancel_policy_check
+from engine.config.settlement_accounts import known_account_classes
+from engine.config.settlement_locales import LOCALES
 
 __all__ = [
     "AmazonConfig",
@@ -162,16 +164,22 @@ class MarketplaceMap:
     fba_site: str = ""
     # Compare merchant-fulfilled quantities with this QAD site; "" = skip.
     warehouse_site: str = ""
+    # Layout of this marketplace's settlement files (engine/config/settlement_locales.py):
+    # "" = the marketplace's default; "US", "UK", "DE", "EU" or "JP" to override.
+    settlement_locale: str = checked("", one_of("", *LOCALES))
 
 
 @dataclass(frozen=True, slots=True)
 class SettlementRule:
     """(transaction-type, amount-type, amount-description) -> GL account; fnmatch patterns."""
 
-    account: str
+    # A GL account, or "" with ``account_class`` (engine/config/settlement_accounts.py), whose
+    # account [mapping.accounts] sets. One of the two is required.
+    account: str = ""
     transaction_type: str = "*"
     amount_type: str = "*"
     amount_description: str = "*"
+    account_class: str = field(default="", metadata={"check": known_account_classes})
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +193,15 @@ class MappingConfig:
     settlement: tuple[SettlementRule, ...] = ()
     clearing_account: str = "1250"
     suspense_account: str = "9999"
+    # Account class -> GL account; classes not listed keep DEFAULT_CLASS_ACCOUNTS.
+    accounts: dict[str, str] = field(
+        default_factory=dict, metadata={"check": known_account_classes}
+    )
+    # Settlements no row of which names a marketplace ("Unknown Marketplace": no sales in the
+    # period) post to this [mapping.marketplaces] id's customer, flagged; "" = by currency.
+    default_settlement_marketplace: str = ""
+    # true: a settlement spanning a month end posts one journal per month (by posted-date).
+    settlement_month_split: bool = False
     invoice_daybook: str = "SALES"
     journal_daybook: str = "JE"
 
@@ -220,6 +237,23 @@ class OrdersConfig:
     of merchant-fulfilled orders still to ship, for QAD's ship-to; false: never any address."""
 
     ship_to: bool = True
+    # Order money (README "Order money"): the QAD items the order's charges are posted on as
+    # extra sales-order lines (non-inventory items that must exist in QAD's item master).
+    shipping_item: str = checked("AMZ-SHIP", nonempty("a QAD item"))
+    gift_wrap_item: str = checked("AMZ-GIFT", nonempty("a QAD item"))
+    tax_item: str = checked("AMZ-TAX", nonempty("a QAD item"))
+    # "line": seller-collected tax as a line on tax_item; "none": not posted (QAD taxes itself).
+    tax_mode: str = checked("line", one_of("line", "none"))
+    # Tax Amazon collects and remits (marketplace facilitator): "memo" = not booked, kept in the
+    # event and the command; "book" = posted like seller-collected tax. facilitator_tax_book:
+    # marketplace ids whose facilitator tax is booked even when facilitator_tax = "memo".
+    facilitator_tax: str = checked("memo", one_of("memo", "book"))
+    facilitator_tax_book: tuple[str, ...] = field(
+        default=(), metadata={"check": known_marketplaces}
+    )
+    # Replacement orders (IsReplacementOrder): "zero" = posted with Amazon's (zero) prices so the
+    # goods ship from QAD; "skip" = not posted.
+    replacement_orders: str = checked("zero", one_of("zero", "skip"))
 
 
 @dataclass(frozen=True, slots=True)

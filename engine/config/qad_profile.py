@@ -179,6 +179,7 @@ class QadBrowses:
         "DInvoice.DInvoiceOriginalDebitTC", "G", db="DInvoice.DInvoiceOriginalDebitTC"
     )
     invoice_currency_column: str = name("Currency.CurrencyCode", "G", db="Currency.CurrencyCode")
+    invoice_type_column: str = name("DInvoice.DInvoiceType", "G", db="DInvoice.DInvoiceType")
     journal_entry: str = urn(
         "urn:browse:bebrowse:com.qad.financials.generalledger.journalEntries", "G", db="Posting"
     )
@@ -267,6 +268,8 @@ class QadFields:
     invoice_posting_date: str = name("postingDate", "G", db="DInvoice.DInvoicePostingDate")
     invoice_due_date: str = name("dueDate", "G", db="DInvoice.DInvoiceDueDate")
     invoice_amount: str = name("amountTC", "G", db="DInvoice.DInvoiceOriginalDebitTC")
+    # INVOICE or CREDITNOTE (a negative settlement): DInvoiceType [I], its REST name [G].
+    invoice_type: str = name("invoiceType", "G", db="DInvoice.DInvoiceType")
     # Journal entry (Posting concept D; Adaptive REST names G).
     entity: str = name("entityCode", "G", db="Posting.Company")
     daybook: str = name("daybookCode", "G", db="Journal.JournalCode")

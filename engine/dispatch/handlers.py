@@ -169,18 +169,18 @@ def qad_handlers(
     p = paths or getattr(profile, "paths", None) or QadPaths()
     br = browses or getattr(profile, "browses", None) or QadBrowses()
 
+    def _so_line(ln: dict[str, Any], b: dict[str, Any]) -> SalesOrderLine:
+        return SalesOrderLine(
+            item=str(ln["item"]),
+            quantity=_dec(ln, "quantity"),
+            price=_dec(ln, "price"),
+            site=str(ln.get("site") or b.get("site") or ""),
+            line=int(ln.get("line", 0)),
+        )
+
     async def so_create(cmd: Command, uncertain: bool) -> Outcome:
         b = cmd.body
-        lines = tuple(
-            SalesOrderLine(
-                item=str(ln["item"]),
-                quantity=_dec(ln, "quantity"),
-                price=_dec(ln, "price"),
-                site=str(ln.get("site") or b.get("site") or ""),
-                line=int(ln.get("line", 0)),
-            )
-            for ln in b["lines"]
-        )
+        lines = tuple(_so_line(ln, b) for ln in b["lines"])
         so = SalesOrder(
             reference=str(b["reference"]),
             customer=str(b["customer"]),
@@ -207,6 +207,7 @@ def qad_handlers(
             ),
             cancel=bool(b.get("cancel", False)),
             ship_to=await _ship_to(b, sealer),
+            add=tuple(_so_line(ln, b) for ln in b.get("add", ())),
         )
         result = await client.update_sales_order(upd)
         what = "sales order cancel" if upd.cancel else "sales order update"
@@ -234,9 +235,11 @@ def qad_handlers(
                 for ln in b["lines"]
             ),
             daybook=str(b.get("daybook") or "SALES"),
+            kind=str(b.get("kind") or "invoice"),
             after_unknown_outcome=uncertain,
         )
-        return _posted(await client.post_customer_invoice(inv), "customer invoice")
+        what = "customer credit note" if inv.kind == "credit_note" else "customer invoice"
+        return _posted(await client.post_customer_invoice(inv), what)
 
     async def journal(cmd: Command, uncertain: bool) -> Outcome:
         b = cmd.body

@@ -236,10 +236,10 @@ async def _summary(
         )
         balanced = sum(Decimal(str(x["gltr_amt"])) for x in lines) == 0
         deposit = sum(Decimal(str(x["gltr_amt"])) for x in lines if x["gltr_acc"] == "1250")
+        # A credit note (ar_type M: a negative settlement) carries the positive amount.
+        signed = inv["ar_amt"] if inv["ar_type"] == "I" else -inv["ar_amt"]
         out.settlements.append(
-            SettlementCheck(
-                inv["ar_po"], inv["ar_curr"], inv["ar_amt"], balanced and deposit == inv["ar_amt"]
-            )
+            SettlementCheck(inv["ar_po"], inv["ar_curr"], signed, balanced and deposit == signed)
         )
     out.adjustments = len([t for t in qad.tr_hist() if t["tr_type"] in ("RCT-UNP", "ISS-UNP")])
     out.listings_patched = _listing_patches(counts)

@@ -44,6 +44,7 @@ from engine.pollers.settlements import SettlementsPollConfig, SettlementsPoller
 from engine.projectors.catalog import CatalogProjector
 from engine.projectors.inventory import InventoryProjector, fba_sources
 from engine.projectors.mapping import Mapper
+from engine.projectors.order_money import MoneyRules
 from engine.projectors.orders import OrdersProjector
 from engine.projectors.runner import ProjectionRunner
 from engine.projectors.settlements import SettlementsProjector
@@ -81,7 +82,7 @@ def build_projectors(cfg: Config) -> list[Any]:
     mapper = Mapper(cfg.mapping)
     regions = {mp: region_of(mp) for mp in cfg.amazon.marketplaces}
     return [
-        OrdersProjector(mapper),
+        OrdersProjector(mapper, MoneyRules.of(cfg.orders)),
         SettlementsProjector(mapper),
         InventoryProjector(
             mapper,
@@ -200,9 +201,8 @@ class Engine:
                     cfg.poll, mps, cfg.amazon.orders_api, ship_to=cfg.orders.ship_to
                 )
                 eng.pollers[f"orders:{region}"] = OrdersPoller(client, eng.log, orders_cfg, sealer)
-                eng.pollers[f"settlements:{region}"] = SettlementsPoller(
-                    client, eng.log, SettlementsPollConfig.from_poll(cfg.poll, raw)
-                )
+                stl_cfg = SettlementsPollConfig.from_poll(cfg.poll, raw, cfg.mapping.marketplaces)
+                eng.pollers[f"settlements:{region}"] = SettlementsPoller(client, eng.log, stl_cfg)
                 inv_mps = tuple(
                     m for m in mps if (mm := cfg.mapping.marketplaces.get(m)) and mm.fba_site
                 )

@@ -100,6 +100,10 @@ async def expected_documents(source: SQLiteEventLog) -> Expected:
                 if ch.get("price") is not None:
                     price = _n(ch["price"])
                 so["lines"][int(ch["line"])] = (item, qty, price)
+            for ln in body.get("add", ()):  # split/charge lines added once prices arrived
+                so["lines"].setdefault(
+                    int(ln["line"]), (str(ln["item"]), _n(ln["quantity"]), _n(ln["price"]))
+                )
             so["cancelled"] = so["cancelled"] or bool(body.get("cancel"))
         elif kind == "qad.invoice.create":
             invoices[reference] = {

@@ -25,6 +25,7 @@ from engine.commands.vocabulary import Park, make_command
 from engine.log.records import StoredEvent
 from engine.projectors.base import Projection, State
 from engine.projectors.mapping import Mapper
+from engine.projectors.order_money import MoneyError, MoneyRules, plan
 from engine.security.pii import is_envelope
 
 __all__ = ["OrdersProjector"]
@@ -40,8 +41,17 @@ class OrdersProjector:
     name = "orders"
     streams = ("amazon.orders",)
 
-    def __init__(self, mapper: Mapper) -> None:
+    def __init__(self, mapper: Mapper, money: MoneyRules | None = None) -> None:
         self.mapper = mapper
+        self.money = money or MoneyRules()
+
+    def _items(self, order: dict[str, Any]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for ln in _sorted_lines(order):
+            item = self.mapper.item_for(ln.get("sku"))
+            if item:
+                out[str(ln.get("sku"))] = item
+        return out
 
     def state_keys(self, event: StoredEvent) -> list[str]:
         return [event.key]
@@ -82,25 +92,30 @@ class OrdersProjector:
             reason = f"unmapped SKU {', '.join(unmapped)} (add it to [mapping.sku], then rebuild)"
             return self._park(out, order_id, event.position, reason, new_state)
 
+        if order.get("is_replacement_order") and self.money.replacement_orders == "skip":
+            new_state["skipped"] = "replacement order"
+            out.state[order_id] = new_state
+            return out
+        try:
+            planned, memo = plan(order, self.money, self._items(order))
+        except MoneyError as exc:
+            return self._park(out, order_id, event.position, str(exc), new_state)
         lines = []
         line_state: dict[str, list[str]] = {}
-        for n, ln in enumerate(_sorted_lines(order), start=1):
-            qty, price = _qty(ln), _unit_price(ln)
-            if qty <= 0:
-                continue
+        keys: dict[str, int] = {}
+        for n, pl in enumerate(planned, start=1):
+            price = str(pl.price if pl.price is not None else Decimal(0))
             lines.append(
                 {
                     "line": n,
-                    "item": self.mapper.item_for(ln.get("sku")),
-                    "quantity": str(qty),
-                    "price": str(price),
+                    "item": pl.item,
+                    "quantity": str(pl.quantity),
+                    "price": price,
                     "site": mp.site,
                 }
             )
-            line_state[str(n)] = [str(qty), str(price)]
-        if not lines:
-            out.state[order_id] = new_state
-            return out
+            line_state[str(n)] = [str(pl.quantity), price]
+            keys[pl.key] = n
         body = {
             "reference": order_id,
             "customer": mp.customer,
@@ -110,6 +125,7 @@ class OrdersProjector:
             "channel": "AMAZON",
             "lines": lines,
         }
+        body.update(_visible(order, memo))
         if (sealed := _sealed_ship_to(order)) is not None:
             body["ship_to"] = sealed
             new_state["ship_to"] = True
@@ -120,7 +136,7 @@ class OrdersProjector:
         )
         if prior and prior.get("parked"):
             out.resolved.append(order_id)
-        new_state.update(created=True, parked=False, lines=line_state, cancelled=False)
+        new_state.update(created=True, parked=False, lines=line_state, keys=keys, cancelled=False)
         out.state[order_id] = new_state
         return out
 
@@ -144,21 +160,47 @@ class OrdersProjector:
             new_state["cancelled"] = True
             return
         old_lines: dict[str, list[str]] = prior.get("lines", {})
-        changes = []
+        keys: dict[str, int] = dict(prior.get("keys") or _legacy_keys(order, old_lines))
+        try:
+            planned, _memo = plan(order, self.money, self._items(order))
+        except MoneyError:
+            return  # the last posted amounts stay; a later version may be postable
+        changes: list[dict[str, Any]] = []
+        added: list[dict[str, Any]] = []
         new_lines = dict(old_lines)
-        for n, ln in enumerate(_sorted_lines(order), start=1):
-            key = str(n)
-            if key not in old_lines:
-                continue  # lines are fixed once created; Amazon does not add lines later
-            known = _known_price(ln)
-            qty = str(_qty(ln))
-            price = old_lines[key][1] if known is None else str(known)
+        mp = self.mapper.marketplace(str(order.get("marketplace_id")))
+        for pl in planned:
+            pos = keys.get(pl.key)
+            qty = str(pl.quantity)
+            if pos is None:
+                pos = max([*keys.values(), *map(int, old_lines)], default=0) + 1
+                price = str(pl.price if pl.price is not None else Decimal(0))
+                site = mp.site if mp is not None else ""
+                added.append(
+                    {"line": pos, "item": pl.item, "quantity": qty, "price": price, "site": site}
+                )
+                keys[pl.key] = pos
+                new_lines[str(pos)] = [qty, price]
+                continue
+            key = str(pos)
+            price = old_lines[key][1] if pl.price is None else str(pl.price)
             if [qty, price] != old_lines[key] and Decimal(qty) > 0:
-                changes.append({"line": n, "quantity": qty, "price": price})
+                changes.append({"line": pos, "quantity": qty, "price": price})
                 new_lines[key] = [qty, price]
+        wanted = {pl.key for pl in planned}
+        all_priced = bool(planned) and all(pl.price is not None for pl in planned)
+        for gone, pos in sorted(keys.items(), key=lambda kv: kv[1]):
+            key = str(pos)
+            if all_priced and gone not in wanted and new_lines.get(key, ["", "0"])[1] != "0":
+                # A split or charge no longer needed keeps its quantity at price 0: the line
+                # stays (lines are never deleted by an update) and adds nothing to the total.
+                changes.append({"line": pos, "quantity": new_lines[key][0], "price": "0"})
+                new_lines[key] = [new_lines[key][0], "0"]
         sealed = None if prior.get("ship_to") else _sealed_ship_to(order)
-        if changes or sealed is not None:
+        if changes or added or sealed is not None:
             body = {"reference": order_id, "lines": changes, "cancel": False}
+            if added:  # lines QAD does not hold yet (split or charges once prices arrived)
+                body["add"] = added
             if sealed is not None:  # the address came after the create (Pending first)
                 body["ship_to"] = sealed
                 new_state["ship_to"] = True
@@ -166,6 +208,7 @@ class OrdersProjector:
                 make_command("qad.sales_order.update", "qad", order_id, order_id, body, (position,))
             )
         new_state["lines"] = new_lines
+        new_state["keys"] = keys
 
     @staticmethod
     def _park(
@@ -202,22 +245,23 @@ def _qty(line: dict[str, Any]) -> int:
         return 0
 
 
-def _unit_price(line: dict[str, Any]) -> Decimal:
-    """Unit price from Amazon's line: unit_price, else item_price / quantity, else 0 (Pending)."""
-    price = _known_price(line)
-    return Decimal("0") if price is None else price
+def _legacy_keys(order: dict[str, Any], old_lines: dict[str, list[str]]) -> dict[str, int]:
+    """State written before line keys: line n was the n-th Amazon line (by order item id)."""
+    return {
+        str(ln.get("order_item_id")): n
+        for n, ln in enumerate(_sorted_lines(order), start=1)
+        if str(n) in old_lines
+    }
 
 
-def _known_price(line: dict[str, Any]) -> Decimal | None:
-    """The line's unit price if Amazon gave one (finite), else None (Pending: not known yet)."""
-    try:
-        if line.get("unit_price") not in (None, ""):
-            price = Decimal(str(line["unit_price"]))
-        elif line.get("item_price") not in (None, "") and _qty(line) > 0:
-            price = (Decimal(str(line["item_price"])) / _qty(line)).quantize(Decimal("0.0001"))
-        else:
-            return None
-    except ArithmeticError:  # InvalidOperation, Overflow of absurd exponents
-        return None
-    # NaN/Infinity never reach QAD; treated like an unknown (Pending) price.
-    return price if price.is_finite() else None
+def _visible(order: dict[str, Any], memo: dict[str, str]) -> dict[str, Any]:
+    """What QAD does not book but a reader of the command must see: memo amounts
+    (marketplace-facilitator tax) and the business-order details (PO number)."""
+    out: dict[str, Any] = {}
+    if memo:
+        out["memo"] = dict(memo)
+    if order.get("is_business_order"):
+        out["business"] = {"purchase_order_number": order.get("purchase_order_number")}
+    if order.get("is_replacement_order"):
+        out["replacement_of"] = order.get("replaced_order_id")
+    return out

@@ -1,16 +1,16 @@
-"""Amazon settlements -> a QAD customer invoice (the deposit) and a GL journal entry.
+"""Amazon settlements -> a QAD customer invoice or credit note (the deposit) and GL journal(s).
 
-Booking model (both documents referenced ``AMZ-STL-<settlement id>``):
-- Invoice: the marketplace's Amazon customer owes the deposit ``total-amount`` (dated and due on
-  the deposit date); its single line credits the settlement clearing account.
-- One GL period: invoice and journal both POST on the settlement's end date, the period its
+Booking model (documents referenced ``AMZ-STL-<settlement id>``, built in settlement_books.py):
+- Deposit: an invoice for a positive ``total-amount``, a credit note for a negative one (Amazon
+  charged the seller), none for zero; it posts to the clearing account.
+- One GL period: deposit document and journal POST on the settlement's end date, the period its
   sales and fees belong to, so the clearing account nets to zero in that period even when the
-  deposit arrives in the next month (issue 21.5).
+  deposit arrives in the next month (issue 21.5). Optional month split: one journal per month.
 - Journal: every settlement line is booked to the account its (transaction-type, amount-type,
-  amount-description) maps to (positive amounts credit, negative debit), aggregated per account
-  and line kind; the balancing line debits the clearing account with the total. The clearing
-  account therefore nets to zero, the journal balances, and invoice + journal reconcile to
-  ``total-amount`` to the cent. Lines no rule maps go to the suspense account and are flagged.
+  amount-description) maps to by rule or account class (positive amounts credit, negative
+  debit), aggregated per account and line kind; the balancing line is the clearing account.
+  Lines no rule maps go to the suspense account and are flagged; so are settlements naming no
+  marketplace (posted to ``default_settlement_marketplace``) and Lending lines booked whole.
 A settlement whose lines do not sum to its total is parked, never half-posted.
 """
 
@@ -24,10 +24,12 @@ from engine.commands.vocabulary import Park, make_command
 from engine.log.records import NewEvent, StoredEvent
 from engine.projectors.base import Projection, State
 from engine.projectors.mapping import Mapper
+from engine.projectors.settlement_books import Bucket, deposit_document, journals
 
 __all__ = ["SettlementsProjector", "settlement_reference"]
 
 ZERO = Decimal("0")
+UNKNOWN_MARKETPLACE = "unknown marketplace"  # what peers show for a settlement naming none
 
 
 def _exact_money(d: Decimal) -> bool:
@@ -91,7 +93,10 @@ class SettlementsProjector:
             names = Counter(
                 str(r.get("marketplace_name")) for r in rows if r.get("marketplace_name")
             )
-        customer = self._customer(s, names)
+        known = Counter(
+            {n: c for n, c in names.items() if n.strip().lower() not in ("", UNKNOWN_MARKETPLACE)}
+        )
+        customer = self._customer(s, known)
         if customer is None:
             reason = f"no QAD customer for settlement currency {s.get('currency')}"
             out.parks.append(Park(sid, event.position, reason))
@@ -101,80 +106,69 @@ class SettlementsProjector:
         currency = str(s.get("currency") or "")
         deposit = str(s.get("deposit_date") or s.get("end") or "")[:10]
         posting = str(s.get("end") or deposit)[:10]
-        lines = []
-        for (account, label), amount in sorted(buckets.items()):
-            if amount == ZERO:
-                continue
-            debit, credit = (ZERO, amount) if amount > 0 else (-amount, ZERO)
-            lines.append(
-                {
-                    "account": account,
-                    "debit": str(debit),
-                    "credit": str(credit),
-                    "description": label,
-                }
-            )
-        debit, credit = (total, ZERO) if total >= 0 else (ZERO, -total)
-        lines.append(
-            {
-                "account": cfg.clearing_account,
-                "debit": str(debit),
-                "credit": str(credit),
-                "description": f"Amazon settlement {sid} deposit",
-            }
-        )
-        invoice = {
-            "reference": ref,
-            "customer": customer,
-            "invoice_date": deposit,
-            "due_date": deposit,
-            "posting_date": posting,  # the journal's: one GL period for both documents
-            "currency": currency,
-            "amount": str(total),
-            "description": f"Amazon settlement {sid}",
-            "lines": [
-                {
-                    "account": cfg.clearing_account,
-                    "amount": str(total),
-                    "description": f"Amazon settlement {sid} deposit",
-                }
-            ],
-        }
-        journal = {
-            "reference": ref,
-            "posting_date": posting,
-            "currency": currency,
-            "description": f"Amazon settlement {sid} {str(s.get('start') or '')[:10]}..{posting}",
-            "lines": lines,
-        }
+        dates = {"deposit": deposit, "posting": posting, "start": str(s.get("start") or "")}
         pos = (event.position,)
-        out.commands.append(make_command("qad.invoice.create", "qad", sid, ref, invoice, pos))
-        out.commands.append(make_command("qad.journal.create", "qad", sid, ref, journal, pos))
+        doc = deposit_document(sid, ref, customer, currency, total, dates, cfg.clearing_account)
+        if doc is not None:
+            out.commands.append(make_command("qad.invoice.create", "qad", sid, ref, doc[1], pos))
+        accounts = {
+            "clearing": cfg.clearing_account,
+            "carry_forward": self.mapper.class_account("carry_forward"),
+        }
+        for jref, body in journals(
+            sid, ref, currency, total, buckets, dates, accounts, cfg.settlement_month_split
+        ):
+            out.commands.append(make_command("qad.journal.create", "qad", sid, jref, body, pos))
         if unmapped:
-            out.flags.append(
-                NewEvent(
-                    "engine.flags",
-                    "SettlementLinesToSuspense",
-                    sid,
-                    {
-                        "settlement_id": sid,
-                        "suspense_account": cfg.suspense_account,
-                        "lines": dict(sorted(unmapped.items())),
-                        "position": event.position,
-                    },
-                    source=f"projector:{self.name}",
-                )
+            self._flag(
+                out,
+                "SettlementLinesToSuspense",
+                sid,
+                event.position,
+                suspense_account=cfg.suspense_account,
+                lines=dict(sorted(unmapped.items())),
+            )
+        if not known:
+            self._flag(
+                out,
+                "SettlementMarketplaceUnknown",
+                sid,
+                event.position,
+                customer=customer,
+                currency=currency,
+                default_marketplace=cfg.default_settlement_marketplace,
+            )
+        loans = sorted({b[1] for b, a in buckets.items() if b[3] == "loan" and a != ZERO})
+        if loans:
+            self._flag(
+                out,
+                "SettlementLoanUnsplit",
+                sid,
+                event.position,
+                loan_account=self.mapper.class_account("loan"),
+                lines=loans,
             )
         out.state[event.key] = {"posted": True, "position": event.position}
         return out
 
+    def _flag(self, out: Projection, etype: str, sid: str, position: int, **data: Any) -> None:
+        payload = {"settlement_id": sid, **data, "position": position}
+        out.flags.append(
+            NewEvent("engine.flags", etype, sid, payload, source=f"projector:{self.name}")
+        )
+
     def _customer(self, s: dict[str, Any], names: Counter[str]) -> str | None:
-        """The Amazon customer: by the rows' marketplace names, else by currency."""
-        by_name = {m.name.lower(): m for m in self.mapper.cfg.marketplaces.values() if m.name}
+        """The Amazon customer: by the rows' marketplace names, else (none named) the default
+        settlement marketplace's, else by currency."""
+        cfg = self.mapper.cfg
+        by_name = {m.name.lower(): m for m in cfg.marketplaces.values() if m.name}
         for name, _n in names.most_common():
             mp = by_name.get(name.lower())
             if mp is not None and mp.currency == s.get("currency"):
                 return mp.customer
+        default = cfg.marketplaces.get(cfg.default_settlement_marketplace)
+        if not names and default is not None and default.currency == s.get("currency"):
+            return default.customer
         for mp in self.mapper.cfg.marketplaces.values():
             if mp.currency == s.get("currency"):
                 return mp.customer
@@ -182,10 +176,11 @@ class SettlementsProjector:
 
     def _bucketize(
         self, rows: list[dict[str, Any]], amounts: list[Decimal]
-    ) -> tuple[dict[tuple[str, str], Decimal], Counter[str]]:
-        """Amounts per (GL account, line kind); unmapped line kinds counted (-> suspense)."""
+    ) -> tuple[dict[Bucket, Decimal], Counter[str]]:
+        """Amounts per (GL account, line kind, posted month, account class); unmapped line
+        kinds counted (-> suspense)."""
         cfg = self.mapper.cfg
-        buckets: dict[tuple[str, str], Decimal] = {}
+        buckets: dict[Bucket, Decimal] = {}
         unmapped: Counter[str] = Counter()
         for row, amount in zip(rows, amounts, strict=True):
             if amount == ZERO:
@@ -193,12 +188,16 @@ class SettlementsProjector:
             tt = str(row.get("transaction_type") or "")
             at = str(row.get("amount_type") or "")
             ad = str(row.get("amount_description") or "")
-            account = self.mapper.account_for(tt, at, ad)
-            if account is None:
-                account = cfg.suspense_account
+            hit = self.mapper.rule_for(tt, at, ad)
+            if hit is None:
+                key: Bucket = (cfg.suspense_account, f"UNMAPPED {tt}/{at}/{ad}", "", "")
                 unmapped[f"{tt}/{at}/{ad}"] += 1
-            label = f"{at}/{ad}" if account != cfg.suspense_account else f"UNMAPPED {tt}/{at}/{ad}"
-            buckets[(account, label)] = buckets.get((account, label), ZERO) + amount
+            else:
+                key = (hit[0], f"{at}/{ad}", "", hit[1])
+            posted = row.get("posted_date")
+            if isinstance(posted, str) and len(posted) >= 7 and posted[4] == "-":
+                key = (key[0], key[1], posted[:7], key[3])
+            buckets[key] = buckets.get(key, ZERO) + amount
         return buckets, unmapped
 
     # -- big settlements: rows arrive in SettlementRows chunks before their header ------------
@@ -227,8 +226,8 @@ class SettlementsProjector:
         else:
             buckets, unmapped = self._bucketize(rows, amounts)
             acc = {k: Decimal(v) for k, v in partial["buckets"].items()}
-            for (account, label), amount in buckets.items():
-                key = f"{account}\x1f{label}"
+            for bucket, amount in buckets.items():
+                key = "\x1f".join(bucket)
                 acc[key] = acc.get(key, ZERO) + amount
             partial["buckets"] = {k: str(v) for k, v in acc.items()}
             partial["unmapped"] = dict(Counter(partial["unmapped"]) + unmapped)
@@ -243,7 +242,7 @@ class SettlementsProjector:
 
     def _chunked(
         self, s: dict[str, Any], prior: State, position: int, sid: str, out: Projection
-    ) -> tuple[Decimal, dict[tuple[str, str], Decimal], Counter[str], Counter[str]] | None:
+    ) -> tuple[Decimal, dict[Bucket, Decimal], Counter[str], Counter[str]] | None:
         """The header of a chunked settlement: its totals if complete and reconciled, else a
         park on ``out`` (and None)."""
         partial: dict[str, Any] = prior.get("partial") or {}
@@ -272,8 +271,9 @@ class SettlementsProjector:
             reason = f"does not reconcile: lines sum to {lines_sum}, total-amount {total}"
             out.parks.append(Park(sid, position, reason))
             return None
-        buckets: dict[tuple[str, str], Decimal] = {}
+        buckets: dict[Bucket, Decimal] = {}
         for key, value in partial["buckets"].items():
-            account, _, label = key.partition("\x1f")
-            buckets[(account, label)] = Decimal(value)
+            # Keys written before issue 16 have two parts (no month, no class).
+            account, label, month, cls = [*key.split("\x1f"), "", ""][:4]
+            buckets[(account, label, month, cls)] = Decimal(value)
         return total, buckets, Counter(partial["unmapped"]), Counter(partial["names"])

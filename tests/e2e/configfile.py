@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import os
+import sys
 from pathlib import Path
 
 from engine.config import Config, load_config, to_toml
@@ -14,3 +17,15 @@ def write_config(cfg: Config, path: Path) -> Path:
     back = load_config(path)
     assert dataclasses.replace(back, source="") == dataclasses.replace(cfg, source=""), "lossy"
     return path
+
+
+async def run_cli(*argv: str) -> tuple[int, str, str]:
+    """``python -m engine ARGV`` as a real process: (exit code, stdout, stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "engine", *argv,
+        env=dict(os.environ), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    async with asyncio.timeout(120):
+        out, err = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()

@@ -8,6 +8,7 @@ import aiohttp
 
 from engine.sim import business
 from engine.sim.qad import QadSimulator
+from engine.sim.qad.store.schema import CHARGE_ITEMS
 from tests.sim_qad.conftest import Caller
 
 
@@ -28,7 +29,8 @@ async def _token(s: aiohttp.ClientSession, qad: QadSimulator) -> dict[str, str]:
 async def test_seed_matches_the_shared_business(sim):
     items = {r["pt_part"]: r for r in sim.query("SELECT * FROM pt_mstr")}
     cat = business.catalog()
-    assert set(items) == {it.item_code for it in cat}
+    # The catalog plus the non-inventory charge items orders' shipping/gift wrap/tax go on.
+    assert set(items) == {it.item_code for it in cat} | set(CHARGE_ITEMS)
     assert items[cat[0].item_code]["pt_price"] == cat[0].list_price
     customers = {r["cm_addr"] for r in sim.query("SELECT cm_addr FROM cm_mstr")}
     assert customers == {m.qad_customer for m in business.MARKETPLACES}
@@ -73,7 +75,7 @@ async def test_browse_filters_and_paging(sim, session):
         if doc["auxillaryData"]["HasMoreParams"] == "false":
             break
         page += 1
-    assert len(seen) == len(set(seen)) == 24 and page == 5
+    assert len(seen) == len(set(seen)) == 24 + len(CHARGE_ITEMS) and page == 6
 
     async def count(*filters: str) -> int:
         r = await session.get(

@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-import engine.pollers.settlements as settlements_poller
+import engine.pollers.settlement_events as settlements_poller
 from engine.adapters.amazon.client import AmazonClient
 from engine.adapters.amazon.ratelimit import BucketRegistry
 from engine.commands.outbox import Outbox
@@ -85,7 +85,9 @@ async def test_chunked_settlements_derive_the_same_documents(
         assert [Decimal(r["amount"]) for r in rows] == [r.amount for r in truth[h.key].rows]
 
     inline, chunked = await _derive(tmp_path / "inline.db"), await _derive(tmp_path / "chunked.db")
-    assert chunked == inline and len(inline) == 2 * len(truth)
+    # Invoice or credit note + journal each; a zero settlement posts its journal only.
+    zero = sum(1 for s in truth.values() if s.total == 0)
+    assert chunked == inline and len(inline) == 2 * len(truth) - zero
 
 
 def _ev(pos: int, etype: str, payload: dict[str, Any]) -> StoredEvent:

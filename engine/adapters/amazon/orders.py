@@ -28,7 +28,7 @@ __all__ = [
     "search_orders",
 ]
 
-V2026_INCLUDED = ("PROCEEDS", "FULFILLMENT", "PROMOTION")
+V2026_INCLUDED = ("PROCEEDS", "FULFILLMENT", "PROMOTION", "TAX")  # TAX: taxCollections
 _STATUS_2026 = {
     "PENDING_AVAILABILITY": "PendingAvailability",
     "PENDING": "Pending",
@@ -83,6 +83,7 @@ def normalise_v0(
         qty = int(it.get("QuantityOrdered", 0))
         ip = _money(it.get("ItemPrice"))
         currency = currency or (it.get("ItemPrice") or {}).get("CurrencyCode")
+        gift = _obj(it.get("BuyerInfo"))
         lines.append(
             {
                 "order_item_id": str(it["OrderItemId"]),
@@ -97,6 +98,13 @@ def normalise_v0(
                 "shipping_tax": _money(it.get("ShippingTax")),
                 "promotion_discount": _money(it.get("PromotionDiscount")),
                 "promotion_discount_tax": _money(it.get("PromotionDiscountTax")),
+                "shipping_discount": _money(it.get("ShippingDiscount")),
+                "shipping_discount_tax": _money(it.get("ShippingDiscountTax")),
+                # Gift wrap rides in the item's BuyerInfo [D ordersV0 ItemBuyerInfo].
+                "gift_wrap_price": _money(gift.get("GiftWrapPrice")),
+                "gift_wrap_tax": _money(gift.get("GiftWrapTax")),
+                # TaxCollection.Model "MarketplaceFacilitator": Amazon collects and remits [D].
+                "tax_model": _tax_model_v0(it),
             }
         )
     lines.sort(key=lambda ln: str(ln["order_item_id"]))
@@ -111,8 +119,38 @@ def normalise_v0(
         "currency": currency,
         "order_total": _money(order.get("OrderTotal")),
         "lines": lines,
+        **_business_v0(order),
         "ship_to": None,
         "pii": "not_needed",
+    }
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _tax_model_v0(item: dict[str, Any]) -> str | None:
+    tc = item.get("TaxCollection")
+    model = tc.get("Model") if isinstance(tc, dict) else None
+    return "MARKETPLACE_FACILITATOR" if model == "MarketplaceFacilitator" else None
+
+
+def _business_v0(order: dict[str, Any]) -> dict[str, Any]:
+    """Business / replacement flags [D ordersV0 Order]; the PO number and the buyer's VAT id
+    only arrive with buyer info (BuyerInfo.PurchaseOrderNumber, BuyerTaxInfo), else None."""
+    buyer = _obj(order.get("BuyerInfo"))
+    tax_info = _obj(buyer.get("BuyerTaxInfo"))
+    vat = [
+        str(c.get("TaxingClassificationValue") or "")
+        for c in tax_info.get("TaxClassifications") or []
+        if isinstance(c, dict) and c.get("TaxingClassificationValue")
+    ]
+    return {
+        "is_business_order": bool(order.get("IsBusinessOrder")),
+        "purchase_order_number": buyer.get("PurchaseOrderNumber") or None,
+        "buyer_vat_id": vat[0] if vat else None,
+        "is_replacement_order": str(order.get("IsReplacementOrder")).lower() == "true",
+        "replaced_order_id": order.get("ReplacedOrderId") or None,
     }
 
 
@@ -182,10 +220,9 @@ def normalise_v2026(order: dict[str, Any], region: str) -> dict[str, Any]:
         qty = int(it.get("quantityOrdered", 0))
         product = it.get("product") or {}
         unit_m = (product.get("price") or {}).get("unitPrice")
-        bd = {
-            b.get("type"): b.get("subtotal")
-            for b in (it.get("proceeds") or {}).get("breakdowns") or []
-        }
+        breakdowns = (it.get("proceeds") or {}).get("breakdowns") or []
+        bd = {b.get("type"): b.get("subtotal") for b in breakdowns}
+        detail = _details_2026(breakdowns)
         currency = currency or (unit_m or {}).get("currencyCode")
         item_price = _money(bd.get("ITEM"), "amount")
         unit = _money(unit_m, "amount")
@@ -193,7 +230,6 @@ def normalise_v2026(order: dict[str, Any], region: str) -> dict[str, Any]:
             item_price = str(Decimal(unit) * qty)
         if unit is not None and item_price is not None:
             unit = _unit(item_price, qty)  # same rounding as v0 for equal payloads
-        disc = _money(bd.get("DISCOUNT"), "amount")
         fulfil = it.get("fulfillment") or {}
         lines.append(
             {
@@ -204,12 +240,13 @@ def normalise_v2026(order: dict[str, Any], region: str) -> dict[str, Any]:
                 "quantity_shipped": int(fulfil.get("quantityFulfilled", 0) or 0),
                 "unit_price": unit,
                 "item_price": item_price,
-                "item_tax": _money(bd.get("TAX"), "amount"),
                 "shipping_price": _money(bd.get("SHIPPING"), "amount"),
-                "shipping_tax": None,
-                # v2026 reports discounts as negative proceeds; normalised: positive = discount
-                "promotion_discount": str(-Decimal(disc)) if disc is not None else None,
-                "promotion_discount_tax": None,
+                "gift_wrap_price": _money(bd.get("GIFT_WRAP"), "amount"),
+                **_split_2026(_money(bd.get("TAX"), "amount"), detail.get("TAX", {}), "tax"),
+                **_split_2026(
+                    _money(bd.get("DISCOUNT"), "amount"), detail.get("DISCOUNT", {}), "discount"
+                ),
+                "tax_model": _tax_model_2026(it),
             }
         )
     lines.sort(key=lambda ln: str(ln["order_item_id"]))
@@ -227,8 +264,84 @@ def normalise_v2026(order: dict[str, Any], region: str) -> dict[str, Any]:
         "currency": (total_m or {}).get("currencyCode") or currency,
         "order_total": _money(total_m, "amount"),
         "lines": lines,
+        **_business_2026(order),
         "ship_to": None,
         "pii": "not_needed",
+    }
+
+
+def _details_2026(breakdowns: list[Any]) -> dict[str, dict[str, str | None]]:
+    """TAX / DISCOUNT detailedBreakdowns by subtype (ITEM, SHIPPING, GIFT_WRAP...) [D]."""
+    out: dict[str, dict[str, str | None]] = {}
+    for b in breakdowns:
+        if isinstance(b, dict) and b.get("detailedBreakdowns"):
+            out[str(b.get("type"))] = {
+                str(d.get("subtype")): _money(d.get("value"), "amount")
+                for d in b["detailedBreakdowns"]
+                if isinstance(d, dict)
+            }
+    return out
+
+
+def _split_2026(total: str | None, detail: dict[str, str | None], kind: str) -> dict[str, Any]:
+    """v2026's one TAX (or DISCOUNT) subtotal split the way v0 reports it.
+
+    Without a detailed breakdown the whole amount is the item's. Discounts come as negative
+    proceeds [D "DISCOUNT" is a proceeds category; the sign is I from the simulator's reading];
+    normalised as v0: positive = discount. Tax on a discount (subtype DISCOUNT of TAX) is
+    negative proceeds too and becomes v0's positive PromotionDiscountTax.
+    """
+    amounts = dict(detail) if detail else {"ITEM": total}
+    if total is not None and detail:
+        # Never lose a cent: what the other subtypes do not explain is the item's.
+        others = [Decimal(v) for k, v in amounts.items() if k != "ITEM" and v]
+        amounts["ITEM"] = str(Decimal(total) - sum(others, Decimal(0)))
+
+    def neg(v: str | None) -> str | None:
+        return None if v is None else str(Decimal(0) - Decimal(v))  # 0 - x: never "-0.00"
+
+    if kind == "tax":
+        return {
+            "item_tax": amounts.get("ITEM"),
+            "shipping_tax": amounts.get("SHIPPING"),
+            "gift_wrap_tax": amounts.get("GIFT_WRAP"),
+            "promotion_discount_tax": neg(amounts.get("DISCOUNT")),
+            "shipping_discount_tax": None,
+        }
+    return {
+        "promotion_discount": neg(amounts.get("ITEM")),
+        "shipping_discount": neg(amounts.get("SHIPPING")),
+    }
+
+
+def _tax_model_2026(item: dict[str, Any]) -> str | None:
+    collections = (item.get("tax") or {}).get("taxCollections") or []
+    models = {str(c.get("model")) for c in collections if isinstance(c, dict)}
+    return "MARKETPLACE_FACILITATOR" if "MARKETPLACE_FACILITATOR" in models else None
+
+
+def _business_2026(order: dict[str, Any]) -> dict[str, Any]:
+    """programs AMAZON_BUSINESS, buyer PO (BUYER data only), BUYER VAT registrations and
+    associatedOrders REPLACEMENT_ORIGINAL_ID [D orders_2026-01-01]."""
+    programs = set(order.get("programs") or [])
+    buyer = _obj(order.get("buyer"))
+    regs = (order.get("tax") or {}).get("taxRegistrations") or []
+    vat = [
+        str(r.get("taxRegistrationNumber"))
+        for r in regs
+        if isinstance(r, dict) and r.get("entityType") == "BUYER" and r.get("taxRegistrationNumber")
+    ]
+    replaced = [
+        a.get("orderId")
+        for a in order.get("associatedOrders") or []
+        if isinstance(a, dict) and a.get("associationType") == "REPLACEMENT_ORIGINAL_ID"
+    ]
+    return {
+        "is_business_order": "AMAZON_BUSINESS" in programs,
+        "purchase_order_number": buyer.get("buyerPurchaseOrderNumber") or None,
+        "buyer_vat_id": vat[0] if vat else None,
+        "is_replacement_order": bool(replaced),
+        "replaced_order_id": replaced[0] if replaced else None,
     }
 
 

@@ -2,16 +2,10 @@
 
 Tab-separated, header line, a summary row (empty ``transaction-type``), then one row per amount
 component. Columns are located by header name, so extra or missing trailing columns (the optional
-``promotion-id``) do not matter. Numbers and dates follow the marketplace's locale:
-
-=======  ==========  ===============================
-locale   amounts     dates
-=======  ==========  ===============================
-US       1,234.56    MM/DD/YY[YY], ISO
-UK       1,234.56    DD/MM/YY[YY], ISO
-DE / EU  1.234,56    DD.MM.YYYY, DD/MM/YYYY, ISO
-JP       1,234       YYYY/MM/DD, YY/MM/DD, ISO
-=======  ==========  ===============================
+``promotion-id``) do not matter. Numbers and dates follow the marketplace's locale
+(engine/config/settlement_locales.py: decimal point or comma, order of slashed dates). The
+locale is the caller's (forced, or picked by currency from the configured marketplaces); only
+when neither decides is it detected from the summary row.
 
 Memory is constant in the file size: lines are consumed one by one, amounts summed as ``Decimal``.
 ``finish()`` checks that the detail rows sum to ``total-amount``; any failure raises
@@ -23,7 +17,6 @@ max_line=MAX_LINE_CHARS)`` so such a line is refused before it is held in memory
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -36,6 +29,14 @@ from engine.adapters.amazon.settlement_locale import (
     guess_decimal_comma,
     iso_utc,
     parse_date,
+)
+from engine.adapters.amazon.settlement_model import (
+    REQUIRED,
+    TEXT_COLS,
+    ParsedSettlement,
+    SettlementError,
+    SettlementSummary,
+    row_builder,
 )
 from engine.errors import ParseError
 
@@ -50,82 +51,6 @@ __all__ = [
 
 MAX_LINE_CHARS = 1 << 20  # real lines are under 2 KB; 1 MiB leaves room for odd descriptions
 
-REQUIRED = (
-    "settlement-id",
-    "settlement-start-date",
-    "settlement-end-date",
-    "total-amount",
-    "currency",
-    "transaction-type",
-    "amount-type",
-    "amount-description",
-    "amount",
-)
-
-# (payload name, header name) of the text columns copied into each row.
-_TEXT_COLS = (
-    ("transaction_type", "transaction-type"),
-    ("order_id", "order-id"),
-    ("merchant_order_id", "merchant-order-id"),
-    ("adjustment_id", "adjustment-id"),
-    ("shipment_id", "shipment-id"),
-    ("marketplace_name", "marketplace-name"),
-    ("amount_type", "amount-type"),
-    ("amount_description", "amount-description"),
-    ("fulfillment_id", "fulfillment-id"),
-    ("order_item_code", "order-item-code"),
-    ("sku", "sku"),
-    ("promotion_id", "promotion-id"),
-)
-
-
-class SettlementError(ParseError):
-    """A settlement cannot be applied; ``reason_code``: "parse_error" or "unreconciled"."""
-
-    def __init__(self, message: str, reason_code: str = "parse_error") -> None:
-        super().__init__(message)
-        self.reason_code = reason_code
-
-
-@dataclass(frozen=True, slots=True)
-class SettlementSummary:
-    """The summary row."""
-
-    settlement_id: str
-    start: datetime
-    end: datetime
-    deposit_date: datetime | None
-    total_amount: Decimal
-    currency: str
-
-
-@dataclass(slots=True)
-class ParsedSettlement:
-    """A parsed, reconciled settlement."""
-
-    summary: SettlementSummary
-    locale: str
-    row_count: int
-    detail_sum: Decimal
-    rows: list[dict[str, Any]] = field(default_factory=list)
-
-
-_Builder = Callable[[list[str], str, str | None, int | None], dict[str, Any]]
-
-
-def _row_builder(cols: tuple[tuple[str, int], ...]) -> _Builder:
-    """A function building one row dict from split cells: a dict display is ~2x ``dict(zip())``.
-
-    Generated like ``collections.namedtuple`` does; only our own key names (``_TEXT_COLS``) and
-    integer indices reach the source, never header text.
-    """
-    keys = {k for k, _ in _TEXT_COLS}
-    assert all(k in keys and isinstance(i, int) for k, i in cols)
-    items = "".join(f"{k!r}: c[{int(i)}], " for k, i in cols)
-    src = f"lambda c, a, p, q: {{{items}'amount': a, 'posted_date': p, 'quantity': q}}"
-    fn: _Builder = eval(src, {"__builtins__": {}})  # noqa: S307 - constant keys, int indices
-    return fn
-
 
 class SettlementReader:
     """Iterate a settlement document's detail rows (payload dicts) with constant memory.
@@ -136,15 +61,23 @@ class SettlementReader:
         for row in reader: ...                          # detail rows, file order
         parsed = reader.finish()                        # summary + reconciliation check
 
-    ``locale`` ("US", "UK", "DE", "EU", "JP") forces the layout; by default it is derived from the
-    summary row (amount separators, date style) and the currency.
+    ``locale`` ("US", "UK", "DE", "EU", "JP") forces the layout; else ``pick(currency)`` (the
+    configured marketplaces' locale for the summary row's currency) decides; when it returns
+    None the layout is detected from the summary row (separators, date style, currency).
     """
 
-    def __init__(self, lines: Iterable[str], *, locale: str | None = None) -> None:
+    def __init__(
+        self,
+        lines: Iterable[str],
+        *,
+        locale: str | None = None,
+        pick: Callable[[str], str | None] | None = None,
+    ) -> None:
         if locale is not None and locale not in DATE_ORDER:
             raise ValueError(f"unknown settlement locale {locale!r}")
         self._lines = iter(lines)
         self._forced = locale
+        self._pick = pick
         self.locale: str | None = locale
         self._comma: bool | None = DECIMAL_COMMA[locale] if locale else None
         self._order: str = DATE_ORDER[locale] if locale else "DMY"
@@ -180,7 +113,14 @@ class SettlementReader:
         if self._forced:
             return
         g = self._get
-        currency = g(cells, "currency").upper()
+        currency = g(cells, "currency").strip().upper()
+        picked = self._pick(currency) if self._pick is not None else None
+        if picked is not None:
+            if picked not in DATE_ORDER:
+                raise ValueError(f"unknown settlement locale {picked!r}")
+            self.locale = picked
+            self._comma, self._order = DECIMAL_COMMA[picked], DATE_ORDER[picked]
+            return
         dates = [g(cells, c) for c in ("settlement-start-date", "posted-date", "deposit-date")]
         dotted = any(DOTTED_DATE.match(d.strip()) for d in dates if d)
         comma = self._comma
@@ -208,7 +148,8 @@ class SettlementReader:
         return cells[i]
 
     def _amount(self, s: str, what: str) -> Decimal:
-        t = s.strip()
+        # Spaces (also no-break ones) as thousands separators: "1 234,56" in French number style.
+        t = s.strip().replace(" ", "").replace("\u00a0", "").replace("\u202f", "")
         if self._comma:
             t = t.replace(".", "").replace(",", ".")
         elif "," in t:
@@ -283,7 +224,7 @@ class SettlementReader:
         i_pdt = idx.get("posted-date-time")
         i_pd = idx.get("posted-date")
         i_qty = idx.get("quantity-purchased")
-        build = _row_builder(tuple((k, idx[h]) for k, h in _TEXT_COLS if h in idx))
+        build = row_builder(tuple((k, idx[h]) for k, h in TEXT_COLS if h in idx))
         width = max(idx.values()) + 1
         pad = [""] * width
         dcache = self._date_cache
@@ -380,10 +321,14 @@ def _as_settlement_error(exc: ParseError) -> SettlementError:
 
 
 def parse_settlement(
-    lines: Iterable[str], *, locale: str | None = None, keep_rows: bool = True
+    lines: Iterable[str],
+    *,
+    locale: str | None = None,
+    keep_rows: bool = True,
+    pick: Callable[[str], str | None] | None = None,
 ) -> ParsedSettlement:
     """Parse and reconcile a whole document; ``keep_rows=False`` keeps memory constant."""
-    reader = SettlementReader(lines, locale=locale)
+    reader = SettlementReader(lines, locale=locale, pick=pick)
     rows: list[dict[str, Any]] = []
     if keep_rows:
         rows.extend(reader)

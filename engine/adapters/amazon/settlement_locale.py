@@ -1,13 +1,18 @@
 """Locale rules of settlement reports: date orders, decimal separators, time-zone suffixes.
 
-Amazon writes dates and amounts in the marketplace's local form (see ``settlement``'s table);
+Amazon writes dates and amounts in the marketplace's local form (engine/config/settlement_locales);
 these helpers turn them into UTC datetimes and decide the decimal separator from a sample.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
+
+from engine.config.marketplaces import MARKETPLACE_REGION
+from engine.config.model import MarketplaceMap
+from engine.config.settlement_locales import LOCALES, default_locale
 
 __all__ = [
     "DATE_ORDER",
@@ -16,13 +21,16 @@ __all__ = [
     "MDY_CURRENCIES",
     "guess_decimal_comma",
     "iso_utc",
+    "locale_picker",
     "parse_date",
 ]
 
-# Date order by locale; amounts decimal separator by locale.
-DATE_ORDER = {"US": "MDY", "UK": "DMY", "DE": "DMY", "EU": "DMY", "JP": "YMD"}
-DECIMAL_COMMA = {"DE": True, "EU": True, "US": False, "UK": False, "JP": False}
-MDY_CURRENCIES = {"USD", "CAD", "MXN"}
+# Date order and decimal separator by locale code (the table and its evidence live in config).
+DATE_ORDER = {code: loc.date_order for code, loc in LOCALES.items()}
+DECIMAL_COMMA = {code: loc.decimal_comma for code, loc in LOCALES.items()}
+# Only when no configured marketplace decides: month-first for USD alone ([D] the US notice);
+# CAD and MXN are day-first by the marketplace defaults ([C] by analogy, see settlement_locales).
+MDY_CURRENCIES = {"USD"}
 _TZ_OFFSETS = {
     "UTC": 0,
     "GMT": 0,
@@ -123,3 +131,23 @@ def guess_decimal_comma(sample: str) -> bool | None:
         tail = len(s) - s.rfind(".") - 1
         return False if tail != 3 else None
     return None
+
+
+def locale_picker(
+    marketplaces: Mapping[str, MarketplaceMap], region: str | None = None
+) -> Callable[[str], str | None]:
+    """``pick(currency)`` for SettlementReader: the locale of the configured marketplaces (of
+    ``region``) settling in that currency (each its ``settlement_locale`` or its default), or
+    None when none is configured or they disagree on the layout (then the file decides)."""
+
+    def pick(currency: str) -> str | None:
+        codes = [
+            m.settlement_locale or default_locale(mp)
+            for mp, m in marketplaces.items()
+            if m.currency.strip().upper() == currency
+            and (region is None or MARKETPLACE_REGION.get(mp) == region)
+        ]
+        layouts = {(LOCALES[c].decimal_comma, LOCALES[c].date_order) for c in codes}
+        return codes[0] if len(layouts) == 1 else None
+
+    return pick

@@ -2,7 +2,9 @@
 
 The paths and payloads are guesses on public evidence (the Financials concepts DInvoice and
 Posting are documented; their Adaptive REST names are not), so every name is profile
-configuration. Look-ups: the invoice browse (an001, one row per invoice) and the journal
+configuration. A negative settlement posts a credit note (same endpoint, type CREDITNOTE,
+positive amount), never a negative invoice. Look-ups: the invoice browse (an001, one row per
+invoice or credit note, with its type) and the journal
 browse (one row per entry, debit = the sum of its lines' debits) filtered on the reference.
 """
 
@@ -13,7 +15,7 @@ from decimal import Decimal
 
 from .browsing import Browser
 from .idempotent import Creation, LookupProof, create_once
-from .models import CustomerInvoice, JournalEntry, PostResult
+from .models import INVOICE_TYPES, CustomerInvoice, JournalEntry, PostResult
 from .settings import QadSettings
 from .wire import CUSTOMER_INVOICES, DATA_OPERATION, JOURNAL_ENTRIES, Doc, Wire, dec
 
@@ -53,11 +55,16 @@ class Finance:
         if row is None:
             return None
         b = self.b
+        amount = dec(row.get(b.invoice_amount_column))
+        kind = str(row.get(b.invoice_type_column) or INVOICE_TYPES["invoice"]).upper()
         return {
             "document": str(row.get(b.invoice_number_column) or ""),
             "customer": str(row.get(b.invoice_customer_column) or ""),
             "currency": str(row.get(b.invoice_currency_column) or ""),
-            "amount": dec(row.get(b.invoice_amount_column)),
+            "amount": amount,
+            # INVOICE or CREDITNOTE; a credit note's amount is positive, signed_amount not.
+            "type": kind,
+            "signed_amount": -amount if kind == INVOICE_TYPES["credit_note"] else amount,
             "row": row,
         }
 
@@ -75,6 +82,7 @@ class Finance:
             f.currency: inv.currency,
             f.description: inv.description,
             f.invoice_amount: inv.amount,
+            f.invoice_type: INVOICE_TYPES[inv.kind],
             f.lines: [
                 {
                     f.gl_account: ln.account,
@@ -98,6 +106,8 @@ class Finance:
                 out.append("currency")
             if found["amount"] != inv.amount:
                 out.append("amount")
+            if found["type"] != INVOICE_TYPES[inv.kind]:
+                out.append("type")
             return out
 
         p = self.settings.paths

@@ -11,6 +11,7 @@ from typing import Any
 from engine.errors import DataError
 
 __all__ = [
+    "INVOICE_TYPES",
     "CustomerInvoice",
     "InventoryAdjustment",
     "InventoryBalance",
@@ -25,6 +26,11 @@ __all__ = [
     "SalesOrderUpdate",
     "ShipTo",
 ]
+
+
+# CustomerInvoice.kind -> the DInvoiceType value QAD Financials gives it ([I]: the type names
+# of QAD EE's customer invoice and credit note; not published for Adaptive REST).
+INVOICE_TYPES = {"invoice": "INVOICE", "credit_note": "CREDITNOTE"}
 
 
 def _money(value: Decimal, what: str) -> None:
@@ -129,6 +135,9 @@ class SalesOrderUpdate:
     lines: tuple[LineChange, ...] = ()
     cancel: bool = False
     ship_to: ShipTo | None = field(default=None, repr=False)
+    # Lines to add (``line`` = position in the order): a split or charge line known only once
+    # the prices arrived. Added only past the lines QAD holds, so a retry adds nothing twice.
+    add: tuple[SalesOrderLine, ...] = ()
 
     def __post_init__(self) -> None:
         _ref(self.reference)
@@ -162,11 +171,15 @@ class CustomerInvoice:
     due_date: date | None = None
     daybook: str = "SALES"
     description: str = ""
+    # "invoice", or "credit_note" (a negative settlement: amount and lines stay positive).
+    kind: str = "invoice"
     after_unknown_outcome: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         _ref(self.reference)
         _money(self.amount, "invoice amount")
+        if self.kind not in INVOICE_TYPES:
+            raise DataError(f"invoice kind {self.kind!r} must be one of {sorted(INVOICE_TYPES)}")
 
 
 @dataclass(frozen=True, slots=True)

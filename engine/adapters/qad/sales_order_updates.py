@@ -7,6 +7,9 @@
   field-change), ``close_lines`` (lineStatus "C"), ``delete_lines`` (every line DELETE). It is
   already in effect when no line is open any more in that sense.
 - Ship-to of a merchant-fulfilled order that arrived late: header ``dataOperation: "U"``.
+- Added lines (``SalesOrderUpdate.add``: a split or charge line known once prices arrived): the
+  create flow's steps (initialise, field-change, CREATE row) in the same commit as the
+  changes; only positions past the lines QAD holds, so a retry never adds a line twice.
 ``LineChange.line`` is the line's position in the Amazon order, matched to QAD's lines by
 position (``SalesOrders.by_position``). An unknown outcome of the commit is settled by reading
 the line grid (a keyed read).
@@ -58,6 +61,17 @@ class SalesOrderUpdates:
                 rows.append(rec)
         return rows
 
+    async def _add_rows(self, number: str, found: Doc, upd: SalesOrderUpdate) -> list[Doc]:
+        held = len(found["raw_lines"])
+        site = str(found["header"].get(self.orders.f.site) or "")
+        missing = sorted((ln for ln in upd.add if ln.line > held), key=lambda ln: ln.line)
+        if missing and missing[0].line != held + 1:
+            raise Rejected(
+                f"qad sales order {number} holds {held} lines; cannot add line {missing[0].line}",
+                system=SYSTEM,
+            )
+        return [await self.orders.new_line(site, number, ln) for ln in missing]
+
     async def _cancel_rows(self, number: str, lines: list[Doc]) -> list[Doc]:
         f, policy = self.orders.f, self.orders.settings.cancel_policy
         if policy == "delete_lines":
@@ -86,6 +100,8 @@ class SalesOrderUpdates:
         if upd.cancel:
             return self.orders.cancelled(lines)
         by_line = {n: self.orders.line(raw) for n, raw in self.orders.by_position(lines).items()}
+        if any(ln.line not in by_line for ln in upd.add):
+            return False
         for ch in upd.lines:
             ln = by_line.get(ch.line)
             if ln is None:
@@ -105,10 +121,11 @@ class SalesOrderUpdates:
         lines: list[Doc] = found["raw_lines"]
         if upd.cancel:
             rows = [] if self.orders.cancelled(lines) else await self._cancel_rows(number, lines)
-        elif upd.lines and found["cancelled"]:
+        elif (upd.lines or upd.add) and found["cancelled"]:
             raise Rejected(f"qad sales order {number} is cancelled", system=SYSTEM)
         else:
             rows = await self._change_rows(number, lines, upd.lines)
+            rows += await self._add_rows(number, found, upd)
         details: dict[str, Any] = {}
         if rows:
             try:

@@ -259,7 +259,7 @@ class SalesOrders:
             )
         return recs[0]
 
-    async def _new_line(self, so: SalesOrder, number: str, line: SalesOrderLine) -> Doc:
+    async def new_line(self, order_site: str, number: str, line: SalesOrderLine) -> Doc:
         f = self.f
         blank = await self.wire.get(
             self.paths.sales_order_lines_grid,
@@ -269,7 +269,7 @@ class SalesOrders:
         if not blank:
             raise Rejected(f"qad gave no blank line for order {number}", system=SYSTEM)
         rec = {**blank[0], f.line_item: line.item}
-        if line.site and line.site != so.site:
+        if line.site and line.site != order_site:
             rec[f.site] = line.site  # before the item, so QAD defaults for that site
         rec = await self.field_change(rec, f.line_item, CREATE)
         rec = await self.field_change(
@@ -293,7 +293,7 @@ class SalesOrders:
 
     async def _add_lines(self, so: SalesOrder, number: str, lines: list[SalesOrderLine]) -> bool:
         """Add ``lines`` to order ``number``; True when an unknown outcome was settled."""
-        rows = [await self._new_line(so, number, ln) for ln in lines]
+        rows = [await self.new_line(so.site, number, ln) for ln in lines]
         if not rows:
             return False
         try:

@@ -88,9 +88,18 @@ class Wire:
 
     async def step(self, path: str, plural: str, params: Params, body: Doc) -> list[Doc]:
         """A POST that only asks QAD to default/validate a record: nothing is committed, so a
-        lost answer is an ordinary retriable failure, not an unknown outcome."""
-        doc = await self.t.json("POST", path, params=params, body=body)
-        return records(doc, plural)
+        lost answer is an ordinary retriable failure, not an unknown outcome. Retried here a
+        few times: an order with charge lines takes many steps before its one commit, and
+        redoing all of them for one blip would rarely get through a flaky link [I]."""
+        for attempt in range(STEP_TRIES):
+            try:
+                doc = await self.t.json("POST", path, params=params, body=body)
+                return records(doc, plural)
+            except RetriableRemoteError:
+                if attempt == STEP_TRIES - 1:
+                    raise
+                await asyncio.sleep(0.05 * 2**attempt)
+        raise AssertionError("unreachable")
 
     async def commit(self, path: str, plural: str, params: Params, rows: list[Doc]) -> list[Doc]:
         """A committing POST: ``{"supplementaryMessages": [], plural: rows}``."""
@@ -99,6 +108,7 @@ class Wire:
         return records(doc, plural)
 
 
+STEP_TRIES = 3  # non-committing steps (fieldChange): safe to repeat
 START_TRIES = 6  # a blip (503, dropped answer) while starting must not abort the whole run
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import random
 from dataclasses import dataclass
+from dataclasses import replace as replace_fields
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -56,6 +57,27 @@ class SimLine:
     shipping: Decimal
     promotion: Decimal  # discount (positive number)
     promotion_id: str
+    # Money components drawn by ``_money_extras`` (their own RNG: the order stream is unchanged).
+    shipping_tax: Decimal = Decimal(0)
+    shipping_discount: Decimal = Decimal(0)  # positive number, at most ``shipping``
+    gift_wrap: Decimal = Decimal(0)
+    gift_wrap_tax: Decimal = Decimal(0)
+
+    def total(self) -> Decimal:
+        """What the buyer pays for this line, every component, tax included."""
+        return (
+            self.item_price
+            + self.item_tax
+            + self.shipping
+            + self.shipping_tax
+            - self.shipping_discount
+            + self.gift_wrap
+            + self.gift_wrap_tax
+            - self.promotion
+        )
+
+    def tax(self) -> Decimal:
+        return self.item_tax + self.shipping_tax + self.gift_wrap_tax
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,10 +92,22 @@ class SimOrder:
     canceled_at: float | None
     refunded_at: float | None  # the first line is refunded in full at this moment
     lines: tuple[SimLine, ...]
+    business_po: str = ""  # an Amazon Business order's purchase order number ("" = consumer)
+    replaced_order_id: str = ""  # a replacement order (zero prices) of this order
 
     @property
     def currency(self) -> str:
         return self.marketplace.currency
+
+    @property
+    def is_business(self) -> bool:
+        return bool(self.business_po)
+
+    @property
+    def facilitator_tax(self) -> bool:
+        """Amazon collects and remits the tax (US marketplace facilitator laws), as the
+        simulated settlements withhold it (ItemWithheldTax) for US orders."""
+        return self.marketplace.country == "US"
 
     def status(self, t: float) -> str:
         if self.canceled_at is not None and t >= self.canceled_at:
@@ -89,10 +123,7 @@ class SimOrder:
         return max(m for m in moments if m is not None and m <= t)
 
     def total(self) -> Decimal:
-        return sum(
-            (ln.item_price + ln.item_tax + ln.shipping - ln.promotion for ln in self.lines),
-            Decimal(0),
-        )
+        return sum((ln.total() for ln in self.lines), Decimal(0))
 
     def refund_amount(self) -> Decimal:
         ln = self.lines[0]
@@ -105,6 +136,59 @@ def ts(dt: datetime) -> float:
 
 def dt(t: float) -> datetime:
     return datetime.fromtimestamp(t, UTC)
+
+
+# Shares of the money components drawn per order by ``_money_extras`` (documented in README
+# "Order money"): business orders 8 % (a PO number), gift wrap 4 % (first line, 3.99 USD
+# converted, taxed at the country rate), free-shipping promotions on 25 % of orders with a
+# shipping charge (ShippingDiscount = the shipping), VAT/GST on shipping outside the US (the
+# country rate), replacement orders 2 % (of an earlier order of the same day, all prices 0).
+BUSINESS_SHARE, GIFT_SHARE, FREE_SHIP_SHARE, REPLACEMENT_SHARE = 0.08, 0.04, 0.25, 0.02
+
+
+def _money_extras(o: SimOrder, seed: int, earlier: list[SimOrder]) -> SimOrder:
+    """The order with the extra money components: an RNG of its own (seed, order id), so
+    every existing draw of the day's stream (and every existing order) stays as it was."""
+    rng = random.Random(f"{seed}:money:{o.order_id}")
+    cur, rate = o.currency, TAX[o.marketplace.country]
+    business, gift, free_ship, replace = (rng.random() for _ in range(4))
+    lines = []
+    zero = Decimal(0) * quantum(cur)
+    for li, ln in enumerate(o.lines):
+        ship_tax = money(ln.shipping * rate, cur) if o.marketplace.country != "US" else zero
+        ship_disc = ln.shipping if ln.shipping and free_ship < FREE_SHIP_SHARE else zero
+        if ship_disc:
+            ship_tax = zero  # a free shipping leaves nothing to tax
+        wrap = money(Decimal("3.99") * FX[cur], cur) if li == 0 and gift < GIFT_SHARE else zero
+        lines.append(
+            replace_fields(
+                ln,
+                shipping_tax=ship_tax if ln.shipping else zero,
+                shipping_discount=ship_disc,
+                gift_wrap=wrap,
+                gift_wrap_tax=money(wrap * rate, cur) if wrap else zero,
+            )
+        )
+    replaced = ""
+    if replace < REPLACEMENT_SHARE and earlier:
+        replaced = earlier[int(rng.random() * len(earlier))].order_id
+        lines = [
+            replace_fields(
+                ln,
+                item_price=zero,
+                item_tax=zero,
+                shipping=zero,
+                shipping_tax=zero,
+                shipping_discount=zero,
+                gift_wrap=zero,
+                gift_wrap_tax=zero,
+                promotion=zero,
+                promotion_id="",
+            )
+            for ln in lines
+        ]
+    po = f"PO-{rng.randrange(10**6):06d}" if business < BUSINESS_SHARE else ""
+    return replace_fields(o, lines=tuple(lines), business_po=po, replaced_order_id=replaced)
 
 
 class OrderBook:
@@ -168,7 +252,7 @@ class OrderBook:
         if self.total_orders is not None and si == 0:
             count += self._count(day) % max(1, len(self.sellers))
         start = self.origin + day * DAY
-        out = []
+        out: list[SimOrder] = []
         afn = [c for c in self.catalog if c.fulfillment == "AFN"]
         mfn = [c for c in self.catalog if c.fulfillment == "MFN"]
         for i in range(count):
@@ -190,7 +274,7 @@ class OrderBook:
                 price = unit * qty
                 tax = money(price * TAX[mp.country], mp.currency)
                 ship = money(Decimal("4.99") * FX[mp.currency], mp.currency)
-                discount = money(price / 10, mp.currency) if promo and li == 0 else Decimal(0)
+                discount = money(price / 10 if promo and li == 0 else Decimal(0), mp.currency)
                 lines.append(
                     SimLine(
                         order_item_id=f"{rng.randrange(10**13, 10**14)}",
@@ -215,17 +299,21 @@ class OrderBook:
             seq = (si * 10**6 + day * 20000 + i) % 10**7
             oid = f"{_PREFIX.get(mp.country, '111')}-{seq:07d}-{rng.randrange(10**7):07d}"
             out.append(
-                SimOrder(
-                    oid,
-                    cfg.name,
-                    mp,
-                    channel,
-                    purchased,
-                    paid,
-                    shipped,
-                    canceled,
-                    refunded,
-                    tuple(lines),
+                _money_extras(
+                    SimOrder(
+                        oid,
+                        cfg.name,
+                        mp,
+                        channel,
+                        purchased,
+                        paid,
+                        shipped,
+                        canceled,
+                        refunded,
+                        tuple(lines),
+                    ),
+                    self.seed,
+                    out,
                 )
             )
         return out

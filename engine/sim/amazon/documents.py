@@ -52,6 +52,10 @@ class Locale:
 LOCALES = {
     "US": Locale("US", ",", ".", "%Y-%m-%d %H:%M:%S UTC", "%m/%d/%y", "UTF-8"),
     "UK": Locale("UK", ",", ".", "%d/%m/%Y %H:%M:%S UTC", "%d/%m/%Y", "Cp1252"),
+    # NA header dates are ISO [C]; the short posted-date day-first [C by analogy] (CA, MX).
+    "CA": Locale("CA", ",", ".", "%Y-%m-%d %H:%M:%S UTC", "%d/%m/%y", "UTF-8"),
+    # FR/IT/ES style: decimal comma [D], slashed day-first dates [C by analogy].
+    "EU": Locale("EU", ".", ",", "%d/%m/%Y %H:%M:%S UTC", "%d/%m/%Y", "Cp1252"),
     "DE": Locale("DE", ".", ",", "%d.%m.%Y %H:%M:%S UTC", "%d.%m.%Y", "Cp1252"),
     "JP": Locale("JP", ",", ".", "%Y/%m/%d %H:%M:%S UTC", "%Y/%m/%d", "cp932"),
 }

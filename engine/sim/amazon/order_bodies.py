@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from engine.sim.amazon.common import iso
-from engine.sim.amazon.data import SimOrder
+from engine.sim.amazon.data import SimLine, SimOrder, quantum
 
 __all__ = [
     "FROM_V2026_STATUS",
@@ -93,11 +93,11 @@ def order_v0(o: SimOrder, now: float, elements: set[str]) -> dict[str, Any]:
         "OrderType": "StandardOrder",
         "EarliestShipDate": iso(o.purchased + 3600),
         "LatestShipDate": iso(o.purchased + 2 * 86400),
-        "IsBusinessOrder": False,
+        "IsBusinessOrder": o.is_business,
         "IsPrime": o.channel == "AFN",
         "IsPremiumOrder": False,
         "IsGlobalExpressEnabled": False,
-        "IsReplacementOrder": False,
+        "IsReplacementOrder": bool(o.replaced_order_id),
         "IsSoldByAB": False,
         "IsISPU": False,
         "IsAccessPointOrder": False,
@@ -105,8 +105,12 @@ def order_v0(o: SimOrder, now: float, elements: set[str]) -> dict[str, Any]:
     if status != "Pending":  # no prices before payment authorisation
         body["OrderTotal"] = _m(o.total(), o.currency)
         body["ShippingAddress"] = address(o, "shippingAddress" in elements)
+    if o.replaced_order_id:
+        body["ReplacedOrderId"] = o.replaced_order_id
     if "buyerInfo" in elements:
         body["BuyerInfo"] = buyer_info(o)
+        if o.business_po:  # [D ordersV0 BuyerInfo.PurchaseOrderNumber]
+            body["BuyerInfo"]["PurchaseOrderNumber"] = o.business_po
     return body
 
 
@@ -131,14 +135,58 @@ def order_items_v0(o: SimOrder, now: float) -> list[dict[str, Any]]:
                 "ItemPrice": _m(ln.item_price, cur),
                 "ItemTax": _m(ln.item_tax, cur),
                 "ShippingPrice": _m(ln.shipping, cur),
-                "ShippingTax": _m(Decimal("0.00") if cur != "JPY" else Decimal(0), cur),
+                "ShippingTax": _m(ln.shipping_tax, cur),
+                "ShippingDiscount": _m(ln.shipping_discount, cur),
+                "ShippingDiscountTax": _m(Decimal(0) * quantum(cur), cur),
                 "PromotionDiscount": _m(ln.promotion, cur),
-                "PromotionDiscountTax": _m(Decimal("0.00") if cur != "JPY" else Decimal(0), cur),
+                "PromotionDiscountTax": _m(Decimal(0) * quantum(cur), cur),
                 "PromotionIds": [ln.promotion_id] if ln.promotion_id else [],
-                "IsGift": "false",
+                "IsGift": "true" if ln.gift_wrap else "false",
             }
+            if ln.gift_wrap:  # ItemBuyerInfo [D ordersV0]
+                item["BuyerInfo"] = {
+                    "GiftWrapPrice": _m(ln.gift_wrap, cur),
+                    "GiftWrapTax": _m(ln.gift_wrap_tax, cur),
+                    "GiftWrapLevel": "Classic",
+                }
+            if o.facilitator_tax:
+                item["TaxCollection"] = {
+                    "Model": "MarketplaceFacilitator",
+                    "ResponsibleParty": "Amazon Services, Inc.",
+                }
         out.append(item)
     return out
+
+
+def _proceeds_2026(ln: SimLine, cur: str) -> dict[str, Any]:
+    """An item's proceeds: one subtotal per category, TAX and DISCOUNT with their detailed
+    breakdowns by subtype [D ItemProceedsDetailedBreakdown]; discounts negative [I]."""
+    zero = Decimal(0) * quantum(cur)
+
+    def detail(pairs: list[tuple[str, Decimal]]) -> list[dict[str, Any]]:
+        return [{"subtype": k, "value": _m26(v, cur)} for k, v in pairs if v]
+
+    taxes = [("ITEM", ln.item_tax), ("SHIPPING", ln.shipping_tax), ("GIFT_WRAP", ln.gift_wrap_tax)]
+    discounts = [("ITEM", -ln.promotion), ("SHIPPING", -ln.shipping_discount)]
+    breakdowns: list[dict[str, Any]] = [
+        {"type": "ITEM", "subtotal": _m26(ln.item_price, cur)},
+        {"type": "SHIPPING", "subtotal": _m26(ln.shipping, cur)},
+    ]
+    if ln.gift_wrap:
+        breakdowns.append({"type": "GIFT_WRAP", "subtotal": _m26(ln.gift_wrap, cur)})
+    breakdowns += [
+        {
+            "type": "TAX",
+            "subtotal": _m26(ln.tax(), cur),
+            "detailedBreakdowns": detail(taxes),
+        },
+        {
+            "type": "DISCOUNT",
+            "subtotal": _m26(sum((v for _, v in discounts), zero), cur),
+            "detailedBreakdowns": detail(discounts),
+        },
+    ]
+    return {"proceedsTotal": _m26(ln.total(), cur), "breakdowns": breakdowns}
 
 
 def order_v2026(o: SimOrder, now: float, included: set[str], pii: bool) -> dict[str, Any]:
@@ -159,15 +207,15 @@ def order_v2026(o: SimOrder, now: float, included: set[str], pii: bool) -> dict[
         if status != "Pending":
             it["product"]["price"] = {"unitPrice": _m26(ln.item_price / ln.quantity, cur)}
             if "PROCEEDS" in included:
-                total = ln.item_price + ln.item_tax + ln.shipping - ln.promotion
-                it["proceeds"] = {
-                    "proceedsTotal": _m26(total, cur),
-                    "breakdowns": [
-                        {"type": "ITEM", "subtotal": _m26(ln.item_price, cur)},
-                        {"type": "SHIPPING", "subtotal": _m26(ln.shipping, cur)},
-                        {"type": "TAX", "subtotal": _m26(ln.item_tax, cur)},
-                        {"type": "DISCOUNT", "subtotal": _m26(-ln.promotion, cur)},
-                    ],
+                it["proceeds"] = _proceeds_2026(ln, cur)
+            if "TAX" in included and o.facilitator_tax:
+                it["tax"] = {
+                    "taxCollections": [
+                        {
+                            "model": "MARKETPLACE_FACILITATOR",
+                            "responsibleParty": "Amazon Services, Inc.",
+                        }
+                    ]
                 }
             if "PROMOTION" in included and ln.promotion_id:
                 it["promotion"] = {"breakdowns": [{"promotionId": ln.promotion_id}]}
@@ -189,6 +237,12 @@ def order_v2026(o: SimOrder, now: float, included: set[str], pii: bool) -> dict[
         },
         "orderItems": items,
     }
+    if o.is_business:
+        body["programs"] = ["AMAZON_BUSINESS"]
+    if o.replaced_order_id:
+        body["associatedOrders"] = [
+            {"orderId": o.replaced_order_id, "associationType": "REPLACEMENT_ORIGINAL_ID"}
+        ]
     if "FULFILLMENT" in included:
         body["fulfillment"] = {
             "fulfillmentStatus": _V2026_STATUS[status],
@@ -199,6 +253,8 @@ def order_v2026(o: SimOrder, now: float, included: set[str], pii: bool) -> dict[
     if pii and "BUYER" in included:
         b = buyer_info(o)
         body["buyer"] = {"buyerName": b["BuyerName"], "buyerEmail": b["BuyerEmail"]}
+        if o.business_po:
+            body["buyer"]["buyerPurchaseOrderNumber"] = o.business_po
     if pii and "RECIPIENT" in included and status != "Pending":
         a = address(o, True)
         body["recipient"] = {

@@ -1,4 +1,28 @@
-"""Settlements: every 14 days per (seller, region, currency), reconciling to orders/refunds/fees."""
+"""Settlements: every 14 days per (seller, region, currency), reconciling to orders/refunds/fees.
+
+Besides orders, refunds and their fees, every line type of wave-2 anchors §5.2 is generated,
+deterministically from the settlement's phase k = index + a per-(seller, region, currency)
+offset (so even a short history shows several kinds) and the order id for disputes: the same seed
+always yields the same books (the fault matrix compares QAD books between runs). Rates, with
+``fx`` the currency's factor over USD:
+- every settlement: Subscription Fee 39.99, Storage Fee 12.34, Cost of Advertising 25.00;
+  Current Reserve Amount = 5 % of a positive balance, released next period as Previous
+  Reserve Amount Balance;
+- k % 7 == 5: the reserve holds the whole balance (a zero settlement: journal only);
+- k % 7 == 3: an advertising spike that leaves the settlement negative by 40.00 (a credit note);
+- k % 9 == 4: every order and refund of the period is deferred (DD+7) to the next settlement,
+  so this one has no sales and names no marketplace ("Unknown Marketplace");
+- k % 6 == 1: Amazon Lending advance of 500.00; k % 6 in 2..5: a repayment of 127.50
+  (principal and interest combined, as Amazon reports them);
+- k % 5 == 2: Payable to Amazon -30.00 with its Successful charge +30.00 (a card charge pair);
+  k % 5 == 4: Payable to Amazon -18.00 with "Debt adjustment against another balance" +18.00;
+- k % 3 == 1: Removal Fee 2.50 and Disposal Fee 1.10; k % 3 == 2: SAFE-T Reimbursement 22.00;
+- k % 2 == 1: FBA Inventory Reimbursement 14.95 (WAREHOUSE_DAMAGE, _LOST, REVERSAL_REIMBURSEMENT
+  rotating with k);
+- refunds: 1 in 5 (by order id hash) is a Chargeback Refund, 1 in 5 an A-to-z Guarantee
+  Refund, instead of a plain Refund (high, so that short histories show them).
+Σ lines = total-amount always.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +36,9 @@ __all__ = ["PERIOD", "SettlementRow", "Settlements", "SimSettlement"]
 
 PERIOD = 14 * DAY
 REPORT_DELAY = 6 * 3600.0  # Amazon publishes the report some hours after the period closes
-_LOCALE = {"USD": "US", "CAD": "US", "EUR": "DE", "GBP": "UK", "JPY": "JP"}
+# File layout per settlement currency (engine/sim/amazon/documents.py LOCALES), following the
+# engine's marketplace defaults (engine/config/settlement_locales.py): CA/MX day-first.
+_LOCALE = {"USD": "US", "CAD": "CA", "MXN": "CA", "EUR": "DE", "GBP": "UK", "JPY": "JP"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,13 +130,17 @@ class Settlements:
             marketplace_ids=(),
         )
         mps: set[str] = set()
-        for o in self.book.purchased_between(start - OrderBook.MAX_LAG, stop):
+        # Deferred periods (DD+7): their orders settle with the next period's.
+        phase = k + _offset(seller, region, currency)
+        lo = self.period(k - 1)[0] if k > 0 and _deferred(phase - 1) else start
+        hi = start if _deferred(phase) else stop
+        for o in self.book.purchased_between(lo - OrderBook.MAX_LAG, hi):
             if o.seller != seller or o.currency != currency or o.marketplace.region != region:
                 continue
-            if o.shipped_at is not None and start <= o.shipped_at < stop:
+            if o.shipped_at is not None and lo <= o.shipped_at < hi:
                 st.rows.extend(_order_rows(o))
                 mps.add(o.marketplace.marketplace_id)
-            if o.refunded_at is not None and start <= o.refunded_at < stop:
+            if o.refunded_at is not None and lo <= o.refunded_at < hi:
                 st.rows.extend(_refund_rows(o))
                 mps.add(o.marketplace.marketplace_id)
         st.marketplace_ids = tuple(sorted(mps))
@@ -146,13 +176,72 @@ class Settlements:
                         st.start + 60,
                     )
                 )
+        phase = st.index + _offset(st.seller, st.region, st.currency)
+        rows += _extra_rows(phase, cur, fx, st.start, posted)
         base = sum((r.amount for r in st.rows), Decimal(0)) + sum(
             (r.amount for r in rows), Decimal(0)
         )
+        if phase % 7 == 3:
+            # An advertising spike larger than the period's balance: a negative settlement.
+            spike = base + money(Decimal("40.00") * fx, cur)
+            if spike > 0:
+                rows.append(_other("ServiceFee", "TransactionTotalAmount", -spike, posted,
+                                   amount_type="Cost of Advertising"))  # fmt: skip
+                base -= spike
         if base > 0:
-            st.reserve = money(base * Decimal("0.05"), cur)
+            # Usually 5 % held; every 7th settlement holds all of it (a zero payout).
+            rate = Decimal(1) if phase % 7 == 5 else Decimal("0.05")
+            st.reserve = money(base * rate, cur)
             rows.append(_other("other-transaction", "Current Reserve Amount", -st.reserve, posted))
         return rows
+
+
+def _offset(seller: str, region: str, currency: str) -> int:
+    digest = hashlib.sha256(f"{seller}:{region}:{currency}".encode()).hexdigest()
+    return int(digest[:8], 16) % 630  # a multiple of every cadence below (2, 3, 5, 6, 7, 9)
+
+
+def _deferred(k: int) -> bool:
+    return k % 9 == 4
+
+
+def _extra_rows(k: int, cur: str, fx: Decimal, start: float, posted: float) -> list[SettlementRow]:
+    """The account-level line types of §5.2 that this settlement index carries (see above)."""
+
+    def amt(usd: str) -> Decimal:
+        return money(Decimal(usd) * fx, cur)
+
+    ot = "other-transaction"
+    rows: list[SettlementRow] = []
+    if k % 6 == 1:
+        rows.append(_other(ot, "Loan Advance", amt("500.00"), start + 120))
+    elif k % 6 >= 2:
+        rows.append(_other(ot, "Loan Repayment", -amt("127.50"), posted))
+    if k % 5 == 2:
+        rows.append(_other(ot, "Payable to Amazon", -amt("30.00"), start + 180))
+        rows.append(_other(ot, "Successful charge", amt("30.00"), start + 180))
+    elif k % 5 == 4:
+        rows.append(_other(ot, "Payable to Amazon", -amt("18.00"), start + 180))
+        rows.append(
+            _other(ot, "Debt adjustment against another balance", amt("18.00"), start + 180)
+        )
+    if k % 3 == 1:
+        rows.append(_other(ot, "Removal Fee", -amt("2.50"), posted))
+        rows.append(_other(ot, "Disposal Fee", -amt("1.10"), posted))
+    elif k % 3 == 2:
+        rows.append(_other("SAFE-T Reimbursement", "SAFE-T Reimbursement", amt("22.00"), posted))
+    if k % 2 == 1:
+        reason = ("WAREHOUSE_DAMAGE", "WAREHOUSE_LOST", "REVERSAL_REIMBURSEMENT")[(k // 2) % 3]
+        rows.append(
+            _other(ot, reason, amt("14.95"), posted, amount_type="FBA Inventory Reimbursement")
+        )
+    return rows
+
+
+def _refund_type(order_id: str) -> str:
+    """1 in 5 refunds is a chargeback, 1 in 5 an A-to-z claim (stable per order id)."""
+    n = int(hashlib.sha256(order_id.encode()).hexdigest()[:8], 16) % 5
+    return {0: "Chargeback Refund", 1: "A-to-z Guarantee Refund"}.get(n, "Refund")
 
 
 def _other(
@@ -215,10 +304,11 @@ def _refund_rows(o: SimOrder) -> list[SettlementRow]:
     adj = "amzn1.adj." + o.order_id.replace("-", "")
     commission = money(ln.item_price * Decimal("0.15"), cur)
     refund_fee = min(money(commission / 5, cur), money(Decimal(5) * fx, cur))
+    kind = _refund_type(o.order_id)
 
     def row(at: str, desc: str, amount: Decimal, qty: str = "") -> SettlementRow:
         return SettlementRow(
-            "Refund",
+            kind,
             o.order_id,
             adj,
             "",

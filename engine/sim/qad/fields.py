@@ -115,6 +115,7 @@ INVOICE: dict[str, str] = {
     "currencyCode": "Currency.CurrencyCode",
     "description": "Posting.PostingText",
     "amountTC": "DInvoice.DInvoiceOriginalDebitTC",
+    "invoiceType": "DInvoice.DInvoiceType",  # INVOICE (default) or CREDITNOTE [I]
     "lines": "",
     "dataOperation": "",
 }

@@ -54,6 +54,7 @@ def invoice_json(inv: Mapping[str, Any]) -> dict[str, Any]:
         "currencyCode": inv["ar_curr"],
         "description": inv["ar_desc"],
         "amountTC": inv["ar_amt"],
+        "invoiceType": "INVOICE" if inv["ar_type"] == "I" else "CREDITNOTE",
         "voucher": inv["ar_voucher"],
         "lines": [
             {

@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from engine.sim.qad.store import Store
+from engine.sim.qad.store import Store, order_lines
 from engine.sim.qad.store import finance as books
 from engine.sim.qad.store import sales_orders as orders
 
@@ -41,6 +41,15 @@ class TenantReads:
 
     def sales_order(self, so_nbr: str, tenant: str | None = None) -> dict[str, Any] | None:
         return orders.get(self._store(tenant), so_nbr)
+
+    def order_totals(self, tenant: str | None = None) -> dict[str, Decimal]:
+        """Customer PO (the Amazon order id) -> the order's total as QAD computes it (each
+        line's extended amount rounded, then summed: ``order_lines.extended``)."""
+        st = self._store(tenant)
+        return {
+            str(r["so_po"]): order_lines.order_total(st, r["so_nbr"])
+            for r in st.query("SELECT so_nbr, so_po FROM so_mstr ORDER BY so_nbr")
+        }
 
     def invoices(self, tenant: str | None = None) -> list[dict[str, Any]]:
         st = self._store(tenant)

@@ -25,6 +25,8 @@ from engine.sim.qad.store.core import (
 __all__ = ["create_invoice", "create_journal", "invoice", "journal"]
 
 AR_CONTROL = "1200"
+# invoiceType -> ar_type (SE letters: I invoice, M memo [C]; M for a credit note is [I]).
+AR_TYPES = {"INVOICE": "I", "CREDITNOTE": "M"}
 
 GlLine = tuple[str, str, str, Decimal, str, str]  # account, sub, cc, amount, currency, text
 
@@ -109,8 +111,17 @@ def create_invoice(store: Store, rec: Mapping[str, Any]) -> str:
         raise BusinessError(
             "amountTC", f"Invoice lines total {total} does not equal the invoice amount {amount}"
         )
+    kind = text(rec.get("invoiceType") or "INVOICE").upper()
+    if kind not in AR_TYPES:
+        raise BusinessError("invoiceType", f"Invoice type {kind} is not INVOICE or CREDITNOTE")
     if amount == 0:
         raise BusinessError("amountTC", "Invoice amount cannot be zero")
+    if amount < 0:
+        # Real QAD: a debtor has separate control GL profiles for invoices and credit notes [D],
+        # so an amount owed back is a credit note; that it refuses a negative invoice is [I].
+        raise BusinessError(
+            "amountTC", f"Invoice amount cannot be negative ({amount}): post a credit note"
+        )
     with store.transaction() as db:
         if db.execute("SELECT 1 FROM ar_mstr WHERE ar_po=?", (ref,)).fetchone():
             raise BusinessError(
@@ -121,21 +132,22 @@ def create_invoice(store: Store, rec: Mapping[str, Any]) -> str:
         db.execute(
             "INSERT INTO ar_mstr VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
-                nbr, DOMAIN, ENTITY, "I", cust, cust, inv_date.isoformat(), post.isoformat(),
-                due.isoformat(), str(amount), curr, ref, daybook, text(rec.get("description")),
-                voucher, *period,
+                nbr, DOMAIN, ENTITY, AR_TYPES[kind], cust, cust, inv_date.isoformat(),
+                post.isoformat(), due.isoformat(), str(amount), curr, ref, daybook,
+                text(rec.get("description")), voucher, *period,
             ),
         )  # fmt: skip
         for i, (acc, sub, cc, amt, desc) in enumerate(parsed, start=1):
             db.execute(
                 "INSERT INTO ard_det VALUES (?,?,?,?,?,?,?)", (nbr, i, acc, sub, cc, str(amt), desc)
             )
-        # AR control debit, revenue lines credit (credit = negative gltr_amt).
-        gl: list[GlLine] = [(AR_CONTROL, "", "", amount, curr, nbr)]
-        gl += [(acc, sub, cc, -amt, curr, desc) for acc, sub, cc, amt, desc in parsed]
-        _post_gl(
-            store, voucher, gl, eff=post, period=period, daybook=daybook, doc=ref, doc_typ="IV"
-        )
+        # Invoice: AR control debit, revenue lines credit (credit = negative gltr_amt).
+        # Credit note: the mirror image (AR control credit, lines debit).
+        sign = 1 if kind == "INVOICE" else -1
+        gl: list[GlLine] = [(AR_CONTROL, "", "", sign * amount, curr, nbr)]
+        gl += [(acc, sub, cc, -sign * amt, curr, desc) for acc, sub, cc, amt, desc in parsed]
+        typ = "IV" if kind == "INVOICE" else "CN"
+        _post_gl(store, voucher, gl, eff=post, period=period, daybook=daybook, doc=ref, doc_typ=typ)
     return nbr
 
 

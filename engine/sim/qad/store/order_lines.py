@@ -11,15 +11,40 @@ whose item or quantity did not, so a client that skips the steps is caught here.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from engine.sim.qad.store.core import DOMAIN, BusinessError, Store, dec, parse_date, text
 from engine.sim.qad.store.sales_orders import lines, need_header
 
-__all__ = ["CREATE", "DELETE", "UPDATE", "commit_lines", "field_change", "initialize_line"]
+__all__ = [
+    "CREATE",
+    "DELETE",
+    "UPDATE",
+    "commit_lines",
+    "extended",
+    "field_change",
+    "initialize_line",
+    "order_total",
+]
 
 CREATE, UPDATE, DELETE = "CREATE", "UPDATE", "DELETE"
+
+
+def extended(line: Mapping[str, Any]) -> Decimal:
+    """A line's extended amount: quantity x net price rounded to 2 decimals, half up.
+
+    [I] QAD rounds an order line's extended amount to the currency's rounding (2 decimals
+    for the simulator's currencies; the simulator does not model per-currency rounding);
+    a closed line ("C") still counts, as QAD keeps its amount on the order [G]."""
+    qty = Decimal(str(line["sod_qty_ord"] or 0))
+    price = Decimal(str(line["sod_price"] or 0))
+    return (qty * price).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def order_total(store: Store, nbr: str) -> Decimal:
+    """The order's total: the sum of its lines' extended amounts (what QAD would invoice)."""
+    return sum((extended(ln) for ln in lines(store, nbr)), Decimal(0))
 
 
 def _pending(store: Store, nbr: str) -> set[int]:

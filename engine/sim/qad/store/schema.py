@@ -126,6 +126,27 @@ def create(db: sqlite3.Connection) -> None:
     db.executescript(_INDEXES)
     if db.execute("SELECT value FROM meta WHERE key='seeded'").fetchone() is None:
         _seed(db)
+    _seed_charge_items(db)
+
+
+# Non-inventory items the connector posts an order's charges on ([orders] shipping_item,
+# gift_wrap_item, tax_item defaults): item type "NI" [G: a QAD user's usual setup for freight
+# or tax lines on a sales order], no stock rows. Also added to simulators seeded before them.
+CHARGE_ITEMS = {
+    "AMZ-SHIP": "Amazon shipping charge",
+    "AMZ-GIFT": "Amazon gift wrap charge",
+    "AMZ-TAX": "Amazon sales tax / VAT",
+}
+
+
+def _seed_charge_items(db: sqlite3.Connection) -> None:
+    db.execute("BEGIN IMMEDIATE")
+    for code, desc in CHARGE_ITEMS.items():
+        db.execute(
+            "INSERT OR IGNORE INTO pt_mstr VALUES (?,?,?,?,?,?,?,?,?)",
+            (DOMAIN, code, desc, "Amazon order charge", "EA", "CHG", "0", "ACTIVE", "NI"),
+        )
+    db.execute("COMMIT")
 
 
 def _seed(db: sqlite3.Connection) -> None:

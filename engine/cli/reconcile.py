@@ -1,0 +1,96 @@
+"""``ml-connector reconcile --config F [--since DATE] [--format text|csv|html] [--out FILE]``.
+
+Every settlement in the event log against the invoice / credit note and journal QAD holds;
+the logic is engine/ops/reconcile.py, the formats engine/ops/reconcile_render.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from engine.config import load_config
+from engine.errors import ConfigError
+from engine.ops.reconcile import reconcile_config
+from engine.ops.reconcile_render import render_csv, render_html, render_text
+
+__all__ = ["register", "run"]
+
+_EPILOG = """\
+What is compared, per settlement in the event log (polled or imported):
+  deposit     the settlement's total-amount (what Amazon pays into the bank)
+  invoice     QAD customer invoice AMZ-STL-<settlement id> (a credit note when Amazon charged
+              the seller): customer, currency, amount must equal what the mapping posts
+  journal     QAD journal entry with the same reference: posting date and total debit
+Documents are read back from QAD through its browses, not taken from the engine's own outbox.
+Status per document: ok, missing (nothing in QAD under the reference), different (the fields
+that differ are named); a settlement the engine refused to post (its lines do not sum to its
+total, no customer for its currency) is "parked". Then totals per fee type (GL account and
+line kind) and per marketplace.
+
+Exit code: 0 when every settlement is ok, 1 on any missing / different / parked one.
+
+Examples:
+  ml-connector reconcile --config config.toml
+  ml-connector reconcile --config config.toml --since 2026-01-01 --format html --out recon.html
+  ml-connector reconcile --config config.toml --format csv --out recon.csv
+"""
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "reconcile",
+        help="check every settlement against the invoice and journal found in QAD",
+        description="Settlement reconciliation: deposit, QAD invoice (or credit note) and "
+        "journal per settlement, per fee type and per marketplace; exit 1 on any difference.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", type=Path, required=True, help="config.toml")
+    parser.add_argument(
+        "--since", type=_date, help="only settlements ending on or after DATE (YYYY-MM-DD)"
+    )
+    parser.add_argument("--format", choices=("text", "csv", "html"), default="text")
+    parser.add_argument("--out", type=Path, help="write the report to FILE (default: stdout)")
+    parser.add_argument("--vault", type=Path, default=None, help="credential vault file")
+    parser.add_argument(
+        "--demo-credentials",
+        action="store_true",
+        help="use the QAD simulator's demo login (local tenant only)",
+    )
+    parser.set_defaults(func=run)
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    report = asyncio.run(
+        reconcile_config(cfg, vault_path=args.vault, demo=args.demo_credentials, since=args.since)
+    )
+    render = {"text": render_text, "csv": render_csv, "html": render_html}[args.format]
+    text = render(report)
+    if args.out is not None:
+        try:
+            args.out.write_text(text, encoding="utf-8", newline="")
+        except OSError as exc:
+            raise ConfigError(f"--out {args.out}: {exc.strerror}") from None
+    else:
+        sys.stdout.write(text)
+    c = report.counts()
+    bad = c["missing"] + c["different"] + c["parked"]
+    print(
+        f"reconcile: {len(report.settlements)} settlements, {c['ok']} ok"
+        + (f", {bad} NOT ok" if bad else ""),
+        file=sys.stderr,
+    )
+    return 0 if report.clean else 1
