@@ -143,10 +143,6 @@ class QadClient:
 
     # -- sales orders ---------------------------------------------------------------------------
 
-    async def get_sales_order(self, number: str) -> Doc | None:
-        """Order ``number`` (header and lines, normalised), or None."""
-        return await self.parts.sales_orders.read(number)
-
     async def find_sales_order_by_reference(self, reference: str) -> Doc | None:
         """The order whose customer PO is ``reference``: ``document``, ``customer``,
         ``currency``, ``lines`` (line/item/quantity/price/status), ``cancelled``, raw parts."""
