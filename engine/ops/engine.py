@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Self
 
@@ -22,8 +22,6 @@ import aiohttp
 from engine.adapters.amazon.auth import AmazonAccount
 from engine.adapters.amazon.client import AmazonClient
 from engine.adapters.amazon.listings import ListingsAdapter
-from engine.adapters.amazon.ratelimit import BucketRegistry
-from engine.adapters.amazon.regions import region_of
 from engine.adapters.amazon.sim_clock import SimulatorClock
 from engine.adapters.qad.client import QadClient
 from engine.adapters.qad.settings import QadSettings
@@ -33,21 +31,13 @@ from engine.dispatch.dispatcher import Dispatcher
 from engine.dispatch.handlers import qad_handlers
 from engine.dispatch.limits import LimiterRegistry
 from engine.dispatch.listing_handlers import listing_handlers
-from engine.errors import ConfigError, FatalRemoteError, RetriableRemoteError
+from engine.errors import FatalRemoteError, RetriableRemoteError
 from engine.log.sqlite import SQLiteEventLog
 from engine.ops.flow_health import FlowHealth
+from engine.ops.scheduler import run_flows
+from engine.ops.wiring import amazon_clients, build_pollers, build_projectors
 from engine.pollers.base import PollResult
-from engine.pollers.inventory import FbaInventoryPoller, MfnInventoryPoller
-from engine.pollers.orders import OrdersPollConfig, OrdersPoller
-from engine.pollers.qad_items import QadItemsPoller
-from engine.pollers.settlements import SettlementsPollConfig, SettlementsPoller
-from engine.projectors.catalog import CatalogProjector
-from engine.projectors.inventory import InventoryProjector, fba_sources
-from engine.projectors.mapping import Mapper
-from engine.projectors.order_money import MoneyRules
-from engine.projectors.orders import OrdersProjector
 from engine.projectors.runner import ProjectionRunner
-from engine.projectors.settlements import SettlementsProjector
 from engine.security.pii import PiiSealer
 
 __all__ = ["Engine", "SyncReport", "amazon_clients", "build_projectors"]
@@ -56,10 +46,6 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 Progress = Callable[[str], None]
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(slots=True)
@@ -75,61 +61,6 @@ class SyncReport:
     # Everything that needs a human after the pass: parked commands + open record parks
     # (``Outbox.needs_attention``), old and new alike; set at the end of ``sync_once``.
     parked_total: int = 0
-
-
-def build_projectors(cfg: Config) -> list[Any]:
-    """The projectors for a configuration (also used by ``rebuild``)."""
-    mapper = Mapper(cfg.mapping)
-    regions = {mp: region_of(mp) for mp in cfg.amazon.marketplaces}
-    return [
-        OrdersProjector(mapper, MoneyRules.of(cfg.orders)),
-        SettlementsProjector(mapper),
-        InventoryProjector(
-            mapper,
-            cfg.inventory.mfn_mode,
-            cfg.inventory.fba_mode,
-            cfg.inventory.realign_every_s,
-            absent_after=cfg.inventory.absent_after_snapshots,
-            fba_sources=fba_sources(cfg.amazon.marketplaces, cfg.mapping),
-        ),
-        CatalogProjector(mapper, cfg.amazon.listing_marketplaces, regions),
-    ]
-
-
-def amazon_clients(
-    cfg: Config,
-    session: aiohttp.ClientSession,
-    account: AmazonAccount,
-    *,
-    clock: Clock | None = None,
-    rate_limits: bool = True,
-    time_scale: float = 1.0,
-) -> dict[str, AmazonClient]:
-    """One SP-API client per region of ``amazon.marketplaces`` (sorted), sharing one bucket
-    registry; also used by ``replay --config`` to post parked listing patches.
-
-    ``time_scale``: a time-scaled simulator refills its usage plans that much faster."""
-    buckets = (
-        BucketRegistry(time_scale=time_scale) if rate_limits else BucketRegistry(enabled=False)
-    )
-    clients: dict[str, AmazonClient] = {}
-    for region in sorted({region_of(mp) for mp in cfg.amazon.marketplaces}):
-        if region not in account.refresh_tokens:
-            raise ConfigError(
-                f"amazon.marketplaces include region {region} but the Amazon "
-                f"credential has no refresh token for it (creds set amazon --region)"
-            )
-        clients[region] = AmazonClient(
-            session,
-            account,
-            region,
-            endpoint=_endpoint(cfg, region),
-            lwa_url=cfg.amazon.lwa_url,
-            clock=clock or _utc_now,
-            limits=buckets,
-            timeout_s=cfg.amazon.request_timeout_s,
-        )
-    return clients
 
 
 class Engine:
@@ -195,35 +126,7 @@ class Engine:
                 time_scale=scale,
             )
             raw = raw_dir or Path(cfg.poll.raw_dir or Path(cfg.engine.db).parent / "raw")
-            for region, client in eng.amazon.items():
-                mps = tuple(m for m in cfg.amazon.marketplaces if region_of(m) == region)
-                orders_cfg = OrdersPollConfig.from_poll(
-                    cfg.poll, mps, cfg.amazon.orders_api, ship_to=cfg.orders.ship_to
-                )
-                eng.pollers[f"orders:{region}"] = OrdersPoller(client, eng.log, orders_cfg, sealer)
-                stl_cfg = SettlementsPollConfig.from_poll(cfg.poll, raw, cfg.mapping.marketplaces)
-                eng.pollers[f"settlements:{region}"] = SettlementsPoller(client, eng.log, stl_cfg)
-                inv_mps = tuple(
-                    m for m in mps if (mm := cfg.mapping.marketplaces.get(m)) and mm.fba_site
-                )
-                if inv_mps:
-                    eng.pollers[f"fba:{region}"] = FbaInventoryPoller(
-                        client, eng.log, inv_mps, basis=cfg.inventory.fba_quantity
-                    )
-                mfn_mps = tuple(
-                    m for m in mps if (mm := cfg.mapping.marketplaces.get(m)) and mm.warehouse_site
-                )
-                if mfn_mps:
-                    eng.pollers[f"mfn:{region}"] = MfnInventoryPoller(
-                        client,
-                        eng.log,
-                        mfn_mps,
-                        raw_dir=raw,
-                        min_interval_s=cfg.inventory.mfn_report_min_interval_s,
-                    )
-            eng.pollers["qad.items"] = QadItemsPoller(
-                eng.qad, eng.log, set(cfg.mapping.sku.values())
-            )
+            eng.pollers = build_pollers(cfg, eng.log, eng.amazon, eng.qad, sealer, raw)
             eng.runner = ProjectionRunner(eng.log, eng.outbox, build_projectors(cfg))
             handlers = {
                 **qad_handlers(eng.qad, sealer=sealer),
@@ -313,44 +216,20 @@ class Engine:
         await self.runner.run_once()
         await self.dispatcher.run_until_idle(dispatch_timeout_s)
 
+    @property
+    def stop_event(self) -> asyncio.Event:
+        """Set by ``stop``: the scheduler's flows end their loops on it."""
+        return self._stop
+
     def stop(self) -> None:
         """Ask ``run_forever`` to stop polling and drain (signal handlers call this)."""
         self._stop.set()
 
     async def run_forever(self, drain_s: float = 30.0) -> None:
-        """The scheduler: each flow on its cadence; projection+dispatch after every poll."""
-        poll = self.cfg.poll
-        cadence = {
-            "orders": poll.orders_every_s,
-            "settlements": poll.settlements_every_s,
-            "fba": poll.inventory_every_s,
-            "mfn": poll.inventory_every_s,
-            "qad.items": poll.catalog_every_s,
-        }
-        work = asyncio.Lock()
+        """The scheduler of ``ml-connector run`` (``engine.ops.scheduler``)."""
+        await run_flows(self, drain_s)
 
-        async def flow(name: str) -> None:
-            # One task per poller (flow and region): a refused region waits refused_retry_s,
-            # the same flow in another region keeps its own cadence.
-            every = cadence[name.split(":")[0]]
-            while not self._stop.is_set():
-                await self._guarded(self.poll([name]), name)
-                async with work:
-                    await self._guarded(self.project_and_dispatch(), "dispatch")
-                state = self.health.states.get(name)
-                wait = poll.refused_retry_s if state and state.state == "refused" else every
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), timeout=wait)
-
-        flows = sorted(self.pollers)
-        tasks = [asyncio.create_task(flow(n)) for n in flows]
-        await self._stop.wait()
-        await self.dispatcher.drain(drain_s)
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def _guarded(self, aw: Awaitable[Any], what: str) -> None:
+    async def guarded(self, aw: Awaitable[Any], what: str) -> None:
         """Never lets a flow's task die silently: anything but a stop is logged (once per
         reason) and recorded for ``status``; the flow runs again next cycle."""
         try:
@@ -363,14 +242,6 @@ class Engine:
             await self.health.refused(what, exc)
         except Exception as exc:  # a bug, the store: logged with its traceback once
             await self.health.failed(what, exc)
-
-
-def _endpoint(cfg: Config, region: str) -> str | None:
-    """``[amazon] endpoint`` may hold one URL, or ``{region}`` to fill in (e.g. the simulator)."""
-    ep = cfg.amazon.endpoint
-    if not ep:
-        return None
-    return ep.replace("{region}", region.lower())
 
 
 async def wait_until(predicate: Callable[[], Awaitable[bool]], timeout_s: float) -> bool:
