@@ -16,13 +16,12 @@ import importlib
 import logging
 import pkgutil
 import sqlite3
-import sys
 from collections.abc import Callable, Sequence
 
 from engine import __version__
+from engine.cli._logging import LOG_FORMATS, configure_logging, console, default_log_format
 from engine.errors import ConfigError, CredentialError, EngineError
 from engine.log import secure_umask
-from engine.security.redact import install_redaction
 
 __all__ = ["build_parser", "main"]
 
@@ -41,6 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"ml-connector {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
+    parser.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default=default_log_format(),
+        help="text (default) or json: one JSON object a line for log shippers "
+        "(default from $ML_CONNECTOR_LOG_FORMAT)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         if info.name.startswith("_"):
@@ -52,28 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def configure_logging(*, verbose: bool) -> None:
-    """WARNING and up on stderr, redacted; ``-v`` adds DEBUG for the engine's own loggers only.
-
-    Third-party loggers stay at WARNING even with ``-v``: aiosqlite logs every SQL statement with
-    its parameters at DEBUG (payloads, wrapped PII data keys), aiohttp whole headers.
-    """
-    root = logging.getLogger()
-    if not root.handlers:  # a real process; under a test runner its capture handler stays
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root.addHandler(handler)
-        root.setLevel(logging.WARNING)
-    install_redaction(root)
-    logging.getLogger("engine").setLevel(logging.DEBUG if verbose else logging.NOTSET)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     # Before anything is created: the event log, raw reports and keys are for this user only.
     secure_umask()
     parser = build_parser()
     args = parser.parse_args(argv)
-    configure_logging(verbose=args.verbose)
+    configure_logging(verbose=args.verbose, log_format=args.log_format)
     func: Handler | None = getattr(args, "func", None)
     if func is None:
         parser.print_help()
@@ -81,20 +71,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return func(args)
     except (ConfigError, CredentialError) as exc:
-        print(f"ml-connector: error: {_one_line(exc)}", file=sys.stderr)
+        console(f"ml-connector: error: {_one_line(exc)}", level=logging.ERROR)
         return 2
     except EngineError as exc:
-        print(f"ml-connector: failed: {_one_line(exc)}", file=sys.stderr)
+        console(f"ml-connector: failed: {_one_line(exc)}", level=logging.ERROR)
         return 1
     except (OSError, sqlite3.Error) as exc:
         # Last resort: every known file problem is an EngineError naming its file; one that
         # slipped through still gets one line (naming the file when the OS said which), and
         # its traceback with -v, so the bug stays visible without burying the user in it.
         logging.getLogger("engine.cli").debug("unexpected %s", type(exc).__name__, exc_info=True)
-        print(f"ml-connector: failed: {_os_line(exc)}", file=sys.stderr)
+        console(f"ml-connector: failed: {_os_line(exc)}", level=logging.ERROR)
         return 1
     except KeyboardInterrupt:
-        print("ml-connector: interrupted", file=sys.stderr)
+        console("ml-connector: interrupted", level=logging.WARNING)
         return 130
 
 

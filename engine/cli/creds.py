@@ -15,6 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
 
+from engine.cli.creds_aws import add_aws_parser, aws_credential
 from engine.errors import ConfigError, CredentialError
 from engine.ops.rotate_key import rotate_master_key
 from engine.ops.sim_credentials import fetch_sim_credentials
@@ -114,13 +115,14 @@ def register(sub: Any) -> None:
         "http://127.0.0.1:8081/clouderp); waits up to 30 s for it to start",
     )
     qd.set_defaults(func=run)
+    add_aws_parser(kinds, common, run)
 
     ls = verbs.add_parser("list", parents=[common], help="names and non-secret fields")
     ls.add_argument("--json", action="store_true", help="machine-readable output")
     ls.set_defaults(func=run)
 
     de = verbs.add_parser("delete", parents=[common], help="remove a credential")
-    de.add_argument("kind", choices=("amazon", "qad"))
+    de.add_argument("kind", choices=("amazon", "qad", "aws"))
     de.add_argument("--name", default="default")
     de.set_defaults(func=run)
 
@@ -219,7 +221,12 @@ class _Answers:
 
 def _set(args: argparse.Namespace, path: Path, stdin: TextIO, out: TextIO) -> int:
     cred: Credential
-    if args.from_sim:
+    if args.kind == "aws":
+        if args.from_sim:
+            raise ConfigError("creds set aws has no --from-sim: give the key on stdin")
+        vault = open_vault(path, create=True)
+        cred = aws_credential(args, _Answers(stdin))
+    elif args.from_sim:
         cred = _from_sim(args)  # before the vault opens: a wrong URL creates no key or vault
         vault = open_vault(path, create=True)
     else:

@@ -25,14 +25,18 @@ What is compared, per settlement in the event log (polled or imported):
   deposit     the settlement's total-amount (what Amazon pays into the bank)
   invoice     QAD customer invoice AMZ-STL-<settlement id> (a credit note when Amazon charged
               the seller): customer, currency, amount must equal what the mapping posts
-  journal     QAD journal entry with the same reference: posting date and total debit
+  journal     QAD journal entry with the same reference: posting date and total debit, and
+              line by line per GL account and fee type ([qad.browses] posting_line)
+  orders      each Order / refund row group against the QAD sales order of that Amazon order:
+              matched, variance (with the difference) or no_invoice (QAD has no such order)
+  reserve     held and released per settlement, running balance per currency
 Documents are read back from QAD through its browses, not taken from the engine's own outbox.
 Status per document: ok, missing (nothing in QAD under the reference), different (the fields
-that differ are named); a settlement the engine refused to post (its lines do not sum to its
-total, no customer for its currency) is "parked". Then totals per fee type (GL account and
-line kind) and per marketplace.
+and journal lines that differ are named); a settlement the engine refused to post (its lines
+do not sum to its total, no customer for its currency) is "parked". Then totals per fee type
+(GL account and line kind) and per marketplace.
 
-Exit code: 0 when every settlement is ok, 1 on any missing / different / parked one.
+Exit code: 0 when every settlement is ok and every order matched, 1 otherwise.
 
 Examples:
   ml-connector reconcile --config config.toml
@@ -46,7 +50,8 @@ def register(sub: Any) -> None:
         "reconcile",
         help="check every settlement against the invoice and journal found in QAD",
         description="Settlement reconciliation: deposit, QAD invoice (or credit note) and "
-        "journal per settlement, per fee type and per marketplace; exit 1 on any difference.",
+        "journal line by line per settlement, settled orders against QAD sales orders, the "
+        "reserve balance, per fee type and per marketplace; exit 1 on any difference.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -86,11 +91,14 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--out {args.out}: {exc.strerror}") from None
     else:
         sys.stdout.write(text)
-    c = report.counts()
+    c, o = report.counts(), report.order_counts()
     bad = c["missing"] + c["different"] + c["parked"]
+    orders = o["variance"] + o["no_invoice"]
     print(
         f"reconcile: {len(report.settlements)} settlements, {c['ok']} ok"
-        + (f", {bad} NOT ok" if bad else ""),
+        + (f", {bad} NOT ok" if bad else "")
+        + f"; {sum(o.values())} orders, {o['matched']} matched"
+        + (f", {orders} NOT matched" if orders else ""),
         file=sys.stderr,
     )
     return 0 if report.clean else 1

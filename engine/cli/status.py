@@ -15,8 +15,11 @@ from typing import Any
 
 import orjson
 
+from engine.config import load_config
+from engine.errors import ConfigError
 from engine.log import SQLiteEventLog
 from engine.ops.status import collect_status, credential_warnings, existing_db
+from engine.ops.status_check import CheckResult, check_status
 
 # existing_db is re-exported: engine/cli/replay.py imports it from here.
 __all__ = ["existing_db", "register", "render", "run"]
@@ -35,6 +38,16 @@ def register(sub: Any) -> None:
         help="credential vault to check for LWA client secrets close to expiry (default: "
         "$ML_CONNECTOR_VAULT or ~/.config/ml-connector/vault.bin, checked when it exists)",
     )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="for cron/Nagios/systemd timers: exit 1 with one line per problem (a late, "
+        "failing, paused or disabled flow; parked items over --max-parked), else 0",
+    )
+    parser.add_argument(
+        "--max-parked", type=int, default=0, metavar="N", help="--check: parked items allowed"
+    )
+    parser.add_argument("--config", help="--check: config.toml whose [poll] cadences apply")
     parser.set_defaults(func=run)
 
 
@@ -83,6 +96,7 @@ def render(status: dict[str, Any], out: Any) -> None:
         for p in f["parked"]:
             label = p["command_id"] if p["what"] == "command" else f"record {p['record_key']}"
             w(f"  PARKED         {label}: {p['reason']}\n")
+    _freshness(w, status.get("freshness"))
     for h in status.get("health", []):
         if h["group"] not in {f["flow"] for f in status["flows"]}:  # the dispatcher
             w(f"\n{h['flow']}\n")
@@ -98,6 +112,20 @@ def render(status: dict[str, Any], out: Any) -> None:
             w(f"  {item['level']:<14} {item['message']}: {item['fix']}\n")
 
 
+def _freshness(w: Any, fresh: dict[str, Any] | None) -> None:
+    """p50/p95 of LastUpdateDate -> QAD post per flow (all regions, then each), hour and day."""
+    if not fresh or not fresh.get("now"):
+        return
+    w(f"\nfreshness (Amazon LastUpdateDate -> QAD post, as of {fresh['now']})\n")
+    for window, rows in fresh["windows"].items():
+        for r in rows:
+            label = f"{r['flow']}{'' if r['region'] == '*' else ':' + r['region']}"
+            w(
+                f"  last {window:<5}  {label:<20} p50 {r['p50_s'] / 60:.1f} min  "
+                f"p95 {r['p95_s'] / 60:.1f} min  ({r['count']} posted)\n"
+            )
+
+
 def _health_line(w: Any, h: dict[str, Any]) -> None:
     """A refused (disabled) or failed flow of one region; nothing for a healthy one."""
     if h["state"] == "ok":
@@ -111,6 +139,8 @@ def _health_line(w: Any, h: dict[str, Any]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     path = existing_db(args.db)
+    if args.check:
+        return run_check(path, args)
 
     async def main() -> dict[str, Any]:
         async with SQLiteEventLog.open(path, readonly=True) as log:
@@ -123,3 +153,18 @@ def run(args: argparse.Namespace) -> int:
     else:
         render(status, sys.stdout)
     return 0
+
+
+def run_check(path: Any, args: argparse.Namespace) -> int:
+    """``status --check`` (engine/ops/status_check.py): 0 all well, 1 one line per problem."""
+    if args.max_parked < 0:
+        raise ConfigError("--max-parked must be 0 or more")
+    poll = load_config(args.config).poll if args.config else None
+
+    async def main() -> CheckResult:
+        async with SQLiteEventLog.open(path, readonly=True) as log:
+            return await check_status(log, poll, max_parked=args.max_parked)
+
+    result = asyncio.run(main())
+    sys.stdout.write("".join(line + "\n" for line in result.lines()))
+    return 0 if result.ok else 1

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import signal
+import logging
 import sys
-from collections.abc import Callable
 from typing import Any
 
 from engine.cli._engine import add_config_arguments, config_from, vault_from
+from engine.cli._logging import console
+from engine.cli._service import run_service
 from engine.ops import session
 from engine.ops.rebuild import RebuildDiff, rebuild_and_dispatch, rebuild_only
 from engine.ops.status import existing_db
@@ -30,10 +31,13 @@ def register(sub: Any) -> None:
 
     run = sub.add_parser(
         "run",
-        help="long-running scheduler for a small VM (SIGTERM/SIGINT stop it gracefully)",
+        help="long-running scheduler (SIGTERM/SIGINT stop it gracefully, SIGHUP reloads)",
         description="Poll each flow on its cadence from [poll], project and dispatch after each "
         "poll. On SIGTERM/SIGINT: stop polling, let in-flight posts finish (up to --drain "
-        "seconds, then record them as unknown for a safe look-up later), exit 0.",
+        "seconds, then record them as unknown for a safe look-up later), exit 0. On SIGHUP: "
+        "re-read --config; a config that loads replaces the running one (drained like "
+        "SIGTERM, then started again in this process), one that does not is refused and the "
+        "engine keeps running.",
     )
     add_config_arguments(run)
     run.add_argument("--drain", type=float, default=30.0, help="seconds to finish in-flight posts")
@@ -57,7 +61,7 @@ def register(sub: Any) -> None:
 
 
 def _progress(msg: str) -> None:
-    print(f"  {msg}", file=sys.stderr, flush=True)
+    console(f"  {msg}")
 
 
 def run_sync(args: argparse.Namespace) -> int:
@@ -66,41 +70,31 @@ def run_sync(args: argparse.Namespace) -> int:
         return run_forever(args)
     cfg = config_from(args)
     report = asyncio.run(session.sync_once(cfg, vault_path=vault_from(args), progress=_progress))
-    print(
+    console(
         f"sync: {report.projected} events projected, "
         f"dispatched {report.dispatched or 'nothing'}"
-        + (f", poll errors: {report.poll_errors}" if report.poll_errors else "")
+        + (f", poll errors: {report.poll_errors}" if report.poll_errors else ""),
+        stream=sys.stdout,
     )
     for name, reason in sorted(report.refused.items()):
         # A refused flow (403: missing role; revoked grant) stopped only itself: the other
         # flows landed; exit 1 so a scheduler notices, `status` shows it until it works again.
         role = report.refused_roles.get(name)
         hint = f" (probably missing SP-API role '{role}')" if role else ""
-        print(f"refused {name}: {reason}{hint}; other flows synced", file=sys.stderr)
+        console(f"refused {name}: {reason}{hint}; other flows synced", level=logging.WARNING)
     if report.parked_total:
         # Parks (unmapped SKUs, rejected posts) are expected business states, not a failed
         # run: the exit code stays 0 (1 only for poll errors), but the pass never ends silent.
-        print(
+        console(
             f"{report.parked_total} record(s) need attention (parked): see `ml-connector status`",
-            file=sys.stderr,
+            level=logging.WARNING,
         )
     return 1 if report.poll_errors else 0
 
 
 def run_forever(args: argparse.Namespace) -> int:
-    cfg = config_from(args)
-
-    def started(stop: Callable[[], None]) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop)
-        print(f"ml-connector running on {cfg.engine.db}; Ctrl-C or SIGTERM stops", flush=True)
-
-    asyncio.run(
-        session.run_forever(cfg, vault_path=vault_from(args), drain_s=args.drain, started=started)
-    )
-    print("stopped cleanly", flush=True)
-    return 0
+    # SIGTERM/SIGINT drain and stop, SIGHUP reloads the config (engine/cli/_service.py).
+    return run_service(args)
 
 
 def run_rebuild(args: argparse.Namespace) -> int:

@@ -16,8 +16,10 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TypeVar
 
+from engine.config.alerts import check_alerts
 from engine.config.checks import shared_fba_sites
 from engine.config.model import Config
+from engine.config.notifications import check_notifications
 from engine.errors import ConfigError
 
 __all__ = ["ENV_PREFIX", "load_config", "parse_config", "to_toml"]
@@ -104,10 +106,14 @@ def to_toml(cfg: Config) -> str:
         "amazon",
         "qad",
         "orders",
+        "backfill",
         "poll",
         "dispatch",
         "inventory",
         "listings",
+        "web",
+        "notifications",
+        "alerts",
     ):
         data = dataclasses.asdict(getattr(cfg, section))
         if section == "qad":
@@ -170,6 +176,8 @@ def parse_config(
     cfg = Config(**sections, source=source)
     fba = ((mp, m.fba_site) for mp, m in cfg.mapping.marketplaces.items())
     shared_fba_sites(fba, cfg.inventory.allow_shared_fba_site, source)
+    check_notifications(cfg.notifications, source)
+    check_alerts(cfg.alerts, source)
     return cfg
 
 

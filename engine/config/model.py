@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from engine.config.alerts import AlertsConfig
 from engine.config.checks import (
     checked,
     endpoint_url,
@@ -22,12 +23,15 @@ from engine.config.checks import (
     service_url,
 )
 from engine.config.listings import ListingsConfig
+from engine.config.notifications import NotificationsConfig
 from engine.config.qad_profile import QadBrowses, QadFields, QadPaths, cancel_policy_check
-from engine.config.settlement_accounts import known_account_classes
+from engine.config.settlement_accounts import known_account_classes, rules_name_an_account
 from engine.config.settlement_locales import LOCALES
+from engine.config.web import WebConfig
 
 __all__ = [
     "AmazonConfig",
+    "BackfillConfig",
     "Config",
     "DispatchConfig",
     "EngineConfig",
@@ -116,6 +120,9 @@ class PollConfig:
     # A flow Amazon refused (403: a missing SP-API role; a revoked grant) is disabled for its
     # region and tried again this often under `run`, so granting the role heals it unrestarted.
     refused_retry_s: float = ranged(3600.0, 0, WEEK, lo_open=True)
+    # A flow whose polls failed 3 times in a row (Amazon down, no network) is shown as failed
+    # and retried this often (or at its cadence if longer) until it works: never given up.
+    failing_retry_s: float = ranged(600.0, 0, WEEK, lo_open=True)
     # Orders windows by LastUpdatedAfter: each starts this long before the watermark so an
     # order updated at a window edge is never missed (re-reads append nothing new).
     orders_overlap_s: float = ranged(600.0, 0, DAY)
@@ -190,7 +197,9 @@ class MappingConfig:
     marketplaces: dict[str, MarketplaceMap] = field(
         default_factory=dict, metadata={"check": known_marketplaces}
     )
-    settlement: tuple[SettlementRule, ...] = ()
+    settlement: tuple[SettlementRule, ...] = field(
+        default=(), metadata={"check": rules_name_an_account}
+    )
     clearing_account: str = "1250"
     suspense_account: str = "9999"
     # Account class -> GL account; classes not listed keep DEFAULT_CLASS_ACCOUNTS.
@@ -257,6 +266,33 @@ class OrdersConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class BackfillConfig:
+    """``[backfill]`` (issue 17): order history and long gaps from the All Orders report by last
+    update (engine/pollers/orders_backfill.py), then the API path takes over."""
+
+    # Off by default for now: the API path alone as before (first runs and outages included).
+    enabled: bool = False
+    # A backfill runs when the API path would have to cover more than this (no watermark yet:
+    # poll.orders_initial_lookback_days; else now - watermark + overlap).
+    gap_threshold_h: float = ranged(72.0, 0, 24 * 3650, lo_open=True)
+    # Days per report window (UTC midnight aligned); Amazon refuses more than 30.
+    window_days: int = ranged(30, 1, 30, why="Amazon refuses windows over 30 days")
+    # "xml" carries the order-item id; "flat" (no item id: weak line keys) is the fallback.
+    format: str = checked("xml", one_of("xml", "flat"))
+    # A document over this size (as downloaded) is refused and its window halved.
+    max_document_mb: float = ranged(4096.0, 0, 65536.0, lo_open=True)
+    # The API path resumes this long before the report's end (reports lag up to 30 min [D]).
+    report_lag_s: float = ranged(1800.0, 0, DAY)
+    # Windows requested at once (createReport burst is 15, shared with the other reports; 12 =
+    # a year at once, processed by Amazon side by side).
+    reports_ahead: int = ranged(12, 1, 15)
+    # getReport polling in Amazon-clock seconds: first wait, longest wait, give up after.
+    poll_first_s: float = ranged(30.0, 0, HOUR, lo_open=True)
+    poll_max_s: float = ranged(300.0, 0, HOUR, lo_open=True)
+    wait_timeout_s: float = ranged(7200.0, 0, 2 * DAY, lo_open=True)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration; ``source`` is the file it came from (for error messages)."""
 
@@ -268,5 +304,9 @@ class Config:
     mapping: MappingConfig = field(default_factory=MappingConfig)
     inventory: InventoryConfig = field(default_factory=InventoryConfig)
     orders: OrdersConfig = field(default_factory=OrdersConfig)
+    backfill: BackfillConfig = field(default_factory=BackfillConfig)
     listings: ListingsConfig = field(default_factory=ListingsConfig)
+    notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
+    web: WebConfig = field(default_factory=WebConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
     source: str = "<defaults>"

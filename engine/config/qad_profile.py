@@ -191,6 +191,29 @@ class QadBrowses:
     journal_debit_column: str = name(
         "journalEntry.debitTC", "G", db="PostingLine.PostingLineDebitTC"
     )
+    # Journal lines, one row per posting line: read by ``reconcile`` only (never probed at
+    # start: a new tenant has none). The Fin API selects posting lines by the posting's
+    # reference (BPosting.SelectPostingLine on tPosting.PostingInvoiceReferenceTxt [D]); the
+    # browse id and its column keys are [G].
+    posting_line: str = urn(
+        "urn:browse:bebrowse:com.qad.financials.generalledger.postingLines", "G", db="PostingLine"
+    )
+    posting_line_reference_column: str = name(
+        "postingLine.reference", "G", db="Posting.PostingInvoiceReferenceTxt"
+    )
+    posting_line_account_column: str = name("postingLine.glCode", "G", db="GL.GLCode")
+    posting_line_debit_column: str = name(
+        "postingLine.debitTC", "G", db="PostingLine.PostingLineDebitTC"
+    )
+    posting_line_credit_column: str = name(
+        "postingLine.creditTC", "G", db="PostingLine.PostingLineCreditTC"
+    )
+    posting_line_description_column: str = name(
+        "postingLine.description", "G", db="PostingLine.PostingLineText"
+    )
+
+    # Browses only reports read (not probed at engine start, not look-ups).
+    REPORT_BROWSES = frozenset({"posting_line"})
 
     # Look-up browse key -> the key of the column a look-up filters on (the reference).
     LOOKUP_COLUMNS = {
@@ -200,11 +223,12 @@ class QadBrowses:
         "journal_entry": "journal_reference_column",
     }
 
-    def browse_ids(self) -> dict[str, str]:
+    def browse_ids(self, reports: bool = False) -> dict[str, str]:
+        """Browse key -> id of the browses the engine needs (``reports``: also REPORT_BROWSES)."""
         return {
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
-            if not f.name.endswith("_column")
+            if not f.name.endswith("_column") and (reports or f.name not in self.REPORT_BROWSES)
         }
 
     def columns_of(self, browse_key: str) -> dict[str, str]:
@@ -216,6 +240,7 @@ class QadBrowses:
             "inventory_history": "history_",
             "customer_invoice": "invoice_",
             "journal_entry": "journal_",
+            "posting_line": "posting_line_",
         }[browse_key]
         return {
             f.name: getattr(self, f.name)
@@ -242,6 +267,9 @@ class QadFields:
     so_customer_po: str = name("purchaseOrder", "G", db="so_mstr.so_po")
     # A merchant-fulfilled order's delivery address; "" = never sent (QAD keeps the customer's).
     so_ship_to_address: str = optional("shipToAddress", "G", db="so_mstr.so_ship_addr")
+    # An Amazon Business order's PO number and buyer VAT id, as "PO <po> VAT <id>" (x(40)).
+    # "" = not sent (the default: the Adaptive name is not public; "remarks" is a guess).
+    so_remarks: str = optional("", "G", db="so_mstr.so_rmks")
     # Sales order lines (salesOrderLinesGrid / fieldChange).
     line_number: str = name("salesOrderLine", "C", db="sod_det.sod_line")
     line_item: str = name("itemCode", "C", db="sod_det.sod_part")

@@ -13,7 +13,12 @@ from typing import Any
 
 from engine.errors import ConfigError
 
-__all__ = ["ACCOUNT_CLASSES", "DEFAULT_CLASS_ACCOUNTS", "known_account_classes"]
+__all__ = [
+    "ACCOUNT_CLASSES",
+    "DEFAULT_CLASS_ACCOUNTS",
+    "known_account_classes",
+    "rules_name_an_account",
+]
 
 # class -> (default account, what it is). Insertion order is the README table's order.
 ACCOUNT_CLASSES: dict[str, tuple[str, str]] = {
@@ -48,4 +53,19 @@ def known_account_classes(value: Any, where: str) -> None:
         if name and name not in ACCOUNT_CLASSES:
             raise ConfigError(
                 f"{where}: unknown account class {name!r} (known: {', '.join(ACCOUNT_CLASSES)})"
+            )
+
+
+def rules_name_an_account(value: Any, where: str) -> None:
+    """Every ``[[mapping.settlement]]`` rule names a GL ``account`` or an ``account_class``: a
+    rule with neither would send the lines it matches to suspense without anyone asking."""
+    for i, rule in enumerate(value):
+        if not str(getattr(rule, "account", "") or "") and not getattr(rule, "account_class", ""):
+            pattern = "/".join(
+                str(getattr(rule, k, "*"))
+                for k in ("transaction_type", "amount_type", "amount_description")
+            )
+            raise ConfigError(
+                f"{where}[{i}] ({pattern}) names neither account nor account_class: set "
+                f'account = "<GL account>" or account_class = one of {", ".join(ACCOUNT_CLASSES)}'
             )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from engine.dispatch.handlers import Handler, Handlers, Outcome
 from engine.dispatch.limits import LimiterRegistry
 from engine.dispatch.retry import Decision, RetryPolicy, error_text
 from engine.log.sqlite import SQLiteEventLog
+from engine.observe import NULL_OBSERVER, Observer
+from engine.security.log_context import log_context_for
 
 __all__ = ["Dispatcher", "RunCounts"]
 
@@ -71,6 +74,7 @@ class Dispatcher:
         policy: RetryPolicy | None = None,
         *,
         only_handled: bool = False,
+        observer: Observer = NULL_OBSERVER,
     ) -> None:
         self.log = log
         self.outbox = outbox
@@ -84,6 +88,7 @@ class Dispatcher:
         # True: leave commands of kinds without a handler pending (e.g. a replay that only
         # has QAD credentials); False: park them, since nothing will ever perform them.
         self.only_handled = only_handled
+        self.observer = observer  # metrics: every attempt's kind, outcome and duration
         self._stopping = False
         self._inflight: set[asyncio.Task[None]] = set()
         self._sem: asyncio.Semaphore | None = None
@@ -136,7 +141,10 @@ class Dispatcher:
         tasks = []
         for item in due:
             tried.add(item.command.command_id)
-            task = asyncio.create_task(self._run_one(item, sem, counts))
+            # The command's log lines name its record and kind (engine.security.log_context).
+            cmd = item.command
+            about = log_context_for(flow="dispatch", record=cmd.record_key, command=cmd.kind)
+            task = asyncio.create_task(self._run_one(item, sem, counts), context=about)
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
             tasks.append(task)
@@ -189,11 +197,17 @@ class Dispatcher:
         self, item: PendingCommand, sem: asyncio.Semaphore, counts: RunCounts
     ) -> None:
         cmd = item.command
+        t0 = time.monotonic()  # reset once the limiter lets the post go: its own duration
+
+        def count(outcome: str) -> None:
+            counts.add(outcome)
+            self.observer.command_attempt(cmd.kind, outcome, time.monotonic() - t0)
+
         handler = self.handlers.get(cmd.kind)
         if handler is None:
             attempt = self._attempt(item, "-", "-", f"no handler for command kind {cmd.kind!r}")
             await self._record(attempt, "parked")
-            counts.add("parked")
+            count("parked")
             return
         async with sem:
             if self._stopping:
@@ -202,26 +216,27 @@ class Dispatcher:
             started = False
             try:
                 await self.limiters.acquire(cmd.target)
-                started = True
+                started, t0 = True, time.monotonic()
                 outcome = await self._perform(handler, item)
             except asyncio.CancelledError:
                 if started:
                     attempt = self._attempt(
                         item, handler.endpoint, request, "cancelled in flight (shutdown)"
                     )
-                    counts.add("unknown")
+                    count("unknown")
                     await asyncio.shield(self._record(attempt, "unknown", retry_at=self.clock()))
                 raise
             except Exception as exc:
                 decision = self.policy.decide(item.tries + 1, exc)
-                counts.add(decision.outcome)
+                count(decision.outcome)
                 await self._record_failure(item, handler, request, decision, exc)
                 return
         response = outcome.response
         if item.uncertain:
             response = f"looked up after an unknown outcome: {response}"
         attempt = self._attempt(item, handler.endpoint, request, response, outcome.document)
-        counts.add(outcome.outcome)
+        count(outcome.outcome)
+        log.debug("command %s: %s %s", cmd.command_id, outcome.outcome, outcome.document or "")
         # retry_at: a 'verifying' outcome names when its check is due again (not a failure:
         # no backoff, no attempt limit; run_until_idle does not wait for it).
         await asyncio.shield(self._record(attempt, outcome.outcome, retry_at=outcome.retry_at))

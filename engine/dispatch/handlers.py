@@ -41,6 +41,7 @@ from engine.adapters.qad.models import (
     SalesOrderLine,
     SalesOrderUpdate,
     ShipTo,
+    business_remarks,
 )
 from engine.adapters.qad.settings import QadBrowses, QadPaths
 from engine.commands.vocabulary import Command
@@ -190,6 +191,7 @@ def qad_handlers(
             site=str(b.get("site") or "10-100"),
             ship_to=await _ship_to(b, sealer),
             after_unknown_outcome=uncertain,
+            remarks=business_remarks(b.get("business")),
         )
         return _posted(await client.post_sales_order(so), "sales order")
 

@@ -290,7 +290,8 @@ class _Run:
     async def _browses(self) -> None:
         b, path = self.s.browses, self.s.paths.browses
         statuses: list[int] = []
-        for key, bid in b.browse_ids().items():
+        # Report-only browses too (posting_line): discover lists every key of the profile.
+        for key, bid in b.browse_ids(reports=True).items():
             wanted = b.columns_of(key)
             probe = await probe_browse(self.t, path, b, key)
             statuses.append(probe.status)

@@ -115,7 +115,10 @@ def _group(meta: Metadata, db: str, group: list[str], values: dict[str, str]) ->
     pools = {k: [n for n in names[k] if n not in claimed] for k in left}
     for k in left:
         pool = pools[k]
-        if len(pool) == 1:
+        if values[k] == "":  # an optional field left off: nothing to check, say what it is
+            hint = f"; the tenant calls it {pool[0]}" if len(pool) == 1 else ""
+            out[k] = ("found", probed, f'not sent ("" in config){hint}', "")
+        elif len(pool) == 1:
             out[k] = ("missing", probed, f"the tenant calls it {pool[0]}", pool[0])
         elif pool:
             out[k] = ("ambiguous", probed, f"the metadata names several: {', '.join(pool)}", "")

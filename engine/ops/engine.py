@@ -13,7 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
@@ -28,16 +28,23 @@ from engine.adapters.qad.settings import QadSettings
 from engine.commands.outbox import Outbox
 from engine.config import Config
 from engine.dispatch.dispatcher import Dispatcher
+from engine.dispatch.freshness import SCHEMA as FRESHNESS_SCHEMA
+from engine.dispatch.freshness import FreshnessRecorder
 from engine.dispatch.handlers import qad_handlers
 from engine.dispatch.limits import LimiterRegistry
 from engine.dispatch.listing_handlers import listing_handlers
-from engine.errors import FatalRemoteError, RetriableRemoteError
+from engine.errors import CredentialError, FatalRemoteError, RetriableRemoteError
 from engine.log.sqlite import SQLiteEventLog
+from engine.ops.alerts import AlertSecrets, watch_alerts
 from engine.ops.flow_health import FlowHealth
+from engine.ops.metrics import Metrics
 from engine.ops.scheduler import run_flows
 from engine.ops.wiring import amazon_clients, build_pollers, build_projectors
 from engine.pollers.base import PollResult
+from engine.pollers.notifications import notifications_consumer
 from engine.projectors.runner import ProjectionRunner
+from engine.security.credentials import AwsCredential
+from engine.security.log_context import log_context_for, poller_fields
 from engine.security.pii import PiiSealer
 
 __all__ = ["Engine", "SyncReport", "amazon_clients", "build_projectors"]
@@ -63,6 +70,10 @@ class SyncReport:
     parked_total: int = 0
 
 
+def _wall_now() -> datetime:
+    return datetime.now(UTC)
+
+
 class Engine:
     """Everything one sync process needs, opened once."""
 
@@ -82,6 +93,9 @@ class Engine:
         self._session: aiohttp.ClientSession | None = None
         # [amazon] clock = "simulator": the time-scaled simulator's clock, re-read every pass.
         self.followed_clock: SimulatorClock | None = None
+        # Prometheus metrics of this engine (own registry): fed by the clients and dispatcher.
+        self.metrics = Metrics(cfg.poll)
+        self.alert_secrets = AlertSecrets()  # [alerts] secrets from the vault (ops.session)
 
     @classmethod
     @asynccontextmanager
@@ -95,6 +109,7 @@ class Engine:
         amazon_clock: Clock | None = None,
         amazon_rate_limits: bool = True,
         raw_dir: Path | None = None,
+        aws_credential: AwsCredential | None = None,
     ) -> AsyncIterator[Self]:
         async with AsyncExitStack() as stack:
             eng = cls(cfg, stack)
@@ -112,6 +127,7 @@ class Engine:
             eng._session = session
             eng.qad = QadClient(session, qad_settings)
             await eng.qad.start()
+            eng.qad.transport.observer = eng.metrics
             scale = 1.0
             if amazon_clock is None and cfg.amazon.clock == "simulator":
                 eng.followed_clock = SimulatorClock.for_endpoint(cfg.amazon.endpoint)
@@ -124,9 +140,25 @@ class Engine:
                 clock=amazon_clock,
                 rate_limits=amazon_rate_limits,
                 time_scale=scale,
+                observer=eng.metrics,
             )
+            # Freshness samples (engine.ops.freshness) on the Amazon clock, with each done state.
+            await eng.log.ensure_schema(FRESHNESS_SCHEMA)
+            eng.outbox.after_attempt = FreshnessRecorder(amazon_clock or _wall_now)
             raw = raw_dir or Path(cfg.poll.raw_dir or Path(cfg.engine.db).parent / "raw")
             eng.pollers = build_pollers(cfg, eng.log, eng.amazon, eng.qad, sealer, raw)
+            if cfg.notifications.enabled:  # the accelerator; the orders pollers stay on
+                if aws_credential is None:
+                    raise CredentialError("[notifications] enabled needs an AWS credential")
+                eng.pollers["notifications"] = await stack.enter_async_context(
+                    notifications_consumer(
+                        cfg,
+                        eng.log,
+                        eng.pollers,
+                        aws_credential,
+                        seller_id=amazon_account.seller_id,
+                    )
+                )
             eng.runner = ProjectionRunner(eng.log, eng.outbox, build_projectors(cfg))
             handlers = {
                 **qad_handlers(eng.qad, sealer=sealer),
@@ -141,6 +173,7 @@ class Engine:
                 handlers,
                 LimiterRegistry.from_config(cfg.dispatch),
                 cfg.dispatch,
+                observer=eng.metrics,
             )
             yield eng
 
@@ -185,7 +218,11 @@ class Engine:
                 if role := self.health.states[name].role:
                     report.refused_roles[name] = role
 
-        tasks = [asyncio.create_task(one(n, p)) for n, p in chosen.items()]
+        # Each poller's log lines carry its flow and region (engine.security.log_context).
+        tasks = [
+            asyncio.create_task(one(n, p), context=log_context_for(**poller_fields(n)))
+            for n, p in chosen.items()
+        ]
         try:
             await asyncio.gather(*tasks)
         except BaseException:
@@ -226,8 +263,10 @@ class Engine:
         self._stop.set()
 
     async def run_forever(self, drain_s: float = 30.0) -> None:
-        """The scheduler of ``ml-connector run`` (``engine.ops.scheduler``)."""
-        await run_flows(self, drain_s)
+        """The scheduler of ``ml-connector run`` (``engine.ops.scheduler``), with the alarms of
+        ``[alerts]`` checked beside it (``engine.ops.alerts``)."""
+        async with watch_alerts(self):
+            await run_flows(self, drain_s)
 
     async def guarded(self, aw: Awaitable[Any], what: str) -> None:
         """Never lets a flow's task die silently: anything but a stop is logged (once per

@@ -36,6 +36,12 @@ CREATE TABLE IF NOT EXISTS flow_health (
     last_try TEXT NOT NULL,
     next_try TEXT NOT NULL        -- refused: when run tries again ("" = next cycle)
 );
+-- The last successful poll of each flow, written on every success (flow_health only changes
+-- with the state): the status page's Late/Failing rule (engine/ops/flow_state.py) reads it.
+CREATE TABLE IF NOT EXISTS flow_success (
+    flow TEXT PRIMARY KEY,
+    at TEXT NOT NULL              -- UTC ISO
+);
 """
 
 # status groups: poller prefix -> engine.ops.status FLOWS name
@@ -89,6 +95,7 @@ class FlowHealth:
 
     async def ok(self, flow: str, now: datetime | None = None) -> None:
         before = self.states.get(flow)
+        await self._succeeded(flow, now)
         if before is not None and before.state == "ok":
             return
         if before is not None:
@@ -125,6 +132,19 @@ class FlowHealth:
             (t + timedelta(seconds=self.retry_s)).isoformat() if st.state == "refused" else ""
         )
         await self._set(flow, st, t, next_try=next_try, keep_since=again)
+
+    async def _succeeded(self, flow: str, now: datetime | None) -> None:
+        t = (now or datetime.now(UTC)).isoformat()
+        try:
+            await self._ensure()
+            async with self._log.transaction() as tx:
+                await tx.execute(
+                    "INSERT INTO flow_success (flow, at) VALUES (?, ?) "
+                    "ON CONFLICT (flow) DO UPDATE SET at = excluded.at",
+                    (flow, t),
+                )
+        except StoreError as exc:  # advisory, as _set
+            log.warning("cannot record the last success of %s: %s", flow, exc)
 
     async def _set(
         self,

@@ -11,7 +11,8 @@ import io
 
 import jinja2
 
-from engine.ops.reconcile import OK, ReconcileReport
+from engine.ops.reconcile import OK, DocCheck, ReconcileReport
+from engine.ops.reconcile_orders import MATCHED
 
 __all__ = ["render_csv", "render_html", "render_text"]
 
@@ -41,6 +42,8 @@ def render_text(report: ReconcileReport) -> str:
         for d in s.docs:
             if d.status != OK:
                 out.append(_doc_line(d.kind, d.reference, d.status, d.expected, d.found))
+                out += _line_diffs(d)
+    out += _orders_text(report)
     out += ["", "Per fee type (journal lines; credit positive)"]
     for (cur, account, label), amount in report.fee_types().items():
         out.append(f"  {account:<8}{label:<58}{amount:>14} {cur}")
@@ -50,30 +53,104 @@ def render_text(report: ReconcileReport) -> str:
             f"  {mp:<18}{cur:<5}{row['settlements']:>4} settlements  "
             f"{row['deposits']:>14} deposited  {row['not_ok']} not ok"
         )
-    c = report.counts()
+    out += ["", "Reserve (held by Amazon, released, running balance per currency)"]
+    for s in report.settlements:
+        if s.reserve_held or s.reserve_released or s.reserve_balance:
+            out.append(
+                f"  {s.settlement_id:<14}{s.end:<12}{s.reserve_held:>12} held"
+                f"{s.reserve_released:>12} released{s.reserve_balance:>14} {s.currency} balance"
+            )
+    c, o = report.counts(), report.order_counts()
     totals = ", ".join(f"{v} {k}" for k, v in report.deposits().items()) or "none"
+    reserve = ", ".join(f"{v} {k}" for k, v in report.reserve_balances().items()) or "none"
     out += [
         "",
         f"Totals: {len(report.settlements)} settlements: {c['ok']} ok, {c['missing']} missing, "
         f"{c['different']} different, {c['parked']} parked; deposits {totals}",
+        f"Orders: {o['matched']} matched, {o['variance']} variance, {o['no_invoice']} no_invoice; "
+        f"reserve held {reserve}",
     ]
     return "\n".join(out) + "\n"
 
 
-def render_csv(report: ReconcileReport) -> str:
-    """One row per expected document (a parked settlement: one row with its reason)."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow(["settlement_id", "end", "marketplace", "currency", "deposit", "settlement_status",
-                "document", "reference", "document_status", "expected", "found"])  # fmt: skip
+def _line_diffs(d: DocCheck) -> list[str]:
+    out = []
+    for ln in d.lines:
+        if ln.status == OK:
+            continue
+        what = {
+            "missing": f"expected {ln.expected}, not in QAD",
+            "unexpected": f"QAD has {ln.found}, not expected",
+            "different": f"expected {ln.expected}, QAD has {ln.found}",
+        }[ln.status]
+        out.append(f"      line {ln.account:<8}{ln.description:<52}{ln.status}  ({what})")
+    if not d.lines and d.want_lines and d.found is not None:
+        out.append("      QAD shows no lines for it (check [qad.browses] posting_line)")
+    return out
+
+
+def _orders_text(report: ReconcileReport) -> list[str]:
+    """Every order group not matched (matched ones are counted in the totals)."""
+    out = ["", "Orders (settled amount vs QAD sales order; only those not matched)"]
     for s in report.settlements:
-        head = [s.settlement_id, s.end, s.marketplace, s.currency, str(s.deposit), s.status]
+        for o in s.orders:
+            if o.status == MATCHED:
+                continue
+            qad = "-" if o.qad_total is None else f"{o.qad_total}"
+            out.append(
+                f"  {o.order_id:<22}{o.transaction_type:<26}{s.settlement_id:<14}"
+                f"settled {o.settled} {o.currency}, QAD {qad} ({o.qad_document or 'none'})  "
+                f"{o.status} {o.variance}"
+            )
+    return out
+
+
+CSV_COLUMNS = ["record", "settlement_id", "end", "marketplace", "currency", "deposit",
+               "settlement_status", "document", "reference", "document_status", "expected",
+               "found", "account", "description", "difference", "qad_document",
+               "reserve_held", "reserve_released", "reserve_balance"]  # fmt: skip
+
+
+def render_csv(report: ReconcileReport) -> str:
+    """One row per record: ``document`` (each expected document; a parked settlement: one
+    row with its reason), ``journal_line`` (each account and fee type of a journal),
+    ``order`` (each Order / refund row group: expected = settled, found = QAD order total)
+    and ``reserve`` (per settlement: held, released, running balance)."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, CSV_COLUMNS, lineterminator="\r\n", restval="")
+    w.writeheader()
+    for s in report.settlements:
+        head = {"settlement_id": s.settlement_id, "end": s.end, "marketplace": s.marketplace,
+                "currency": s.currency, "deposit": str(s.deposit),
+                "settlement_status": s.status}  # fmt: skip
         if s.parked or not s.docs:
-            w.writerow([*head, "", "", s.status, s.parked, ""])
+            w.writerow({**head, "record": "document", "document_status": s.status,
+                        "expected": s.parked})  # fmt: skip
         for d in s.docs:
             found = "" if d.found is None else _kv(d.found)
-            w.writerow([*head, d.kind, d.reference, d.status, _kv(d.expected), found])
+            w.writerow({**head, "record": "document", "document": d.kind, "reference": d.reference,
+                        "document_status": d.status, "expected": _kv(d.expected),
+                        "found": found})  # fmt: skip
+            for ln in d.lines:
+                diff = (ln.found or 0) - (ln.expected or 0)
+                w.writerow({**head, "record": "journal_line", "document": d.kind,
+                            "reference": d.reference, "document_status": ln.status,
+                            "expected": _s(ln.expected), "found": _s(ln.found),
+                            "account": ln.account, "description": ln.description,
+                            "difference": str(diff)})  # fmt: skip
+        for o in s.orders:
+            w.writerow({**head, "record": "order", "document": o.kind, "reference": o.order_id,
+                        "document_status": o.status, "expected": str(o.settled),
+                        "found": _s(o.qad_total), "description": o.transaction_type,
+                        "difference": str(o.variance), "qad_document": o.qad_document})  # fmt: skip
+        w.writerow({**head, "record": "reserve", "reserve_held": str(s.reserve_held),
+                    "reserve_released": str(s.reserve_released),
+                    "reserve_balance": str(s.reserve_balance)})  # fmt: skip
     return buf.getvalue()
+
+
+def _s(value: object) -> str:
+    return "" if value is None else str(value)
 
 
 def _kv(d: dict[str, str]) -> str:
@@ -87,7 +164,8 @@ _TEMPLATE = """<!DOCTYPE html>
 body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;margin:0 0 2em}th,td{border:1px solid #ccc;padding:3px 8px}
 th{background:#f2f2f2;text-align:left}td.n{text-align:right;font-variant-numeric:tabular-nums}
-.ok{color:#176117}.missing,.different,.parked{color:#a00;font-weight:bold}
+.ok,.matched{color:#176117}
+.missing,.different,.parked,.unexpected,.variance,.no_invoice{color:#a00;font-weight:bold}
 </style></head><body>
 <h1>Amazon settlement reconciliation</h1>
 <p>{{ counts.ok }} ok, {{ counts.missing }} missing, {{ counts.different }} different,
@@ -110,6 +188,36 @@ Deposits: {% for cur, v in deposits.items() %}{{ v }} {{ cur }}
 <td colspan="2">{{ s.parked }}</td>{% endif %}
 </tr>{% endfor %}{% endfor %}
 </table>
+<h2>Journal lines</h2>
+<table id="journal-lines"><tr><th>Settlement</th><th>Journal</th><th>Account</th>
+<th>Fee type</th><th>Expected (credit +)</th><th>Found in QAD</th><th>Status</th></tr>
+{% for s in report.settlements %}{% for d in s.docs %}{% for ln in d.lines %}<tr>
+<td>{{ s.settlement_id }}</td><td>{{ d.reference }}</td><td>{{ ln.account }}</td>
+<td>{{ ln.description }}</td><td class="n">{{ '-' if ln.expected is none else ln.expected }}</td>
+<td class="n">{{ '-' if ln.found is none else ln.found }}</td>
+<td class="{{ ln.status }}">{{ ln.status }}</td></tr>{% endfor %}{% endfor %}{% endfor %}
+</table>
+<h2>Orders</h2>
+<p>{{ orders.matched }} matched, {{ orders.variance }} variance, {{ orders.no_invoice }}
+no_invoice. Settled: what the settlement's ItemPrice and Promotion rows charged, as the order
+side books it; a refund is matched when it is at most the QAD order total.</p>
+<table id="orders"><tr><th>Amazon order</th><th>Type</th><th>Settlement</th>
+<th>Settled</th><th>QAD sales order</th><th>QAD total</th><th>Variance</th><th>Status</th></tr>
+{% for s in report.settlements %}{% for o in s.orders %}<tr><td>{{ o.order_id }}</td>
+<td>{{ o.transaction_type }}</td><td>{{ s.settlement_id }}</td>
+<td class="n">{{ o.settled }} {{ o.currency }}</td><td>{{ o.qad_document or '-' }}</td>
+<td class="n">{{ '-' if o.qad_total is none else o.qad_total }}</td>
+<td class="n">{{ o.variance }}</td><td class="{{ o.status }}">{{ o.status }}</td></tr>
+{% endfor %}{% endfor %}
+</table>
+<h2>Reserve</h2>
+<table id="reserve"><tr><th>Settlement</th><th>End</th><th>Currency</th><th>Held</th>
+<th>Released</th><th>Running balance</th></tr>
+{% for s in report.settlements %}<tr><td>{{ s.settlement_id }}</td><td>{{ s.end }}</td>
+<td>{{ s.currency }}</td><td class="n">{{ s.reserve_held }}</td>
+<td class="n">{{ s.reserve_released }}</td><td class="n">{{ s.reserve_balance }}</td></tr>
+{% endfor %}
+</table>
 <h2>Per fee type</h2>
 <table id="fees"><tr><th>Currency</th><th>Account</th><th>Line kind</th>
 <th>Amount (credit +)</th></tr>
@@ -123,8 +231,9 @@ Deposits: {% for cur, v in deposits.items() %}{{ v }} {{ cur }}
 <td class="n">{{ r.settlements }}</td><td class="n">{{ r.deposits }}</td>
 <td class="n {{ 'different' if r.not_ok else 'ok' }}">{{ r.not_ok }}</td></tr>{% endfor %}
 </table>
-<p>Journals are compared by total debit and posting date (QAD's journal browse has one row
-per entry); the per-fee-type table is what the journals hold by the mapping rules.</p>
+<p>Journals are compared by total debit and posting date, and line by line per account and
+fee type against QAD's posting lines; the per-fee-type table is what the journals hold by the
+mapping rules.</p>
 </body></html>
 """
 
@@ -137,4 +246,5 @@ def render_html(report: ReconcileReport) -> str:
         deposits=report.deposits(),
         fees=report.fee_types(),
         marketplaces=report.marketplaces(),
+        orders=report.order_counts(),
     )

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +37,7 @@ __all__ = [
     "TenantReplayPlan",
     "plan_tenant_replay",
     "replay",
+    "replay_dispatcher",
     "replay_into_tenant",
     "requeue",
 ]
@@ -97,30 +99,12 @@ async def requeue(
     SP-API clients of ``amazon.marketplaces`` (the vault's Amazon credential) for listing
     patches. With ``demo`` and no ``vault_path`` (or no Amazon credential in it) only QAD
     commands are dispatched; the others stay pending for the next ``sync``/``run``."""
-    settings = (
-        build_qad_settings(cfg, vault_path=vault_path, demo=demo) if cfg is not None else None
-    )
-    account = _amazon_account(cfg, vault_path, demo) if cfg is not None else None
     async with SQLiteEventLog.open(path) as log:
         outbox = Outbox(log)
-        if cfg is None or settings is None:
+        if cfg is None:
             ids, counts = await replay(log, parked=parked, command_id=command_id)
             return RequeueResult(ids, counts)
-        await claim_tenant(log, settings.tenant_url, settings.entity)
-        async with aiohttp.ClientSession() as session, QadClient(session, settings) as qad:
-            handlers = qad_handlers(qad, settings.paths, sealer=_ship_to_opener(log))
-            if account is not None:
-                clients = amazon_clients(cfg, session, account)
-                adapter = ListingsAdapter(clients, cfg.listings)
-                handlers.update(listing_handlers(adapter, outbox.get, cfg.listings))
-            dispatcher = Dispatcher(
-                log,
-                outbox,
-                handlers,
-                LimiterRegistry.from_config(cfg.dispatch),
-                cfg.dispatch,
-                only_handled=True,
-            )
+        async with replay_dispatcher(log, cfg, vault_path=vault_path, demo=demo) as dispatcher:
             ids, counts = await replay(
                 log,
                 parked=parked,
@@ -130,6 +114,33 @@ async def requeue(
             )
         still = [(p.command_id, p.reason) for p in await outbox.parked() if p.command_id in ids]
         return RequeueResult(ids, counts, still)
+
+
+@asynccontextmanager
+async def replay_dispatcher(
+    log: SQLiteEventLog, cfg: Config, *, vault_path: Path | None = None, demo: bool = False
+) -> AsyncIterator[Dispatcher]:
+    """The dispatcher ``requeue`` posts with (also the status page's retry, engine/web): the
+    configured QAD client (vault login, or the simulator's with ``demo``), the SP-API clients
+    for listing patches when the vault has the Amazon credential; claims the tenant first."""
+    settings = build_qad_settings(cfg, vault_path=vault_path, demo=demo)
+    account = _amazon_account(cfg, vault_path, demo)
+    outbox = Outbox(log)
+    await claim_tenant(log, settings.tenant_url, settings.entity)
+    async with aiohttp.ClientSession() as session, QadClient(session, settings) as qad:
+        handlers = qad_handlers(qad, settings.paths, sealer=_ship_to_opener(log))
+        if account is not None:
+            clients = amazon_clients(cfg, session, account)
+            adapter = ListingsAdapter(clients, cfg.listings)
+            handlers.update(listing_handlers(adapter, outbox.get, cfg.listings))
+        yield Dispatcher(
+            log,
+            outbox,
+            handlers,
+            LimiterRegistry.from_config(cfg.dispatch),
+            cfg.dispatch,
+            only_handled=True,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from engine.config import Config
 from engine.errors import CredentialError
+from engine.ops.alerts import alert_secrets
 from engine.ops.credentials import amazon_account, build_qad_settings
 from engine.ops.engine import Engine, SyncReport
 from engine.ops.tenant_lease import claim_tenant
@@ -40,7 +42,12 @@ async def open_engine(cfg: Config, *, vault_path: Path | None = None) -> AsyncIt
         log.warning("%s: %s", notice.message, notice.fix)
     account = amazon_account(cfg, credential)  # config amazon.seller_id wins when set
     qad = build_qad_settings(cfg, vault_path=path)
-    async with Engine.open(cfg, amazon_account=account, qad_settings=qad, master_key=key) as eng:
+    alerts = alert_secrets(cfg.alerts, vault)  # [alerts] secrets: a missing one exits 2 here
+    # [notifications]: the AWS key of the SQS queue, read only when the accelerator is on.
+    aws = vault.get_aws(cfg.notifications.credential) if cfg.notifications.enabled else None
+    async with Engine.open(
+        cfg, amazon_account=account, qad_settings=qad, master_key=key, aws_credential=aws
+    ) as eng:
         # The key was read before the log's writer lock was taken; a `creds rotate-key` that ran
         # in between would leave us sealing new PII under the retired key. Read it again now
         # that rotation is locked out (a rotation in progress refuses with its own advice).
@@ -51,6 +58,7 @@ async def open_engine(cfg: Config, *, vault_path: Path | None = None) -> AsyncIt
             )
         # Before any poll or post: a second event log must never feed the same tenant entity.
         await claim_tenant(eng.log, qad.tenant_url, qad.entity)
+        eng.alert_secrets = alerts
         yield eng
 
 
@@ -68,13 +76,19 @@ async def run_forever(
     vault_path: Path | None = None,
     drain_s: float = 30.0,
     started: Callable[[Callable[[], None]], None] | None = None,
+    around: Callable[[Engine], AbstractAsyncContextManager[Any]] | None = None,
 ) -> None:
     """``run``: open the engine and schedule every flow until stopped, then drain.
 
     ``started(stop)`` is called once the engine is open, before scheduling begins; calling
-    ``stop`` (e.g. from a signal handler) ends polling and drains in-flight posts.
+    ``stop`` (e.g. from a signal handler) ends polling and drains in-flight posts. ``around``
+    wraps the scheduling with something that needs the open engine (the status page,
+    engine/web/server.py ``engine_page``: the CLI passes it, ops cannot import the web layer).
     """
-    async with open_engine(cfg, vault_path=vault_path) as eng:
+    async with AsyncExitStack() as stack:
+        eng = await stack.enter_async_context(open_engine(cfg, vault_path=vault_path))
+        if around is not None:
+            await stack.enter_async_context(around(eng))
         if started is not None:
             started(eng.stop)
         await eng.run_forever(drain_s=drain_s)

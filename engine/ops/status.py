@@ -17,6 +17,7 @@ from engine.dispatch.listing_handlers import NOT_APPLIED, VERIFY_KIND
 from engine.errors import ConfigError, CredentialError, StoreError
 from engine.log import SQLiteEventLog
 from engine.ops.flow_health import read_health
+from engine.ops.freshness import freshness_summary
 from engine.security.keys import load_master_key
 from engine.security.rotation import secret_expiry
 from engine.security.vault import Vault, default_vault_path
@@ -187,6 +188,8 @@ async def collect_status(log: SQLiteEventLog) -> dict[str, Any]:
         "flows": flows,
         # every flow's last state; "disabled" = refused by Amazon (e.g. a missing role)
         "health": health,
+        # order freshness p50/p95 per flow and region, last hour / day (engine/ops/freshness)
+        "freshness": await freshness_summary(log),
         "disabled": [h["flow"] for h in health if h["state"] == "refused"],
     }
 

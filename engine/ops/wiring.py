@@ -12,15 +12,18 @@ import aiohttp
 
 from engine.adapters.amazon.auth import AmazonAccount
 from engine.adapters.amazon.client import AmazonClient
+from engine.adapters.amazon.observed import ObservedAmazonClient
 from engine.adapters.amazon.ratelimit import BucketRegistry
 from engine.adapters.amazon.regions import region_of
 from engine.adapters.qad.client import QadClient
 from engine.config import Config
 from engine.errors import ConfigError
 from engine.log.ports import EventLog
+from engine.observe import NULL_OBSERVER, Observer
 from engine.pollers.base import Sealer
 from engine.pollers.inventory import FbaInventoryPoller, MfnInventoryPoller
 from engine.pollers.orders import OrdersPollConfig, OrdersPoller
+from engine.pollers.orders_backfill import BackfillConfig, BackfillOrdersPoller
 from engine.pollers.qad_items import QadItemsPoller
 from engine.pollers.settlements import SettlementsPollConfig, SettlementsPoller
 from engine.projectors.catalog import CatalogProjector
@@ -66,6 +69,7 @@ def amazon_clients(
     clock: Clock | None = None,
     rate_limits: bool = True,
     time_scale: float = 1.0,
+    observer: Observer = NULL_OBSERVER,
 ) -> dict[str, AmazonClient]:
     """One SP-API client per region of ``amazon.marketplaces`` (sorted), sharing one bucket
     registry; also used by ``replay --config`` to post parked listing patches.
@@ -81,7 +85,7 @@ def amazon_clients(
                 f"amazon.marketplaces include region {region} but the Amazon "
                 f"credential has no refresh token for it (creds set amazon --region)"
             )
-        clients[region] = AmazonClient(
+        clients[region] = ObservedAmazonClient(  # each HTTP try reported to observer (metrics)
             session,
             account,
             region,
@@ -90,6 +94,7 @@ def amazon_clients(
             clock=clock or _utc_now,
             limits=buckets,
             timeout_s=cfg.amazon.request_timeout_s,
+            observer=observer,
         )
     return clients
 
@@ -118,6 +123,10 @@ def build_pollers(
             cfg.poll, mps, cfg.amazon.orders_api, ship_to=cfg.orders.ship_to
         )
         pollers[f"orders:{region}"] = OrdersPoller(client, log, orders_cfg, sealer)
+        if cfg.backfill.enabled:  # issue 17: history and long gaps from the All Orders report
+            pollers[f"orders:{region}"] = BackfillOrdersPoller(
+                pollers[f"orders:{region}"], BackfillConfig.of(cfg.backfill), raw
+            )
         stl_cfg = SettlementsPollConfig.from_poll(cfg.poll, raw, cfg.mapping.marketplaces)
         pollers[f"settlements:{region}"] = SettlementsPoller(client, log, stl_cfg)
         inv_mps = tuple(m for m in mps if (mm := cfg.mapping.marketplaces.get(m)) and mm.fba_site)

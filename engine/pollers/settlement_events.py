@@ -9,8 +9,10 @@ before appending: a settlement already in the log (from either path) is not appe
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from engine.adapters.amazon.reports import Document
@@ -126,20 +128,15 @@ async def fetched_event(
 async def _append_chunks(
     src: SettlementSource, sid: str, append: Callable[[list[NewEvent]], Awaitable[Any]] | None
 ) -> int:
-    chunk: list[dict[str, Any]] = []
+    rows = iter(src.reader())
     n = 0
-
-    async def flush() -> None:
+    while True:
+        # Each chunk is parsed in a worker thread (one at a time: the reader is a generator),
+        # so a big settlement never stalls the event loop between two appends.
+        chunk = await asyncio.to_thread(lambda: list(islice(rows, CHUNK_ROWS)))
+        if not chunk:
+            return n
         payload = {"settlement_id": sid, "report_id": src.report_id, "chunk": n, "rows": chunk}
         if append is not None:
             await append([NewEvent(STREAM, "SettlementRows", sid, payload, src.source)])
-
-    for row in src.reader():
-        chunk.append(row)
-        if len(chunk) >= CHUNK_ROWS:
-            await flush()
-            n, chunk = n + 1, []
-    if chunk:
-        await flush()
         n += 1
-    return n

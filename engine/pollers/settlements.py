@@ -13,6 +13,7 @@ Parsing and the events themselves are shared with the import (engine/pollers/set
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -140,7 +141,9 @@ class SettlementsPoller:
             pick=locale_picker(self.cfg.marketplaces, region),
         )
         try:
-            parsed = read_settlement(src)
+            # Parsing a busy seller's report takes seconds of CPU: a worker thread keeps every
+            # other flow (and the dispatcher) running meanwhile.
+            parsed = await asyncio.to_thread(read_settlement, src)
         except (SettlementError, ParseError) as exc:
             log.warning("amazon %s: settlement report %r quarantined: %s", region, rid, exc)
             return quarantined_event(src, getattr(exc, "settlement_id", None), exc)

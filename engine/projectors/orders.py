@@ -25,6 +25,7 @@ from engine.commands.vocabulary import Park, make_command
 from engine.log.records import StoredEvent
 from engine.projectors.base import Projection, State
 from engine.projectors.mapping import Mapper
+from engine.projectors.order_keys import rebind_weak_keys
 from engine.projectors.order_money import MoneyError, MoneyRules, plan
 from engine.security.pii import is_envelope
 
@@ -61,9 +62,18 @@ class OrdersProjector:
         order: dict[str, Any] = event.payload
         order_id = event.key
         prior = state.get(order_id)
+        # An order's versions can reach the log out of order (the notifications accelerator's
+        # getOrder and the poller's page race): a version older than one already projected
+        # changes nothing [I]. ISO-8601 Z strings of one precision compare as times.
+        seen = str((prior or {}).get("last_update") or "")
+        mine = str(order.get("last_update") or "")
+        if seen and mine and mine < seen:
+            return out
         status = str(order.get("status") or "")
         new_state: State = dict(prior) if prior else {"created": False}
         new_state["status"] = status
+        if mine:
+            new_state["last_update"] = mine
 
         if prior and prior.get("created"):
             self._update(order_id, order, prior, new_state, event.position, out)
@@ -161,6 +171,7 @@ class OrdersProjector:
             return
         old_lines: dict[str, list[str]] = prior.get("lines", {})
         keys: dict[str, int] = dict(prior.get("keys") or _legacy_keys(order, old_lines))
+        keys = rebind_weak_keys(keys, order)  # issue 17: flat-report lines, now with real ids
         try:
             planned, _memo = plan(order, self.money, self._items(order))
         except MoneyError:
@@ -261,7 +272,10 @@ def _visible(order: dict[str, Any], memo: dict[str, str]) -> dict[str, Any]:
     if memo:
         out["memo"] = dict(memo)
     if order.get("is_business_order"):
-        out["business"] = {"purchase_order_number": order.get("purchase_order_number")}
+        business = {"purchase_order_number": order.get("purchase_order_number")}
+        if order.get("buyer_vat_id"):  # only where Amazon gives one (EU business buyers)
+            business["buyer_vat_id"] = order.get("buyer_vat_id")
+        out["business"] = business
     if order.get("is_replacement_order"):
         out["replacement_of"] = order.get("replaced_order_id")
     return out

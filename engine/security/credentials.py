@@ -1,10 +1,12 @@
-"""Credential records the vault holds: an Amazon seller account (LWA) and a QAD tenant login.
+"""Credential records the vault holds: an Amazon seller account (LWA), a QAD tenant login and an
+AWS access key (the notifications accelerator reads its SQS queue with it).
 
 Secrets never appear in ``repr`` or ``public()``; the vault (``security.vault``) seals them.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -13,10 +15,21 @@ from typing import Any, Literal
 from engine.errors import ConfigError, CredentialError
 from engine.security.urls import validate_tenant_url
 
-__all__ = ["REGIONS", "AmazonCredential", "Credential", "Kind", "QadCredential"]
+__all__ = [
+    "REGIONS",
+    "AmazonCredential",
+    "AwsCredential",
+    "Credential",
+    "Kind",
+    "QadCredential",
+    "SecretCredential",
+]
 
 REGIONS = ("NA", "EU", "FE")
-Kind = Literal["amazon", "qad"]
+Kind = Literal["amazon", "qad", "aws", "secret"]
+# AWS access key ids: 16-128 word characters [D IAM AccessKeyMetadata.AccessKeyId pattern
+# "[\\w]+"]; secrets are opaque strings, only whitespace (a pasting accident) is refused.
+_AWS_KEY_ID = re.compile(r"\w{16,128}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +174,96 @@ class QadCredential:
         return [self.password]
 
 
-Credential = AmazonCredential | QadCredential
+@dataclass(frozen=True, slots=True)
+class AwsCredential:
+    """An AWS access key of the seller's (or agency's) AWS account that may receive and delete
+    messages of the notifications queue (SQS ReceiveMessage, DeleteMessage, GetQueueAttributes).
+
+    A separate secret type from LWA [D wave2-anchors 2.4]: it goes only to the SQS endpoint."""
+
+    name: str
+    access_key_id: str
+    secret_access_key: str
+    session_token: str = ""  # temporary (STS) credentials only
+    kind: Kind = field(default="aws", init=False)
+
+    def __post_init__(self) -> None:
+        if not _AWS_KEY_ID.fullmatch(self.access_key_id or ""):
+            raise CredentialError(
+                f"aws credential {self.name!r}: the access key id must be 16-128 letters or "
+                "digits (e.g. AKIA...)"
+            )
+        secret = self.secret_access_key
+        if not secret or any(c.isspace() for c in secret):
+            raise CredentialError(
+                f"aws credential {self.name!r}: the secret access key is empty or contains "
+                "whitespace (a line break from pasting?)"
+            )
+        if any(c.isspace() for c in self.session_token):
+            raise CredentialError(f"aws credential {self.name!r}: session token has whitespace")
+
+    def public(self) -> dict[str, Any]:
+        # The key id is not a secret in AWS's model, but shown shortened all the same.
+        return {
+            "access_key_id": self.access_key_id[:4] + "..." + self.access_key_id[-4:],
+            "session_token": "yes" if self.session_token else "no",
+        }
+
+    def __repr__(self) -> str:
+        return f"AwsCredential(name={self.name!r}, {_fmt(self.public())}, secrets=***)"
+
+    def _to_dict(self) -> dict[str, Any]:
+        return {
+            "access_key_id": self.access_key_id,
+            "secret_access_key": self.secret_access_key,
+            "session_token": self.session_token,
+        }
+
+    @classmethod
+    def _from_dict(cls, name: str, d: dict[str, Any]) -> AwsCredential:
+        return cls(
+            name=name,
+            access_key_id=d["access_key_id"],
+            secret_access_key=d["secret_access_key"],
+            session_token=d.get("session_token") or "",
+        )
+
+    def _secrets(self) -> list[str]:
+        return [self.secret_access_key, self.session_token]
+
+
+@dataclass(frozen=True, slots=True)
+class SecretCredential:
+    """One named secret value (the status page's access token, ``[web] token_secret``)."""
+
+    name: str
+    value: str
+    kind: Kind = field(default="secret", init=False)
+
+    def __post_init__(self) -> None:
+        if len(self.value) < 16 or any(c.isspace() for c in self.value):
+            raise CredentialError(
+                f"secret {self.name!r} must be at least 16 characters without whitespace"
+            )
+
+    def public(self) -> dict[str, Any]:
+        return {"length": len(self.value)}
+
+    def __repr__(self) -> str:
+        return f"SecretCredential(name={self.name!r}, value=***)"
+
+    def _to_dict(self) -> dict[str, Any]:
+        return {"value": self.value}
+
+    @classmethod
+    def _from_dict(cls, name: str, d: dict[str, Any]) -> SecretCredential:
+        return cls(name=name, value=d["value"])
+
+    def _secrets(self) -> list[str]:
+        return [self.value]
+
+
+Credential = AmazonCredential | QadCredential | AwsCredential | SecretCredential
 
 
 def _fmt(d: dict[str, Any]) -> str:

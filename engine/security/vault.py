@@ -30,7 +30,14 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from engine.errors import CredentialError
-from engine.security.credentials import AmazonCredential, Credential, Kind, QadCredential
+from engine.security.credentials import (
+    AmazonCredential,
+    AwsCredential,
+    Credential,
+    Kind,
+    QadCredential,
+    SecretCredential,
+)
 from engine.security.keys import (
     config_dir,
     default_key_file,
@@ -42,6 +49,7 @@ from engine.security.redact import register_secret
 __all__ = [
     "ENV_VAULT",
     "AmazonCredential",
+    "AwsCredential",
     "Credential",
     "QadCredential",
     "Vault",
@@ -179,7 +187,23 @@ class Vault:
             register_secret(s)
         return cred
 
+    def get_aws(self, name: str) -> AwsCredential:
+        cred = AwsCredential._from_dict(name, self._get("aws", name))
+        for s in cred._secrets():
+            if s:
+                register_secret(s)
+        return cred
+
+    def get_secret(self, name: str) -> SecretCredential:
+        cred = SecretCredential._from_dict(name, self._get("secret", name))
+        register_secret(cred.value)  # never printed in a log line
+        return cred
+
     def get(self, kind: Kind, name: str) -> Credential:
+        if kind == "secret":
+            return self.get_secret(name)
+        if kind == "aws":
+            return self.get_aws(name)
         return self.get_amazon(name) if kind == "amazon" else self.get_qad(name)
 
     def _get(self, kind: str, name: str) -> dict[str, Any]:

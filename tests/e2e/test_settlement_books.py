@@ -32,6 +32,11 @@ REQUIRED = {
     "Removal Fee",
     "Disposal Fee",
     "TransactionTotalAmount",  # Cost of Advertising
+    # Order money components (every one the order side posts) and the facilitator's tax.
+    "ShippingTax",
+    "GiftWrap",
+    "GiftWrapTax",
+    "MarketplaceFacilitatorTax-Principal",
 }
 REQUIRED_TYPES = {"Order", "Refund", "Chargeback Refund", "A-to-z Guarantee Refund"}
 CLEARING, CARRY = "1250", "1270"
@@ -92,6 +97,11 @@ def check_coverage(settled: list[Any]) -> None:
     assert {r.amount_description for r in rows} >= REQUIRED
     assert {r.transaction_type for r in rows} >= REQUIRED_TYPES
     assert {r.amount_type for r in rows} >= {"FBA Inventory Reimbursement", "Cost of Advertising"}
+    assert {(r.amount_type, r.amount_description) for r in rows} >= {
+        ("Promotion", "Principal"),
+        ("Promotion", "Shipping"),
+        ("ItemWithheldTax", "MarketplaceFacilitatorTax-Giftwrap"),
+    }
     assert any(s.total < 0 for s in settled), "no negative settlement"
     assert any(s.total == 0 for s in settled), "no zero settlement"
     assert any(not any(r.marketplace_name for r in s.rows) for s in settled), "no unknown mp"

@@ -71,8 +71,9 @@ def profile_table() -> list[str]:
         for f in dataclasses.fields(cls):
             db, why = f.metadata.get("db", ""), f.metadata.get("why", "")
             where = " ".join(x for x in (f"`{db}`" if db else "", f"({why})" if why else "") if x)
+            default = f"`{f.default}`" if f.default else '`""` (not sent)'
             rows.append(
-                f"| `qad.{section}.{f.name}` | `{f.default}` | {f.metadata['evidence']} | {where} |"
+                f"| `qad.{section}.{f.name}` | {default} | {f.metadata['evidence']} | {where} |"
             )
     return rows
 

@@ -191,6 +191,7 @@ class BucketRegistry:
         self._plans = {k: UsagePlan(p.rate * time_scale, p.burst) for k, p in base.items()}
         self._fallback = UsagePlan(FALLBACK_PLAN.rate * time_scale, FALLBACK_PLAN.burst)
         self._clock = clock
+        self._time_scale = time_scale
         self._buckets: dict[tuple[str, str, str], TokenBucket] = {}
         self.enabled = enabled
 
@@ -227,7 +228,9 @@ class BucketRegistry:
             rate = float(header)
         except ValueError:
             return
-        self.bucket(seller, region, operation).set_rate(rate)
+        # The header is per simulated second on a time-scaled simulator: scale it like the plans
+        # (unscaled, a x30 simulator's 0.0056/s would make the engine wait 30 times too long).
+        self.bucket(seller, region, operation).set_rate(rate * self._time_scale)
 
     def throttled(self, seller: str, region: str, operation: str) -> None:
         """Record a 429 for this operation."""

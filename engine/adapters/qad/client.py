@@ -165,6 +165,9 @@ class QadClient:
     async def find_journal_entry_by_reference(self, reference: str) -> Doc | None:
         return await self.parts.finance.find_journal(reference)
 
+    async def find_journal_lines_by_reference(self, reference: str) -> list[Doc]:
+        return await self.parts.finance.find_journal_lines(reference)
+
     async def post_journal_entry(self, je: JournalEntry) -> PostResult:
         return await self.parts.finance.post_journal(je)
 

@@ -143,6 +143,23 @@ class Finance:
             "row": row,
         }
 
+    async def find_journal_lines(self, reference: str) -> list[Doc]:
+        """The lines of the entry with ``reference`` (the posting-line browse, read by reports
+        only): account, debit, credit, description, row; [] when QAD shows none."""
+        b = self.b
+        key, column = "posting_line", "posting_line_reference_column"
+        rows = await self.browser.matching(key, column, reference)
+        return [
+            {
+                "account": str(row.get(b.posting_line_account_column) or ""),
+                "debit": dec(row.get(b.posting_line_debit_column)),
+                "credit": dec(row.get(b.posting_line_credit_column)),
+                "description": str(row.get(b.posting_line_description_column) or ""),
+                "row": row,
+            }
+            for row in rows
+        ]
+
     def _journal_record(self, je: JournalEntry) -> Doc:
         f = self.f
         return {

@@ -110,6 +110,7 @@ class SalesOrder:
     number: str = ""  # deterministic so_nbr, or "" to let QAD number it
     ship_to: ShipTo | None = field(default=None, repr=False)
     after_unknown_outcome: bool = field(default=False, compare=False)
+    remarks: str = ""  # business PO / VAT id (``business_remarks``); sent only if configured
 
     def __post_init__(self) -> None:
         _ref(self.reference)
@@ -266,3 +267,22 @@ class InventoryBalance:
     site: str
     on_hand: Decimal
     locations: int = 0
+
+
+REMARKS_WIDTH = 40  # so_mstr.so_rmks is x(40) [I]
+
+
+def business_remarks(business: Any) -> str:
+    """The remarks of an Amazon Business order: ``PO <number> VAT <id>``, within x(40).
+
+    The VAT id is dropped first when both do not fit, then the PO number is cut; the whole
+    values stay in the command body (``business``) and so in ``audit``."""
+    if not isinstance(business, dict):
+        return ""
+    po = str(business.get("purchase_order_number") or "").strip()
+    vat = str(business.get("buyer_vat_id") or "").strip()
+    parts = [p for p in (f"PO {po}" if po else "", f"VAT {vat}" if vat else "") if p]
+    text = " ".join(parts)
+    if len(text) > REMARKS_WIDTH and po:
+        text = f"PO {po}"
+    return text[:REMARKS_WIDTH]

@@ -194,6 +194,7 @@ class SalesOrders:
             f.so_due_date: qdate(due),
             f.so_customer_po: so.reference,
             **so.ship_to_fields(f.so_ship_to_address),  # merchant-fulfilled only
+            **({f.so_remarks: so.remarks} if f.so_remarks and so.remarks else {}),
             DATA_OPERATION: "C",
             CONCURRENCY_HASH: "",
         }

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -30,6 +32,7 @@ from engine.errors import (
     RemoteUnavailable,
     UnknownOutcome,
 )
+from engine.observe import NULL_OBSERVER, Observer, RemoteCall, outcome_of
 
 from .settings import QadSettings
 
@@ -117,6 +120,12 @@ class Transport:
         self._lock = asyncio.Lock()
         self.logins = 0
         self.refreshes = 0
+        self.observer: Observer = NULL_OBSERVER  # metrics: every HTTP exchange (engine.observe)
+        paths = dataclasses.asdict(settings.paths)
+        self._path_keys = sorted(  # longest first: the most specific [qad.paths] key wins
+            ((k, p) for k, p in paths.items() if isinstance(p, str) and p and p[:4] != "urn:"),
+            key=lambda kp: -len(kp[1]),
+        )
 
     def url(self, rel: str) -> str:
         return f"{self.base}/{rel}"
@@ -136,6 +145,31 @@ class Transport:
         data: Any = None,
         headers: Mapping[str, str] | None = None,
         write: bool = False,
+    ) -> tuple[int, bytes, Mapping[str, str]]:
+        started = time.monotonic()
+        try:
+            answer = await self._exchange(method, rel, params, data, headers, write)
+        except Exception as exc:
+            self._observe(method, rel, outcome_of(getattr(exc, "status", None), exc), started)
+            raise
+        self._observe(method, rel, outcome_of(answer[0], None), started)
+        return answer
+
+    def _observe(self, method: str, rel: str, outcome: str, started: float) -> None:
+        # Labelled by the [qad.paths] key, never by rel itself (it may carry a document id).
+        operation = next((k for k, p in self._path_keys if rel == p or rel.startswith(p + "/")), "")
+        self.observer.remote_call(
+            RemoteCall("qad", operation or "other", "", method, outcome, time.monotonic() - started)
+        )
+
+    async def _exchange(
+        self,
+        method: str,
+        rel: str,
+        params: Params | None,
+        data: Any,
+        headers: Mapping[str, str] | None,
+        write: bool,
     ) -> tuple[int, bytes, Mapping[str, str]]:
         try:
             async with asyncio.timeout(self.settings.request_timeout_s):

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from dataclasses import replace as replace_fields
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
+from functools import partial
 
 from engine.sim.amazon.sellers import SellerConfig
 from engine.sim.business import CatalogItem, Marketplace, catalog
 
-__all__ = ["FX", "TAX", "OrderBook", "SimLine", "SimOrder", "money", "quantum"]
+__all__ = ["FX", "TAX", "OrderBook", "SimLine", "SimOrder", "money", "quantum", "split_lines"]
 
 DAY = 86400.0
 FX = {
@@ -191,6 +192,55 @@ def _money_extras(o: SimOrder, seed: int, earlier: list[SimOrder]) -> SimOrder:
     return replace_fields(o, lines=tuple(lines), business_po=po, replaced_order_id=replaced)
 
 
+def _share(v: Decimal, q: int, currency: str) -> Decimal:
+    return money(v / q, currency)
+
+
+def split_lines(o: SimOrder, seed: int, share: float) -> SimOrder:
+    """``share`` of the AFN lines with quantity >= 2 shipped from two fulfilment centres: two
+    real lines of the same SKU (qty 1 + rest), each with its own OrderItemId, every money
+    component split so the two sum to the original exactly. The All Orders flat file then shows
+    two rows of the same order+sku [U selling-partner-api-models#442, docs#3277]; the Orders API
+    shows the same two lines (it is the business, not a report artefact). Own RNG (seed, order
+    id): no other draw changes; share 0 changes nothing."""
+    if share <= 0 or o.channel != "AFN":
+        return o
+    rng = random.Random(f"{seed}:split:{o.order_id}")
+    out: list[SimLine] = []
+    for ln in o.lines:
+        if ln.quantity < 2 or rng.random() >= share:
+            out.append(ln)
+            continue
+        cur, q = o.currency, ln.quantity
+        part = partial(_share, q=q, currency=cur)  # the first line's (qty 1) share
+        first = replace_fields(
+            ln,
+            quantity=1,
+            item_price=money(ln.item_price / q, cur),  # unit x 1: exact (it is unit x qty)
+            item_tax=part(ln.item_tax),
+            shipping=part(ln.shipping),
+            shipping_tax=part(ln.shipping_tax),
+            shipping_discount=part(ln.shipping_discount),
+            promotion=part(ln.promotion),
+        )
+        rest = replace_fields(
+            ln,
+            order_item_id=f"{rng.randrange(10**13, 10**14)}",
+            quantity=q - 1,
+            item_price=ln.item_price - first.item_price,
+            item_tax=ln.item_tax - first.item_tax,
+            shipping=ln.shipping - first.shipping,
+            shipping_tax=ln.shipping_tax - first.shipping_tax,
+            shipping_discount=ln.shipping_discount - first.shipping_discount,
+            promotion=ln.promotion - first.promotion,
+            promotion_id=ln.promotion_id if ln.promotion - first.promotion else "",
+            gift_wrap=Decimal(0) * quantum(cur),
+            gift_wrap_tax=Decimal(0) * quantum(cur),
+        )
+        out += [first, rest]
+    return replace_fields(o, lines=tuple(out))
+
+
 class OrderBook:
     """All orders of all sellers, sorted by purchase time, generated day by day on demand."""
 
@@ -205,8 +255,10 @@ class OrderBook:
         orders_per_day: int,
         total_orders: int | None,
         lines_per_order: int | None = None,
+        split_line_share: float = 0.0,
     ) -> None:
         self.seed = seed
+        self.split_line_share = split_line_share  # split_lines(); 0 = the business as before
         # None: the realistic mix (mostly one line); n: n-1..n+1 lines, mean n (benchmarks).
         self.lines_per_order = lines_per_order
         self.sellers = sellers
@@ -299,7 +351,7 @@ class OrderBook:
             seq = (si * 10**6 + day * 20000 + i) % 10**7
             oid = f"{_PREFIX.get(mp.country, '111')}-{seq:07d}-{rng.randrange(10**7):07d}"
             out.append(
-                _money_extras(
+                self._extras(
                     SimOrder(
                         oid,
                         cfg.name,
@@ -317,6 +369,9 @@ class OrderBook:
                 )
             )
         return out
+
+    def _extras(self, o: SimOrder, seed: int, earlier: list[SimOrder]) -> SimOrder:
+        return split_lines(_money_extras(o, seed, earlier), seed, self.split_line_share)
 
     def purchased_between(self, lo: float, hi: float) -> list[SimOrder]:
         """Orders with lo <= purchased < hi (generated up to ``hi`` first)."""

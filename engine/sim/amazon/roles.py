@@ -128,6 +128,8 @@ REPORT_TYPE_ROLES: dict[str, frozenset[str]] = {
     # Order reports [U]; assumed like the orders operations [I].
     "GET_FLAT_FILE_ALL_ORDERS_DATA_BY_LAST_UPDATE_GENERAL": _ORDERS,
     "GET_FLAT_FILE_ALL_ORDERS_DATA_BY_ORDER_DATE_GENERAL": _ORDERS,
+    "GET_XML_ALL_ORDERS_DATA_BY_LAST_UPDATE_GENERAL": _ORDERS,
+    "GET_XML_ALL_ORDERS_DATA_BY_ORDER_DATE_GENERAL": _ORDERS,
 }
 _REPORT_OPS = {"getReports", "createReport", "getReport", "getReportDocument", "cancelReport"}
 

@@ -19,14 +19,17 @@ from engine.sim.amazon.common import (
     parse_time,
 )
 from engine.sim.amazon.documents import LOCALES, settlement_file, tsv
+from engine.sim.amazon.order_reports import (
+    ORDER_REPORT_TYPES,
+    prepare,
+    stream_document,
+    window,
+)
 from engine.sim.amazon.world import DOC_URL_TTL, SETTLEMENT_TYPE, WORLD_KEY, Report, World
 
 __all__ = ["DOCUMENT_ROUTE", "REPORT_ROUTES"]
 
-CREATABLE = (
-    "GET_MERCHANT_LISTINGS_ALL_DATA",
-    "GET_FLAT_FILE_ALL_ORDERS_DATA_BY_LAST_UPDATE_GENERAL",
-)
+CREATABLE = ("GET_MERCHANT_LISTINGS_ALL_DATA", *sorted(ORDER_REPORT_TYPES))
 _NOT_ALLOWED = {SETTLEMENT_TYPE: 1118, "GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE": 1117}
 RETENTION = 90 * 86400.0
 
@@ -47,7 +50,7 @@ def _report_json(r: Report, now: float) -> dict[str, Any]:
     if status != "IN_QUEUE":
         body["processingStartTime"] = iso(r.created + (0 if r.settlement_key else 10))
     if status in ("DONE", "FATAL", "CANCELLED"):
-        body["processingEndTime"] = iso(r.created + (0 if r.settlement_key else 45))
+        body["processingEndTime"] = iso(r.created + (0 if r.settlement_key else r.ready_after))
     if status == "DONE" and r.document_id:
         body["reportDocumentId"] = r.document_id
     return body
@@ -86,15 +89,19 @@ async def create_report(request: web.Request) -> web.Response:
     now = world.now()
     start = parse_time(spec.get("dataStartTime"), "dataStartTime")
     end = parse_time(spec.get("dataEndTime"), "dataEndTime")
-    if rtype.startswith("GET_FLAT_FILE_ALL_ORDERS"):
-        start = start if start is not None else now - 30 * 86400
-        end = end if end is not None else now
+    all_orders = rtype in ORDER_REPORT_TYPES
+    if all_orders:
+        start, end = window(start, end, now)
     outcome = "DONE"
     fault = world.faults.take(("report_outcome",), "createReport", caller.region)
     if fault is not None:
         outcome = fault.outcome
-    elif world.report_rules.too_soon(world.reports.values(), caller.seller, rtype, mps, now):
-        outcome = "CANCELLED"  # requested too often [C docs#1329, docs#1604]; threshold [U]
+    elif not all_orders and world.report_rules.too_soon(
+        world.reports.values(), caller.seller, rtype, mps, now
+    ):
+        # Requested too often [C docs#1329, docs#1604]; threshold [U]. The four All Orders
+        # reports "are not subject to this limitation" [D] (order_reports.py).
+        outcome = "CANCELLED"
     rid = world.new_report_id()
     report = Report(
         rid,
@@ -108,7 +115,9 @@ async def create_report(request: web.Request) -> web.Response:
         outcome,
         options=dict(spec.get("reportOptions") or {}),
     )
-    if outcome == "DONE":
+    if all_orders:
+        prepare(world, report)  # may turn DONE into CANCELLED (no eligible data)
+    if report.outcome == "DONE":
         report.document_id = f"amzn1.spdoc.1.4.{caller.region.lower()}.{rid}.T{int(now)}"
         world.documents[report.document_id] = rid
     world.reports[rid] = report
@@ -227,72 +236,10 @@ def render(world: World, r: Report) -> tuple[bytes, str]:
     charset = {"JP": "cp932", "US": "UTF-8", "CA": "UTF-8"}.get(mp.country if mp else "", "Cp1252")
     if r.report_type == "GET_MERCHANT_LISTINGS_ALL_DATA":
         return tsv(listings_report(world, r)).encode(charset), charset
-    return tsv(_orders_report(world, r)).encode(charset), charset
+    raise ValueError(f"no flat renderer for {r.report_type}")  # order reports stream
 
 
-def _orders_report(world: World, r: Report) -> list[list[str]]:
-    cols = [
-        "amazon-order-id",
-        "merchant-order-id",
-        "purchase-date",
-        "last-updated-date",
-        "order-status",
-        "fulfillment-channel",
-        "sales-channel",
-        "sku",
-        "asin",
-        "item-status",
-        "quantity",
-        "currency",
-        "item-price",
-        "item-tax",
-        "shipping-price",
-        "item-promotion-discount",
-        "ship-city",
-        "ship-postal-code",
-        "ship-country",
-        "promotion-ids",
-    ]
-    rows = [cols]
-    seller = world.configs[r.seller].name
-    assert r.data_start is not None and r.data_end is not None
-    end = min(r.data_end, r.created)
-    for o in world.book.purchased_between(r.data_start - 16 * 86400, end):
-        if o.seller != seller or o.marketplace.marketplace_id not in r.marketplace_ids:
-            continue
-        if not r.data_start <= o.last_update(end) < end:
-            continue
-        status = o.status(end)
-        for ln in o.lines:
-            priced = status != "Pending"
-            rows.append(
-                [
-                    o.order_id,
-                    "",
-                    iso(o.purchased),
-                    iso(o.last_update(end)),
-                    status,
-                    "Amazon" if o.channel == "AFN" else "Merchant",
-                    o.marketplace.name,
-                    ln.item.sku,
-                    ln.item.asin,
-                    status,
-                    str(ln.quantity),
-                    o.currency,
-                    str(ln.item_price) if priced else "",
-                    str(ln.item_tax) if priced else "",
-                    str(ln.shipping) if priced else "",
-                    str(ln.promotion) if priced else "",
-                    "",
-                    "",
-                    o.marketplace.country,
-                    ln.promotion_id,
-                ]
-            )
-    return rows
-
-
-async def download(request: web.Request) -> web.Response:
+async def download(request: web.Request) -> web.StreamResponse:
     """Pre-signed URL: no SP-API headers, expires 300 s (sim) after getReportDocument."""
     world: World = request.app[WORLD_KEY]
     doc_id = request.match_info["doc"]
@@ -310,6 +257,16 @@ async def download(request: web.Request) -> web.Response:
     expired = world.faults.take(("expire_url",), "downloadDocument", None) is not None
     if expired or world.now() > issued + DOC_URL_TTL:
         return _s3_error("AccessDenied", "Request has expired")
+    report = world.reports[rid]
+    if report.report_type in ORDER_REPORT_TYPES:
+        return await stream_document(
+            request,
+            world,
+            report,
+            content_encoding=q.get("ce") == "1",
+            charsetless=world.report_rules.without_charset(doc_id),
+            truncate=world.faults.take(("truncate",), "downloadDocument", None) is not None,
+        )
     data, charset = render(world, world.reports[rid])
     packed = gzip.compress(data, mtime=0)
     headers = {"Content-Type": f"text/plain; charset={charset}"}

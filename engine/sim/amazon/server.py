@@ -272,6 +272,9 @@ class AmazonSimulator:
         report_cooldown_s: float = 600.0,
         charsetless_share: float = 0.25,
         paging_filters_must_match: bool = True,
+        order_report_lag_s: float = 1800.0,
+        order_report_processing_s: float = 60.0,
+        split_line_share: float = 0.0,
     ) -> None:
         """``roles``: granted SP-API roles per seller index (default: SellerConfig.roles, i.e.
         every role); ``denied_roles``: taken from every seller; ``operation_roles`` /
@@ -287,6 +290,7 @@ class AmazonSimulator:
             total_orders=total_orders,
             rate_limits=rate_limits,
             lines_per_order=lines_per_order,
+            split_line_share=split_line_share,
             roles={i: {canonical_role(r) for r in given} for i, given in (roles or {}).items()},
             role_options={
                 "operation_roles": operation_roles,
@@ -307,6 +311,11 @@ class AmazonSimulator:
         self.world.report_rules.cooldown_s = report_cooldown_s
         self.world.report_rules.charsetless_share = charsetless_share
         self.world.paging_rules.filters_must_match = paging_filters_must_match
+        # All Orders reports (order_reports.py): an order shows up to ``order_report_lag_s``
+        # late [D "up to 30 minutes"]; processing takes ``order_report_processing_s`` [G];
+        # ``split_line_share`` of AFN lines with qty >= 2 are two lines of one SKU (data.py).
+        self.world.order_report_lag_s = order_report_lag_s
+        self.world.order_report_processing_s = order_report_processing_s
         self.truth = Truth(self.world)
         self._host, self._port = host, port
         self._runner: web.AppRunner | None = None

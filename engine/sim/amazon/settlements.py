@@ -1,5 +1,15 @@
 """Settlements: every 14 days per (seller, region, currency), reconciling to orders/refunds/fees.
 
+Order rows: every money component the Orders API shows for the order (engine/sim/amazon/data.py
+draws them, with their shares): per line ItemPrice/Principal, Tax, Shipping, ShippingTax,
+GiftWrap, GiftWrapTax and Promotion/Principal, Promotion/Shipping (negative), so an order's
+ItemPrice + Promotion rows sum to what the order charged (``SimOrder.total()``); for a
+marketplace-facilitator order (US) ItemWithheldTax rows give the tax back to Amazon
+(MarketplaceFacilitatorTax-Principal / -Shipping / -Giftwrap, negative); then Commission 15 %
+of the principal and, for FBA, FBAPerUnitFulfillmentFee 3.22 per unit. A refund returns the
+first line's principal, tax and promotion (and withheld tax), keeps the commission less a
+RefundCommission of 20 % of it (at most 5.00).
+
 Besides orders, refunds and their fees, every line type of wave-2 anchors §5.2 is generated,
 deterministically from the settlement's phase k = index + a per-(seller, region, currency)
 offset (so even a short history shows several kinds) and the order id for disputes: the same seed
@@ -273,29 +283,42 @@ def _line_row(
 
 
 def _order_rows(o: SimOrder) -> list[SettlementRow]:
+    """Every money component the order charged (the same amounts the Orders API serves), so
+    Σ ItemPrice + Promotion rows of an order = ``o.total()``; then Amazon's withholdings and
+    fees. Line names as V2 flat files show them [C]; MarketplaceFacilitatorTax-Giftwrap is the
+    Finances ChargeType [D], its flat-file spelling by analogy [I]."""
     cur, fx = o.currency, FX[o.currency]
     rows = []
     for ln in o.lines:
         rows.append(_line_row(o, ln, "ItemPrice", "Principal", ln.item_price, str(ln.quantity)))
         rows.append(_line_row(o, ln, "ItemPrice", "Tax", ln.item_tax))
-        if o.marketplace.country == "US":
-            rows.append(
-                _line_row(
-                    o, ln, "ItemWithheldTax", "MarketplaceFacilitatorTax-Principal", -ln.item_tax
-                )
-            )
-        if ln.shipping:
-            rows.append(_line_row(o, ln, "ItemPrice", "Shipping", ln.shipping))
-        if ln.promotion:
-            rows.append(
-                _line_row(o, ln, "Promotion", "Principal", -ln.promotion, promo=ln.promotion_id)
-            )
+        for desc, amount in (
+            ("Shipping", ln.shipping),
+            ("ShippingTax", ln.shipping_tax),
+            ("GiftWrap", ln.gift_wrap),
+            ("GiftWrapTax", ln.gift_wrap_tax),
+        ):
+            if amount:
+                rows.append(_line_row(o, ln, "ItemPrice", desc, amount))
+        for desc, amount in (("Principal", ln.promotion), ("Shipping", ln.shipping_discount)):
+            if amount:
+                rows.append(_line_row(o, ln, "Promotion", desc, -amount, promo=ln.promotion_id))
+        if o.facilitator_tax:
+            rows += [_line_row(o, ln, "ItemWithheldTax", d, -a) for d, a in _withheld(ln)]
         commission = money(ln.item_price * Decimal("0.15"), cur)
         rows.append(_line_row(o, ln, "ItemFees", "Commission", -commission))
         if o.channel == "AFN":
             fee = money(Decimal("3.22") * fx, cur) * ln.quantity
             rows.append(_line_row(o, ln, "ItemFees", "FBAPerUnitFulfillmentFee", -fee))
     return rows
+
+
+def _withheld(ln: SimLine) -> list[tuple[str, Decimal]]:
+    """(amount-description, amount) of the marketplace-facilitator tax Amazon keeps, per
+    taxed component of the line (ItemWithheldTax rows carry it negated)."""
+    parts = (("Principal", ln.item_tax), ("Shipping", ln.shipping_tax),
+             ("Giftwrap", ln.gift_wrap_tax))  # fmt: skip
+    return [(f"MarketplaceFacilitatorTax-{p}", amount) for p, amount in parts if amount]
 
 
 def _refund_rows(o: SimOrder) -> list[SettlementRow]:
@@ -327,7 +350,7 @@ def _refund_rows(o: SimOrder) -> list[SettlementRow]:
         row("ItemPrice", "Principal", -ln.item_price, str(-ln.quantity)),
         row("ItemPrice", "Tax", -ln.item_tax),
     ]
-    if o.marketplace.country == "US":
+    if o.facilitator_tax:
         rows.append(row("ItemWithheldTax", "MarketplaceFacilitatorTax-Principal", ln.item_tax))
     if ln.promotion:
         rows.append(row("Promotion", "Principal", ln.promotion))

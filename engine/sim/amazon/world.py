@@ -53,11 +53,13 @@ class Report:
     document_id: str | None = None
     settlement_key: tuple[str, str, str, int] | None = None
     options: dict[str, str] = field(default_factory=dict)
+    ready_after: float = 45.0  # sim seconds from creation to DONE/FATAL/CANCELLED
+    body_text: str | None = None  # a fixed document body ("Date range exceeded", order_reports)
 
     def status(self, now: float) -> str:
         if self.cancelled_at is not None:
             return "CANCELLED"
-        if self.settlement_key is not None or now >= self.created + 45:
+        if self.settlement_key is not None or now >= self.created + self.ready_after:
             return self.outcome
         return "IN_PROGRESS" if now >= self.created + 10 else "IN_QUEUE"
 
@@ -74,6 +76,7 @@ class World:
         total_orders: int | None,
         rate_limits: bool,
         lines_per_order: int | None = None,
+        split_line_share: float = 0.0,
         roles: dict[int, set[str]] | None = None,
         role_options: dict[str, Any] | None = None,
     ) -> None:
@@ -86,8 +89,18 @@ class World:
         start = clock.start.timestamp()
         origin = (start // DAY - history_days) * DAY
         self.book = OrderBook(
-            seed, sellers, origin, history_days, orders_per_day, total_orders, lines_per_order
+            seed,
+            sellers,
+            origin,
+            history_days,
+            orders_per_day,
+            total_orders,
+            lines_per_order,
+            split_line_share,
         )
+        # All Orders reports (order_reports.py): visibility lag and processing time, sim seconds
+        self.order_report_lag_s = 1800.0
+        self.order_report_processing_s = 60.0
         self.settlements = Settlements(
             self.book, origin - 3 * DAY, {c.name: c.settlement_locale for c in sellers}
         )

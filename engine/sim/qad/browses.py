@@ -63,6 +63,9 @@ def _mfg(table: str, *fields: str) -> dict[str, tuple[str, str]]:
 
 _INVOICE_TYPES = "CASE ar_type WHEN 'I' THEN 'INVOICE' ELSE 'CREDITNOTE' END"
 
+_JOURNAL_DEBIT = "journalEntry.debitTC"
+_LINE_DEBIT, _LINE_CREDIT = "postingLine.debitTC", "postingLine.creditTC"
+
 BROWSES: dict[str, Browse] = {
     b.browse_id: b
     for b in (
@@ -163,6 +166,25 @@ BROWSES: dict[str, Browse] = {
             "gltr_voucher",
         ),
         Browse(
+            "urn:browse:bebrowse:com.qad.financials.generalledger.postingLines",
+            "Journal Entry Lines",
+            "PostingLine",
+            # One row per journal line; gltr_amt (debit positive) is split into debitTC and
+            # creditTC by ``_rows`` (exactly, never through a float).
+            "(SELECT gltr_voucher, gltr_line, gltr_doc, gltr_acc, gltr_amt, gltr_desc "
+            "FROM gltr_hist WHERE gltr_doc_typ = 'JL')",
+            {
+                "postingLine.voucher": ("gltr_voucher", "Posting.PostingVoucher"),
+                "postingLine.line": ("gltr_line", "PostingLine.PostingLineSequence"),
+                "postingLine.reference": ("gltr_doc", "Posting.PostingInvoiceReferenceTxt"),
+                "postingLine.glCode": ("gltr_acc", "GL.GLCode"),
+                _LINE_DEBIT: ("gltr_amt", "PostingLine.PostingLineDebitTC"),
+                _LINE_CREDIT: ("gltr_amt", "PostingLine.PostingLineCreditTC"),
+                "postingLine.description": ("gltr_desc", "PostingLine.PostingLineText"),
+            },
+            "gltr_voucher, gltr_line",
+        ),
+        Browse(
             "urn:browse:mfg:cm007",
             "Customers",
             "cm_mstr",
@@ -175,8 +197,6 @@ BROWSES: dict[str, Browse] = {
         ),
     )
 }
-
-_JOURNAL_DEBIT = "journalEntry.debitTC"
 
 
 def _rows(call: Call, browse_id: str) -> list[Row] | None:
@@ -192,6 +212,10 @@ def _rows(call: Call, browse_id: str) -> list[Row] | None:
                 r[_JOURNAL_DEBIT] = sum(
                     (Decimal(x) for x in (r[_JOURNAL_DEBIT] or "").split()), Decimal(0)
                 )
+        if _LINE_DEBIT in found.columns:
+            for r in rows:
+                amount = Decimal(r[_LINE_DEBIT] or 0)
+                r[_LINE_DEBIT], r[_LINE_CREDIT] = max(amount, Decimal(0)), max(-amount, Decimal(0))
         return apply_filters(rows, call.filters)
     except BrowseError as exc:
         raise HttpError(400, str(exc)) from None

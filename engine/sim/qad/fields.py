@@ -46,6 +46,8 @@ HEADER: dict[str, str] = {
     "dueDate": "so_mstr.so_due_date",
     "purchaseOrder": "so_mstr.so_po",
     "shipToAddress": "so_mstr.so_ship_addr",
+    # so_rmks is a real so_mstr column [C]; its Adaptive JSON name is a guess [G].
+    "remarks": "so_mstr.so_rmks",
     "dataOperation": "",
     "concurrencyHash": "",
     "creditTermsCode": "so_mstr.so_cr_terms",

@@ -63,6 +63,8 @@ def header_json(head: Mapping[str, Any]) -> dict[str, Any]:
         out[field] = Decimal(head[column]) if head[column] else Decimal(1)
     if head["so_ship_addr"]:
         out["shipToAddress"] = json.loads(head["so_ship_addr"])
+    if head["so_rmks"]:
+        out["remarks"] = head["so_rmks"]
     return out
 
 

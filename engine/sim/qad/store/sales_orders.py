@@ -45,7 +45,10 @@ _MUTABLE = {
     "exchangeRate2": "so_ex_rate2",
     "isConfirmed": "so_conf",
     "shipToAddress": "so_ship_addr",
+    "remarks": "so_rmks",
 }
+# so_rmks is x(40) in QAD's schema [I: the usual width of QAD remark fields]; longer is refused.
+REMARKS_WIDTH = 40
 _FIXED = {
     "domainCode": "so_domain",
     "soldToCustomerCode": "so_cust",
@@ -105,6 +108,8 @@ def _column_value(field: str, value: Any) -> str:
     """The so_mstr text of one mutable header field."""
     if field == "shipToAddress":
         return _address(value)
+    if field == "remarks" and len(text(value)) > REMARKS_WIDTH:
+        raise BusinessError(field, f"remarks is longer than {REMARKS_WIDTH} characters")
     if field == "dueDate":
         return parse_date(value, field).isoformat()
     if field in ("exchangeRate", "exchangeRate2"):

@@ -77,6 +77,7 @@ _ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
         "so_ex_rate2",
         "so_conf",
         "so_ship_addr",  # JSON of the header's shipToAddress (merchant-fulfilled orders)
+        "so_rmks",  # remarks: the business PO / VAT id when [qad.fields] so_remarks is set
     ),
     "sod_det": ("sod_status", "sod_disc"),
 }

@@ -1,0 +1,1 @@
+"""AWS clients: the SQS queue of the notifications accelerator (optional extra ``sqs``)."""

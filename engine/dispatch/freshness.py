@@ -1,0 +1,133 @@
+"""Freshness samples: how old Amazon's order version was when QAD got it.
+
+One row per order *version* posted to QAD (a sales order create or update that reached ``ok``
+or ``exists``): the order's Amazon ``LastUpdateDate`` (from the event the command was derived
+from) and the moment of the post on the engine's Amazon clock (the simulator's clock when
+``[amazon] clock = "simulator"``, so time-scaled runs measure in simulated time). The row is
+written by ``Outbox``'s ``after_attempt`` hook, inside the transaction that records the attempt,
+so a sample exists exactly when the done state does. Keyed by (order, last_update): a re-post,
+a replay or an ``exists`` after an unknown outcome never counts twice. Rows older than
+``RETENTION`` are pruned on write (the table stays small: about one row per order change).
+``engine.ops.freshness`` reads it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from engine.commands.records import AttemptRecord, iso
+from engine.log.ports import Transaction
+
+__all__ = ["KINDS", "RETENTION", "SCHEMA", "FreshnessRecorder"]
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS order_freshness (
+    order_id    TEXT NOT NULL,
+    last_update TEXT NOT NULL,   -- Amazon LastUpdateDate of the posted version (ISO Z)
+    flow        TEXT NOT NULL,   -- status flow name, e.g. amazon.orders
+    region      TEXT NOT NULL,   -- NA / EU / FE
+    kind        TEXT NOT NULL,   -- create | update
+    posted_at   TEXT NOT NULL,   -- on the engine's Amazon clock (ISO Z)
+    seconds     REAL NOT NULL,   -- posted_at - last_update
+    command_id  TEXT NOT NULL,
+    PRIMARY KEY (order_id, last_update)
+);
+CREATE INDEX IF NOT EXISTS order_freshness_by_posted ON order_freshness (posted_at);
+"""
+
+# command kind -> sample kind; only sales orders carry an Amazon order version.
+KINDS = {"qad.sales_order.create": "create", "qad.sales_order.update": "update"}
+RETENTION = timedelta(days=8)  # "last day" windows need one; a week of margin for audits
+_DONE = ("ok", "exists")
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class FreshnessRecorder:
+    """``Outbox.after_attempt`` hook; ``clock`` is the engine's Amazon clock."""
+
+    def __init__(self, clock: Callable[[], datetime] = _utc_now) -> None:
+        self.clock = clock
+        self._pruned_at: datetime | None = None
+
+    async def __call__(self, tx: Transaction, attempt: AttemptRecord) -> None:
+        if attempt.outcome not in _DONE or attempt.command_id.split(":", 1)[0] not in KINDS:
+            return
+        try:
+            await self._record(tx, attempt)
+        except Exception as exc:  # advisory: a sample must never cost the attempt row itself
+            log.warning("freshness of %s not recorded: %s", attempt.command_id, exc)
+
+    async def _record(self, tx: Transaction, attempt: AttemptRecord) -> None:
+        kind = KINDS[attempt.command_id.split(":", 1)[0]]
+        rows = await tx.fetchall(
+            "SELECT record_key, positions FROM commands WHERE command_id = ?",
+            (attempt.command_id,),
+        )
+        if not rows:
+            return
+        order_id, positions = str(rows[0][0]), _positions(rows[0][1])
+        if not positions:
+            return
+        payload = await _payload(tx, max(positions))
+        last_update = _aware(payload.get("last_update"))
+        if last_update is None:
+            return  # an event without Amazon's LastUpdateDate: nothing to measure from
+        posted = self.clock()
+        await tx.execute(
+            "INSERT OR IGNORE INTO order_freshness (order_id, last_update, flow, region, kind, "
+            "posted_at, seconds, command_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                order_id,
+                iso(last_update),
+                "amazon.orders",
+                str(payload.get("region") or ""),
+                kind,
+                iso(posted),
+                max(0.0, (posted - last_update).total_seconds()),
+                attempt.command_id,
+            ),
+        )
+        if self._pruned_at is None or posted - self._pruned_at > timedelta(hours=1):
+            self._pruned_at = posted
+            await tx.execute(
+                "DELETE FROM order_freshness WHERE posted_at < ?", (iso(posted - RETENTION),)
+            )
+
+
+def _positions(raw: Any) -> list[int]:
+    try:
+        values = orjson.loads(raw)
+    except (orjson.JSONDecodeError, TypeError):
+        return []
+    return [int(v) for v in values if isinstance(v, int)] if isinstance(values, list) else []
+
+
+async def _payload(tx: Transaction, position: int) -> dict[str, Any]:
+    rows = await tx.fetchall("SELECT payload FROM events WHERE position = ?", (position,))
+    if not rows:
+        return {}
+    try:
+        data = orjson.loads(rows[0][0])
+    except orjson.JSONDecodeError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _aware(text: Any) -> datetime | None:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return ts.astimezone(UTC) if ts.tzinfo is not None else None
