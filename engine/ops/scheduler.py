@@ -103,7 +103,9 @@ async def run_flows(engine: Schedulable, drain_s: float = 30.0) -> None:
                 failures += 1
                 wait = next_start(started, every, loop.time()) - loop.time()
                 if failures >= FAILING_AFTER:
-                    if failures == FAILING_AFTER:  # once per streak: status shows it as failed
+                    # Once per streak of retriable errors: status shows it as failed. A crash
+                    # (no report) is already recorded by ``guarded`` with its own reason.
+                    if failures == FAILING_AFTER and report is not None:
                         await engine.health.failed(name, PollFailed(f"{failures} polls: {error}"))
                     wait = max(every, poll.failing_retry_s / scale)  # slower, never faster
             else:
