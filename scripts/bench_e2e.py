@@ -13,8 +13,16 @@ done), orders_per_s, engine_cpu_ms_per_order and engine_peak_rss_mb (the engine 
 getrusage, not the simulators'), qad_posts (attempts recorded 'ok'), qad_documents, duplicates
 (from the QAD tenant snapshot; must be 0), and rebuild_events_per_s for ``ml-connector rebuild
 --dry-run`` on the resulting log (a subprocess, timed from start to exit). Progress: stderr.
+In the same run (issue 18): qad_sim_capacity_orders_per_s, the run's sales orders posted into a
+fresh QAD simulator by a tight client at the same concurrency (``bench_qad_capacity``), and
+engine_to_qad_sim_capacity = orders_per_s / that; round_trips_per_order (aiosqlite worker-thread
+hops of the engine's event log connections) and write_transactions_per_order
+(``engine.log.sqlite.io_counter``); qad_requests_per_order and qad_lookups_per_order (the
+``browses`` path) from the engine's own request metrics.
 
-Targets (issue 8): >= 200 orders/s and engine peak RSS <= 150 MB on a 2-core machine.
+Targets: >= 200 orders/s and engine peak RSS <= 150 MB on a 2-core machine (issue 8); engine
+>= 0.5 of the QAD simulator's capacity on the 20k run (issue 18). ``--orders 300`` is the short
+form the test suite runs.
 """
 
 from __future__ import annotations
@@ -32,6 +40,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from bench_qad_capacity import measure as measure_qad_capacity
 
 from engine.sim.process import SimulatorProcess, serve_amazon, serve_qad
 
@@ -118,6 +128,7 @@ async def _engine_main(spec: dict[str, Any]) -> dict[str, Any]:
     def progress(msg: str) -> None:
         _say(f"engine: {msg} (rss {_rss_mb():.0f} MB, peak so far {peak[0]:.0f} MB)")
 
+    counter = _count_round_trips()
     profile = spec.get("profile")
     prof: Any = None
     if profile:
@@ -138,18 +149,61 @@ async def _engine_main(spec: dict[str, Any]) -> dict[str, Any]:
                 del eng.pollers[name]
         ticker = asyncio.create_task(_ticker(eng))
         try:
-            report = await eng.sync_once(progress=progress, dispatch_timeout_s=3600.0)
+            # --sequential: the phases one after another, as before issue 18 (E4's overlap).
+            extra = {"overlap": False} if spec.get("sequential") else {}
+            report = await eng.sync_once(progress=progress, dispatch_timeout_s=3600.0, **extra)
         finally:
             ticker.cancel()
+        qad_calls = _qad_calls(eng)
     if prof is not None:
         prof.disable()
         prof.dump_stats(profile)
     return {
+        "qad_calls": qad_calls,
+        "round_trips": counter.round_trips,
+        "write_transactions": counter.write_transactions,
+        "write_transactions_by_caller": dict(getattr(counter, "by_caller", {})),
         "polled": {k: v.fetched for k, v in report.polled.items()},
         "poll_errors": report.poll_errors,
         "projected": report.projected,
         "dispatched": report.dispatched,
     }
+
+
+def _qad_calls(eng: Any) -> dict[str, int]:
+    """QAD requests the engine made, by [qad.paths] key (its own metrics counter)."""
+    calls: dict[str, int] = {}
+    for metric in eng.metrics.qad_requests.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total"):
+                op = sample.labels.get("operation", "")
+                calls[op] = calls.get(op, 0) + int(sample.value)
+    return calls
+
+
+def _count_round_trips() -> Any:
+    """The engine's own counter of aiosqlite worker-thread hops and write transactions; on an
+    older tree without it (a baseline run), the same counts from a class-level patch."""
+    try:
+        from engine.log.sqlite import io_counter  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        import types
+
+        import aiosqlite.core
+
+        counts = types.SimpleNamespace(round_trips=0, write_transactions=0)
+        inner: Any = aiosqlite.core.Connection._execute
+
+        async def counted(self: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+            counts.round_trips += 1
+            if args and args[0] == "BEGIN IMMEDIATE":
+                counts.write_transactions += 1
+            return await inner(self, fn, *args, **kwargs)
+
+        aiosqlite.core.Connection._execute = counted  # type: ignore[method-assign]
+        return counts
+    io_counter.enable()
+    return io_counter
 
 
 async def _ticker(eng: Any) -> None:
@@ -238,6 +292,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             "concurrency": args.concurrency,
             "profile": args.profile,
             "skip": [f for f in args.skip.split(",") if f],
+            "sequential": args.sequential,
         }
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe()
@@ -268,17 +323,30 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         ).fetchall()
     finally:
         con.close()
+    _say(f"QAD simulator capacity: a fresh simulator, concurrency {args.concurrency}")
+    capacity = measure_qad_capacity(db, tmp / "qad_capacity.db", args.concurrency)
     cfg_path = tmp / "config.toml"
     _write_config(cfg_path, db, amz, qad["url"])
     _say(f"rebuild --dry-run over {events} events")
     rb_events, rb_secs, rb_new = _rebuild_dry_run(cfg_path, db)
     counts = snap.counts()
+    per_s = orders / wall
+    cap = capacity["qad_sim_capacity_orders_per_s"]
     return {
         "orders": orders,
         "wall_s": round(wall, 2),
-        "orders_per_s": round(orders / wall, 1),
+        "orders_per_s": round(per_s, 1),
+        **capacity,
+        "engine_to_qad_sim_capacity": round(per_s / cap, 3) if cap else None,
         "engine_cpu_ms_per_order": round(result["cpu_s"] * 1000 / max(orders, 1), 3),
         "engine_peak_rss_mb": round(result["maxrss_kb"] / 1024, 1),
+        "round_trips_per_order": round(result["round_trips"] / max(orders, 1), 2),
+        "qad_requests_per_order": round(sum(result["qad_calls"].values()) / max(orders, 1), 2),
+        "qad_lookups_per_order": round(  # the browses path: look-ups before/after a post
+            result["qad_calls"].get("browses", 0) / max(orders, 1), 2
+        ),
+        "write_transactions_per_order": round(result["write_transactions"] / max(orders, 1), 3),
+        "write_transactions_by_caller": result["write_transactions_by_caller"],
         "qad_posts": int(posts),
         "qad_documents": {k: v for k, v in counts.items() if k != "duplicates"},
         "duplicates": snap.duplicate_count,
@@ -309,6 +377,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", help="write a cProfile of the engine process to this file")
     ap.add_argument(
         "--skip", default="", help="diagnosis: poller kinds to leave out, e.g. settlements,mfn"
+    )
+    ap.add_argument(
+        "--sequential", action="store_true", help="poll, project, dispatch one after another"
     )
     ap.add_argument("--keep", help="keep the databases in this directory")
     a = ap.parse_args(argv)

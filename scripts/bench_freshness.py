@@ -76,10 +76,106 @@ class RequestCounter:
         self.throttled.clear()
 
 
+_EXTRA_CREDENTIALS: list[Any] = []  # put into the bench vault too (the accelerator's AWS key)
+_BACKGROUND: set[asyncio.Task[None]] = set()  # the accelerator's publisher task (kept alive)
+_MOTO_KEY = ("AKIAIOSFODNN7EXAMPLE", "moto-takes-any-secret")  # a local stand-in only
+
+
 def _accelerator_config(cfg: Config, amazon: AmazonSimulator) -> Config | None:
-    """The config that switches the notifications accelerator on (helper N1 fills this in);
-    None: not available in this build."""
-    return None
+    """The notifications accelerator against moto's SQS server on loopback (never AWS).
+
+    Starts moto's server, creates a Standard queue (with a DLQ redrive policy, as README
+    asks), stores the AWS key for the engine, and in this process: creates the destination
+    and the seller's ORDER_CHANGE subscription over the simulator's Notifications API (the
+    engine's own setup code, ``ensure_order_change``), then publishes the simulator's order
+    changes to the queue every 0.2 real s, only as the subscription covers them. The
+    notification delay (30 sim s) is the publisher's default [G: Amazon publishes none].
+    None if moto or aiobotocore are missing (the ``test`` extra).
+    """
+    try:
+        import boto3  # type: ignore[import-untyped]
+        from moto.server import ThreadedMotoServer
+    except ImportError:
+        return None
+    import atexit
+    import logging
+
+    from engine.security.credentials import AwsCredential
+    from engine.sim.amazon.notifications import NotificationPublisher
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    atexit.register(server.stop)
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    region = "us-east-1"
+    sqs = boto3.client(
+        "sqs",
+        region_name=region,
+        endpoint_url=endpoint,
+        aws_access_key_id=_MOTO_KEY[0],
+        aws_secret_access_key=_MOTO_KEY[1],
+    )
+    dlq = sqs.create_queue(QueueName="ml-orders-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])
+    policy = {"deadLetterTargetArn": dlq_arn["Attributes"]["QueueArn"], "maxReceiveCount": "5"}
+    attrs = {"RedrivePolicy": json.dumps(policy)}
+    url = sqs.create_queue(QueueName="ml-orders", Attributes=attrs)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+    arn = arn["Attributes"]["QueueArn"]
+    _EXTRA_CREDENTIALS.append(AwsCredential("default", *_MOTO_KEY))
+
+    def send_batch(bodies: list[str]) -> None:
+        for i in range(0, len(bodies), 10):
+            entries = [{"Id": str(n), "MessageBody": b} for n, b in enumerate(bodies[i : i + 10])]
+            if sqs.send_message_batch(QueueUrl=url, Entries=entries).get("Failed"):
+                raise RuntimeError("sqs send failed")
+
+    async def send(bodies: list[str]) -> None:
+        await asyncio.to_thread(send_batch, bodies)
+
+    async def publish() -> None:
+        import aiohttp
+
+        from engine.adapters.amazon.auth import AmazonAccount
+        from engine.adapters.amazon.client import AmazonClient
+        from engine.adapters.amazon.notifications_api import ensure_order_change
+
+        seller = amazon.sellers[0]
+        account = AmazonAccount(
+            seller.client_id,
+            seller.client_secret,
+            {r: rc.refresh_token for r, rc in seller.regions.items()},
+            seller.seller_id,
+        )
+        async with aiohttp.ClientSession() as session:
+            for region in sorted(seller.regions):  # one subscription per region endpoint
+                client = AmazonClient(
+                    session, account, region, endpoint=amazon.endpoint(region),
+                    lwa_url=amazon.lwa_url, clock=amazon.clock.now,
+                )  # fmt: skip
+                setup = await ensure_order_change(client, arn, lwa_url=amazon.lwa_url)
+                _say(f"accelerator: {region} ORDER_CHANGE {setup.subscription_id} -> {arn}")
+        pub = NotificationPublisher(amazon.world, send, arn=arn)
+        while True:
+            await pub.publish_once()
+            await asyncio.sleep(0.2)
+
+    task = asyncio.get_running_loop().create_task(publish())
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
+    n = dataclasses.replace(
+        cfg.notifications,
+        enabled=True,
+        sqs_queue_url=url,
+        aws_region=region,
+        endpoint=endpoint,
+        wait_s=20,
+        # coalesce_s is real time: at --scale 30, 0.2 s is 6 simulated seconds
+        coalesce_s=0.2,
+    )
+    return dataclasses.replace(cfg, notifications=n)
 
 
 def _vault(path: Path, key: bytes, amazon: AmazonSimulator, qad: QadSimulator) -> Path:
@@ -104,6 +200,8 @@ def _vault(path: Path, key: bytes, amazon: AmazonSimulator, qad: QadSimulator) -
             entity="10USACO",
         )
     )
+    for extra in _EXTRA_CREDENTIALS:
+        vault.put(extra)
     vault.save()
     return path
 

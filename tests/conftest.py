@@ -16,3 +16,22 @@ def _private_config_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch) -
     path = tmp_path_factory.mktemp("xdg-config")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(path))
     return path
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():  # type: ignore[no-untyped-def]
+    """A throwaway PostgreSQL cluster for this test process (tests/pg_fixture.py), or a skip."""
+    from tests.pg_fixture import start_cluster
+
+    try:
+        cluster = start_cluster()
+    except RuntimeError as exc:
+        pytest.skip(f"no PostgreSQL server could start: {exc}")
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def pg_dsn(pg_cluster) -> str:  # type: ignore[no-untyped-def]
+    """The DSN of a fresh, empty database in the session's cluster."""
+    return pg_cluster.new_database()

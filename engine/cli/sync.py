@@ -121,17 +121,22 @@ def run_rebuild(args: argparse.Namespace) -> int:
 def _print_diff(diff: RebuildDiff, *, dry_run: bool) -> None:
     verb = "would add" if dry_run else "added"
     print(f"rebuild: {diff.events} events re-projected, {diff.derived} commands derived")
-    print(f"  {verb} {len(diff.new)} new commands")
+    # The diff keeps bounded samples (a rebuild streams); the counts are exact.
+    print(f"  {verb} {diff.new_count} new commands")
     for cmd in diff.new[:50]:
         print(f"    + {cmd.kind} {cmd.reference}")
-    if len(diff.new) > 50:
-        print(f"    ... and {len(diff.new) - 50} more")
-    if diff.no_longer_derived:
+    if diff.new_count > 50:
+        print(f"    ... and {diff.new_count - 50} more")
+    if diff.no_longer_derived_count:
         print(
-            f"  {len(diff.no_longer_derived)} earlier commands are no longer derived "
+            f"  {diff.no_longer_derived_count} earlier commands are no longer derived "
             "(already posted documents are left as they are; correct them in QAD if needed)"
         )
     for key in diff.resolved_parks:
         print(f"    resolved park: {key}")
+    if diff.resolved_parks_count > len(diff.resolved_parks):
+        print(f"    ... and {diff.resolved_parks_count - len(diff.resolved_parks)} more resolved")
     for park in diff.new_parks:
         print(f"    parked: {park.record_key}: {park.reason}")
+    if diff.new_parks_count > len(diff.new_parks):
+        print(f"    ... and {diff.new_parks_count - len(diff.new_parks)} more parked")

@@ -13,16 +13,24 @@ its record until it is replayed).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 import orjson
 
+from engine.commands.attempt_groups import (
+    DONE_OUTCOMES,
+    INTENT_FILL,
+    INTENT_SCHEMA,
+    OPEN_INSERT,
+    REQUEUED,
+    VERIFYING,
+    AfterAttempts,
+    AttemptGroups,
+)
 from engine.commands.queries import OutboxQueries
 from engine.commands.records import (
-    ATTEMPT_COLS,
     CMD_COLS,
     NEWEST,
     AttemptRecord,
@@ -34,7 +42,7 @@ from engine.commands.records import (
     iso,
     utc_now,
 )
-from engine.commands.vocabulary import OUTBOX_SCHEMA, TERMINAL_OUTCOMES, Command, Park
+from engine.commands.vocabulary import OUTBOX_SCHEMA, Command, Park
 from engine.log.ports import Transaction
 from engine.log.sqlite import SQLiteEventLog, encode_payload
 
@@ -51,14 +59,6 @@ __all__ = [
     "utc_now",
 ]
 
-# Terminal and finished: later commands of the same record may go.
-DONE_OUTCOMES = ("ok", "exists", "skipped")
-# Added by replay: makes a parked/finished command pending again (non-terminal).
-REQUEUED = "requeued"
-# A follow-up check (a listing read-back) that is due again at retry_at: pending like 'retry',
-# but not a failure, and ``next_retry_at`` leaves it out so ``sync --once`` does not wait for it.
-VERIFYING = "verifying"
-
 # The unfinished commands (no attempt yet, or a newest attempt that is not done), kept beside the
 # append-only tables so the dispatcher's idle cycle and ``pending`` cost what is open, not what
 # was ever stored (issue 18: 4.7 s per cycle at 1M commands). Derived: ``ensure`` fills it from
@@ -71,10 +71,6 @@ CREATE TABLE IF NOT EXISTS open_commands (
 );
 CREATE INDEX IF NOT EXISTS open_commands_by_record ON open_commands (record_key, seq);
 """
-_OPEN_INSERT = (
-    "INSERT OR IGNORE INTO open_commands (command_id, seq, record_key) "
-    "SELECT command_id, seq, record_key FROM commands WHERE command_id = ?"
-)
 
 _GUARDS = "".join(
     f"""
@@ -85,8 +81,9 @@ BEGIN SELECT RAISE(ABORT, '{table} are append-only: {op} refused'); END;"""
 )
 
 
-class Outbox(OutboxQueries):
-    """Commands and attempts beside the log (see module doc)."""
+class Outbox(AttemptGroups, OutboxQueries):
+    """Commands and attempts beside the log (see module doc; writes of attempts and send
+    intents: engine.commands.attempt_groups)."""
 
     def __init__(self, log: SQLiteEventLog, clock: Callable[[], datetime] = utc_now) -> None:
         self.log = log
@@ -94,18 +91,26 @@ class Outbox(OutboxQueries):
         # Attempts waiting for the next group commit, and the task writing them.
         self._queued: list[tuple[AttemptRecord, asyncio.Future[int]]] = []
         self._flusher: asyncio.Task[None] | None = None
-        # Called with each attempt inside the transaction that records it (the engine sets
-        # engine.dispatch.freshness.FreshnessRecorder: a sample exactly when the done state).
-        self.after_attempt: Callable[[Transaction, AttemptRecord], Awaitable[None]] | None = None
+        # Called with each group of attempts inside the transaction that records them (the
+        # engine sets engine.dispatch.freshness.FreshnessRecorder: a sample exactly when the
+        # done state).
+        self.after_attempts: AfterAttempts | None = None
 
     async def ensure(self) -> None:
         """Create the outbox tables and their append-only guards (idempotent); an outbox
         written before ``open_commands`` existed gets it filled from its history once."""
-        had_open = await self.log.query(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'open_commands'"
-        )
-        await self.log.ensure_schema(OUTBOX_SCHEMA + _GUARDS + _OPEN_SCHEMA)
-        if not had_open:
+        had = {
+            str(r[0])
+            for r in await self.log.query(
+                "SELECT name FROM sqlite_master WHERE type = 'table' "
+                "AND name IN ('open_commands', 'sent_references')"
+            )
+        }
+        await self.log.ensure_schema(OUTBOX_SCHEMA + _GUARDS + _OPEN_SCHEMA + INTENT_SCHEMA)
+        if "sent_references" not in had:
+            async with self.log.transaction() as tx:
+                await tx.execute(INTENT_FILL, (iso(self.clock()),))
+        if "open_commands" not in had:
             async with self.log.transaction() as tx:
                 await tx.execute(
                     "INSERT OR IGNORE INTO open_commands (command_id, seq, record_key) "
@@ -142,7 +147,7 @@ class Outbox(OutboxQueries):
                 ),
             )
             if new:
-                await tx.execute(_OPEN_INSERT, (cmd.command_id,))
+                await tx.execute(OPEN_INSERT, (cmd.command_id,))
             added += new
         return added
 
@@ -214,7 +219,10 @@ class Outbox(OutboxQueries):
             " AND x.outcome != 'requeued' AND x.id > coalesce((SELECT max(id) FROM attempts y "
             "  WHERE y.command_id = c.command_id AND y.outcome = 'requeued'), 0)), "
             "EXISTS (SELECT 1 FROM attempts u WHERE u.command_id = c.command_id "
-            " AND u.outcome = 'unknown') "
+            " AND u.outcome = 'unknown'), "
+            # never sent: no attempt at all and no intent recorded for its (kind, reference)
+            "a.id IS NULL AND NOT EXISTS (SELECT 1 FROM sent_references s "
+            " WHERE s.kind = c.kind AND s.reference = c.reference) "
             # CROSS JOIN: SQLite keeps open_commands as the outer loop (it would otherwise scan
             # every command ever stored and probe the small table).
             "FROM open_commands oc CROSS JOIN commands c "
@@ -235,6 +243,7 @@ class Outbox(OutboxQueries):
                 tries=int(row[13]),
                 last_outcome=row[11],
                 uncertain=bool(row[14]),
+                never_sent=bool(row[15]),
             )
             for row in rows
         ]
@@ -248,87 +257,6 @@ class Outbox(OutboxQueries):
         )
         value = rows[0][0] if rows else None
         return datetime.fromisoformat(value) if value else None
-
-    async def record_attempt(self, attempt: AttemptRecord) -> AttemptRecord:
-        """Insert one attempt row; returns it with its number once it is committed.
-
-        Group commit: attempts recorded while a write is in flight go together in the next
-        transaction (one commit, one fsync, for all the posts that finished meanwhile). Each
-        caller still returns only after its own row is durable, so "recorded after posting"
-        holds exactly as with one transaction per attempt.
-        """
-        if attempt.outcome not in (*TERMINAL_OUTCOMES, "retry", "unknown", REQUEUED, VERIFYING):
-            raise ValueError(f"unknown attempt outcome {attempt.outcome!r}")
-        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._queued.append((attempt, fut))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush_attempts())
-        number = await fut
-        return dataclasses.replace(attempt, attempt=number)
-
-    async def _flush_attempts(self) -> None:
-        while self._queued:
-            batch, self._queued = self._queued, []
-            try:
-                numbers = await self._write_attempts([a for a, _ in batch])
-            except asyncio.CancelledError:
-                for _, fut in batch:
-                    if not fut.done():
-                        fut.cancel()
-                raise
-            except Exception as exc:
-                if len(batch) == 1:
-                    if not batch[0][1].done():
-                        batch[0][1].set_exception(exc)
-                    continue
-                # One bad row must fail only its own caller: retry them one by one.
-                self._queued = [*batch[1:], *self._queued]
-                numbers_or_exc: Any
-                try:
-                    numbers_or_exc = (await self._write_attempts([batch[0][0]]))[0]
-                except Exception as one_exc:
-                    numbers_or_exc = one_exc
-                fut0 = batch[0][1]
-                if not fut0.done():
-                    if isinstance(numbers_or_exc, Exception):
-                        fut0.set_exception(numbers_or_exc)
-                    else:
-                        fut0.set_result(numbers_or_exc)
-                continue
-            for (_, fut), number in zip(batch, numbers, strict=True):
-                if not fut.done():
-                    fut.set_result(number)
-
-    async def _write_attempts(self, attempts: Sequence[AttemptRecord]) -> list[int]:
-        numbers = []
-        async with self.log.transaction() as tx:
-            for attempt in attempts:
-                rows = await tx.fetchall(
-                    f"INSERT INTO attempts ({ATTEMPT_COLS}) SELECT ?, "
-                    "coalesce(max(attempt), 0) + 1, ?, ?, ?, ?, ?, ?, ? FROM attempts "
-                    "WHERE command_id = ? RETURNING attempt",
-                    (
-                        attempt.command_id,
-                        iso(attempt.at),
-                        attempt.endpoint,
-                        attempt.request,
-                        attempt.response,
-                        attempt.document,
-                        attempt.outcome,
-                        iso(attempt.retry_at) if attempt.retry_at else None,
-                        attempt.command_id,
-                    ),
-                )
-                numbers.append(int(rows[0][0]))
-                if attempt.outcome in DONE_OUTCOMES:
-                    await tx.execute(
-                        "DELETE FROM open_commands WHERE command_id = ?", (attempt.command_id,)
-                    )
-                else:  # parked/retry/unknown/verifying stay open; a requeue reopens
-                    await tx.execute(_OPEN_INSERT, (attempt.command_id,))
-                if self.after_attempt is not None:
-                    await self.after_attempt(tx, attempt)
-        return numbers
 
     # -- replay ---------------------------------------------------------------------------------
 

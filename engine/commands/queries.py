@@ -29,11 +29,27 @@ class OutboxQueries:
     log: SQLiteEventLog
 
     async def _newest_with_outcome(self, outcome: str) -> list[tuple[Any, ...]]:
+        # Not a done outcome ('parked', ...): only open commands can have it, so the scan starts
+        # from open_commands and costs what is open, not every command ever stored (issue 18:
+        # status, needs_attention). A file from before open_commands: the full scan.
+        if outcome not in ("ok", "exists", "skipped") and await self._has_open_commands():
+            return await self.log.query(
+                "SELECT c.command_id, c.target, c.record_key, a.response, a.at, c.kind "
+                "FROM open_commands oc CROSS JOIN commands c JOIN attempts a ON "
+                f"{NEWEST} WHERE c.command_id = oc.command_id AND a.outcome = ? ORDER BY oc.seq",
+                (outcome,),
+            )
         return await self.log.query(
             "SELECT c.command_id, c.target, c.record_key, a.response, a.at, c.kind "
             f"FROM commands c JOIN attempts a ON {NEWEST} WHERE a.outcome = ? ORDER BY c.seq",
             (outcome,),
         )
+
+    async def _has_open_commands(self) -> bool:
+        rows = await self.log.query(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'open_commands'"
+        )
+        return bool(rows)
 
     async def get(self, command_id: str) -> CommandHistory | None:
         rows = await self.log.query(

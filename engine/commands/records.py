@@ -50,6 +50,9 @@ class PendingCommand:
     tries: int  # attempts since it was created or last re-queued
     last_outcome: str | None  # None = never tried
     uncertain: bool  # an earlier attempt ended 'unknown': look up before posting again
+    # No attempt and no send intent for its (kind, reference): provably never reached the
+    # remote, so a create may skip its look-up (engine.commands.attempt_groups).
+    never_sent: bool = False
 
 
 @dataclass(frozen=True, slots=True)

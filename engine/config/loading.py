@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from engine.config.alerts import check_alerts
 from engine.config.checks import shared_fba_sites
+from engine.config.database import is_postgresql_url
 from engine.config.model import Config
 from engine.config.notifications import check_notifications
 from engine.errors import ConfigError
@@ -59,7 +60,7 @@ def _anchor_paths(cfg: Config, folder: Path) -> Config:
     and both posted to the one QAD tenant (149 duplicate documents).
     """
     db = cfg.engine.db
-    if db and not Path(db).is_absolute():
+    if db and not is_postgresql_url(db) and not Path(db).is_absolute():
         cfg = dataclasses.replace(cfg, engine=dataclasses.replace(cfg.engine, db=str(folder / db)))
     raw = cfg.poll.raw_dir
     if raw and not Path(raw).is_absolute():

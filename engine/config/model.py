@@ -22,6 +22,7 @@ from engine.config.checks import (
     ranged,
     service_url,
 )
+from engine.config.database import event_log_target
 from engine.config.listings import ListingsConfig
 from engine.config.notifications import NotificationsConfig
 from engine.config.qad_profile import QadBrowses, QadFields, QadPaths, cancel_policy_check
@@ -55,7 +56,8 @@ MINUTE, HOUR, DAY, WEEK = 60, 3600, 86400, 604800
 class EngineConfig:
     """``[engine]``: where the event log lives."""
 
-    db: str = checked("ml-connector.db", nonempty("the event log file, e.g. ml-connector.db"))
+    # An SQLite file; a postgresql:// URL is recognised and refused for now (config/database.py).
+    db: str = checked("ml-connector.db", event_log_target)
     # synchronous=FULL survives power loss; NORMAL is faster and still crash-safe in WAL mode.
     synchronous: str = checked("FULL", one_of("FULL", "NORMAL", "EXTRA", fold_case=True))
 
@@ -112,7 +114,9 @@ class PollConfig:
     pollers' windows. Every number has a declared range (e.g. an end lag under Amazon's 2 min
     is refused)."""
 
-    orders_every_s: float = ranged(300.0, 0, WEEK, lo_open=True)
+    # 180 s: one searchOrders a window, inside its 0.0056 rps (one per 178.6 s) with the burst
+    # of 20 kept for multi-page windows [D orders_2026-01-01 usage plan]; p95 ~5 sim min.
+    orders_every_s: float = ranged(180.0, 0, WEEK, lo_open=True)
     # FBA summaries and the merchant listings report
     inventory_every_s: float = ranged(900.0, 0, WEEK, lo_open=True)
     settlements_every_s: float = ranged(21600.0, 0, WEEK, lo_open=True)
@@ -128,7 +132,7 @@ class PollConfig:
     orders_overlap_s: float = ranged(600.0, 0, DAY)
     # The window ends this long before now; Amazon wants >= 2 minutes (late-indexed updates).
     orders_end_lag_s: float = ranged(
-        150.0, 2 * MINUTE, DAY, why="Amazon wants the end bound at least 2 minutes before now"
+        125.0, 2 * MINUTE, DAY, why="Amazon wants the end bound at least 2 minutes before now"
     )
     # first run (no watermark yet)
     orders_initial_lookback_days: float = ranged(30.0, 0, 3650, lo_open=True)
@@ -157,6 +161,10 @@ class DispatchConfig:
     # SP-API patchListingsItem: 5 requests/s, burst 10.
     listings_rate_per_s: float = ranged(5.0, 0, 1000, why="0 = unlimited")
     listings_burst: int = ranged(10, 1, 10_000)
+    # "unless_unsent": a create whose send intent the outbox never recorded goes without the
+    # look-up before create (it provably never reached QAD); "always": look up every time
+    # (after restoring the db from a backup, or if anything else may write these references).
+    lookup_before_create: str = checked("unless_unsent", one_of("unless_unsent", "always"))
 
 
 @dataclass(frozen=True, slots=True)

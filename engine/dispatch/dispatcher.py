@@ -9,11 +9,16 @@ own record: fatal errors park it with the remote's text, retriable ones get a ba
 ``drain`` is the graceful-shutdown path (arq-style): stop claiming, give in-flight posts until
 the deadline, then cancel them; a cancelled post is recorded as 'unknown' (it may have reached
 QAD) under ``asyncio.shield`` and the next run looks it up before posting again.
+
+Before a page is sent its send intents are committed (``Outbox.record_intents``); a create whose
+(kind, reference) has none and no attempt (``PendingCommand.never_sent``) provably never reached
+QAD and, with ``skip_unsent_lookups``, goes without the look-up before create (issue 18).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections import Counter
@@ -75,6 +80,7 @@ class Dispatcher:
         *,
         only_handled: bool = False,
         observer: Observer = NULL_OBSERVER,
+        skip_unsent_lookups: bool = False,
     ) -> None:
         self.log = log
         self.outbox = outbox
@@ -89,6 +95,10 @@ class Dispatcher:
         # has QAD credentials); False: park them, since nothing will ever perform them.
         self.only_handled = only_handled
         self.observer = observer  # metrics: every attempt's kind, outcome and duration
+        # True ([dispatch] lookup_before_create = "unless_unsent"): a create the outbox proves
+        # was never sent goes without its look-up. False (the default, and replay
+        # --to-tenant, whose outbox file may be new while the target is not): always look up.
+        self.skip_unsent_lookups = skip_unsent_lookups
         self._stopping = False
         self._inflight: set[asyncio.Task[None]] = set()
         self._sem: asyncio.Semaphore | None = None
@@ -138,6 +148,17 @@ class Dispatcher:
         counts: RunCounts,
         tried: set[str],
     ) -> None:
+        # The intents of the page are durable before its first byte is sent (see
+        # engine.commands.attempt_groups): a kill after this point leaves the pair "may have
+        # been sent", so the next run looks it up. Only the first command of a page naming a
+        # (kind, reference) may count as never sent: the others could follow it to the remote.
+        seen: set[tuple[str, str]] = set()
+        for i, item in enumerate(due):
+            pair = (item.command.kind, item.command.reference)
+            if item.never_sent and pair in seen:
+                due[i] = dataclasses.replace(item, never_sent=False)
+            seen.add(pair)
+        await self.outbox.record_intents([item.command for item in due])
         tasks = []
         for item in due:
             tried.add(item.command.command_id)
@@ -243,6 +264,9 @@ class Dispatcher:
 
     async def _perform(self, handler: Handler, item: PendingCommand) -> Outcome:
         async with asyncio.timeout(self.config.timeout_s):
+            unsent = handler.perform_unsent
+            if self.skip_unsent_lookups and item.never_sent and unsent is not None:
+                return await unsent(item.command)
             return await handler.perform(item.command, item.uncertain)
 
     async def _record_failure(

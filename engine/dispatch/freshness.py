@@ -4,7 +4,7 @@ One row per order *version* posted to QAD (a sales order create or update that r
 or ``exists``): the order's Amazon ``LastUpdateDate`` (from the event the command was derived
 from) and the moment of the post on the engine's Amazon clock (the simulator's clock when
 ``[amazon] clock = "simulator"``, so time-scaled runs measure in simulated time). The row is
-written by ``Outbox``'s ``after_attempt`` hook, inside the transaction that records the attempt,
+written by ``Outbox``'s ``after_attempts`` hook, inside the transaction that records the attempt,
 so a sample exists exactly when the done state does. Keyed by (order, last_update): a re-post,
 a replay or an ``exists`` after an unknown outcome never counts twice. Rows older than
 ``RETENTION`` are pruned on write (the table stays small: about one row per order change).
@@ -14,7 +14,7 @@ a replay or an ``exists`` after an unknown outcome never counts twice. Rows olde
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -53,55 +53,79 @@ def _utc_now() -> datetime:
 
 
 class FreshnessRecorder:
-    """``Outbox.after_attempt`` hook; ``clock`` is the engine's Amazon clock."""
+    """``Outbox.after_attempts`` hook; ``clock`` is the engine's Amazon clock.
+
+    Called with a whole group of attempts (the outbox's group commit): one read of their
+    commands, one of their events and one ``executemany``, whatever the group's size."""
 
     def __init__(self, clock: Callable[[], datetime] = _utc_now) -> None:
         self.clock = clock
         self._pruned_at: datetime | None = None
 
-    async def __call__(self, tx: Transaction, attempt: AttemptRecord) -> None:
-        if attempt.outcome not in _DONE or attempt.command_id.split(":", 1)[0] not in KINDS:
+    async def __call__(self, tx: Transaction, attempts: Sequence[AttemptRecord]) -> None:
+        done = [
+            a for a in attempts if a.outcome in _DONE and a.command_id.split(":", 1)[0] in KINDS
+        ]
+        if not done:
             return
         try:
-            await self._record(tx, attempt)
-        except Exception as exc:  # advisory: a sample must never cost the attempt row itself
-            log.warning("freshness of %s not recorded: %s", attempt.command_id, exc)
+            await self._record(tx, done)
+        except Exception as exc:  # advisory: a sample must never cost the attempt rows
+            log.warning("freshness of %d attempt(s) not recorded: %s", len(done), exc)
 
-    async def _record(self, tx: Transaction, attempt: AttemptRecord) -> None:
-        kind = KINDS[attempt.command_id.split(":", 1)[0]]
+    async def _record(self, tx: Transaction, attempts: Sequence[AttemptRecord]) -> None:
+        ids = list(dict.fromkeys(a.command_id for a in attempts))
         rows = await tx.fetchall(
-            "SELECT record_key, positions FROM commands WHERE command_id = ?",
-            (attempt.command_id,),
+            "SELECT command_id, record_key, positions FROM commands WHERE command_id IN "
+            f"({_marks(ids)})",
+            ids,
         )
-        if not rows:
+        source: dict[str, tuple[str, int]] = {}  # command -> (order id, newest position)
+        for command_id, order_id, raw in rows:
+            positions = _positions(raw)
+            if positions:
+                source[str(command_id)] = (str(order_id), max(positions))
+        if not source:
             return
-        order_id, positions = str(rows[0][0]), _positions(rows[0][1])
-        if not positions:
-            return
-        payload = await _payload(tx, max(positions))
-        last_update = _aware(payload.get("last_update"))
-        if last_update is None:
-            return  # an event without Amazon's LastUpdateDate: nothing to measure from
+        wanted = sorted({pos for _order, pos in source.values()})
+        payloads = await _payloads(tx, wanted)
         posted = self.clock()
-        await tx.execute(
-            "INSERT OR IGNORE INTO order_freshness (order_id, last_update, flow, region, kind, "
-            "posted_at, seconds, command_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                order_id,
-                iso(last_update),
-                "amazon.orders",
-                str(payload.get("region") or ""),
-                kind,
-                iso(posted),
-                max(0.0, (posted - last_update).total_seconds()),
-                attempt.command_id,
-            ),
-        )
+        samples = []
+        for a in attempts:
+            if a.command_id not in source:
+                continue
+            order_id, position = source[a.command_id]
+            payload = payloads.get(position, {})
+            last_update = _aware(payload.get("last_update"))
+            if last_update is None:
+                continue  # an event without Amazon's LastUpdateDate: nothing to measure from
+            samples.append(
+                (
+                    order_id,
+                    iso(last_update),
+                    "amazon.orders",
+                    str(payload.get("region") or ""),
+                    KINDS[a.command_id.split(":", 1)[0]],
+                    iso(posted),
+                    max(0.0, (posted - last_update).total_seconds()),
+                    a.command_id,
+                )
+            )
+        if samples:
+            await tx.executemany(
+                "INSERT OR IGNORE INTO order_freshness (order_id, last_update, flow, region, "
+                "kind, posted_at, seconds, command_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                samples,
+            )
         if self._pruned_at is None or posted - self._pruned_at > timedelta(hours=1):
             self._pruned_at = posted
             await tx.execute(
                 "DELETE FROM order_freshness WHERE posted_at < ?", (iso(posted - RETENTION),)
             )
+
+
+def _marks(values: Sequence[object]) -> str:
+    return ",".join("?" * len(values))
 
 
 def _positions(raw: Any) -> list[int]:
@@ -112,15 +136,22 @@ def _positions(raw: Any) -> list[int]:
     return [int(v) for v in values if isinstance(v, int)] if isinstance(values, list) else []
 
 
-async def _payload(tx: Transaction, position: int) -> dict[str, Any]:
-    rows = await tx.fetchall("SELECT payload FROM events WHERE position = ?", (position,))
-    if not rows:
-        return {}
-    try:
-        data = orjson.loads(rows[0][0])
-    except orjson.JSONDecodeError:
-        return {}
-    return data if isinstance(data, dict) else {}
+async def _payloads(tx: Transaction, positions: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Decoded payloads of the events at ``positions`` (unreadable ones left out)."""
+    out: dict[int, dict[str, Any]] = {}
+    for i in range(0, len(positions), 500):  # far below SQLite's variable limit
+        chunk = positions[i : i + 500]
+        rows = await tx.fetchall(
+            f"SELECT position, payload FROM events WHERE position IN ({_marks(chunk)})", chunk
+        )
+        for position, raw in rows:
+            try:
+                data = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(data, dict):
+                out[int(position)] = data
+    return out
 
 
 def _aware(text: Any) -> datetime | None:

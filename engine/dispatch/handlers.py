@@ -12,9 +12,12 @@ handler opens it, right before the post, with the sealer ``qad_handlers`` was gi
 
 QAD posts are look-up-before-create inside the QAD client (a second post of the same reference
 returns the existing document with ``created=False``), so after an unknown outcome re-posting is
-safe: the client's look-up decides and the attempt is recorded as 'exists'. The handler passes
-``uncertain`` on (``after_unknown_outcome``): a look-up not proven on this tenant may not decide
-that such a document is absent, so the client parks it (ConfigError) instead of posting again.
+safe: the client's look-up decides and the attempt is recorded as 'exists'. A create the
+outbox proves was never sent (no intent recorded for its kind and reference, ``Outbox.pending``)
+goes through ``perform_unsent``: the client creates without that look-up (``known_unsent``).
+The handler passes ``uncertain`` on (``after_unknown_outcome``): a look-up not proven on this
+tenant may not decide that such a document is absent, so the client parks it (ConfigError)
+instead of posting again.
 Inventory alignment is a difference against QAD's on-hand (the on-hand browse), so it looks its
 reference up itself before reading the balance (an applied adjustment must not be applied again).
 """
@@ -74,6 +77,9 @@ class Handler:
     endpoint: str
     summarize: Callable[[Command], str]
     perform: Callable[[Command, bool], Awaitable[Outcome]]
+    # For a command the outbox proves was never sent (PendingCommand.never_sent): creates
+    # without the look-up before. None: ``perform`` is used whatever the history.
+    perform_unsent: Callable[[Command], Awaitable[Outcome]] | None = None
 
 
 Handlers = Mapping[str, Handler]
@@ -179,7 +185,7 @@ def qad_handlers(
             line=int(ln.get("line", 0)),
         )
 
-    async def so_create(cmd: Command, uncertain: bool) -> Outcome:
+    async def so_create(cmd: Command, uncertain: bool, unsent: bool = False) -> Outcome:
         b = cmd.body
         lines = tuple(_so_line(ln, b) for ln in b["lines"])
         so = SalesOrder(
@@ -191,6 +197,7 @@ def qad_handlers(
             site=str(b.get("site") or "10-100"),
             ship_to=await _ship_to(b, sealer),
             after_unknown_outcome=uncertain,
+            known_unsent=unsent,
             remarks=business_remarks(b.get("business")),
         )
         return _posted(await client.post_sales_order(so), "sales order")
@@ -217,7 +224,7 @@ def qad_handlers(
             return Outcome("ok", f"{what} applied to {result.document}", result.document)
         return Outcome("exists", f"{what} already in effect on {result.document}", result.document)
 
-    async def invoice(cmd: Command, uncertain: bool) -> Outcome:
+    async def invoice(cmd: Command, uncertain: bool, unsent: bool = False) -> Outcome:
         b = cmd.body
         inv = CustomerInvoice(
             reference=str(b["reference"]),
@@ -239,11 +246,12 @@ def qad_handlers(
             daybook=str(b.get("daybook") or "SALES"),
             kind=str(b.get("kind") or "invoice"),
             after_unknown_outcome=uncertain,
+            known_unsent=unsent,
         )
         what = "customer credit note" if inv.kind == "credit_note" else "customer invoice"
         return _posted(await client.post_customer_invoice(inv), what)
 
-    async def journal(cmd: Command, uncertain: bool) -> Outcome:
+    async def journal(cmd: Command, uncertain: bool, unsent: bool = False) -> Outcome:
         b = cmd.body
         je = JournalEntry(
             reference=str(b["reference"]),
@@ -261,13 +269,14 @@ def qad_handlers(
             ),
             daybook=str(b.get("daybook") or "JE"),
             after_unknown_outcome=uncertain,
+            known_unsent=unsent,
         )
         return _posted(await client.post_journal_entry(je), "journal entry")
 
-    async def align(cmd: Command, uncertain: bool) -> Outcome:
+    async def align(cmd: Command, uncertain: bool, unsent: bool = False) -> Outcome:
         b = cmd.body
         reference = str(b["reference"])
-        found = await client.find_inventory_adjustment_by_reference(reference)
+        found = None if unsent else await client.find_inventory_adjustment_by_reference(reference)
         if found is not None:
             doc = str(found.get("document") or "?")  # the client's look-ups name it "document"
             return Outcome("exists", f"adjustment {reference} already posted", doc)
@@ -287,26 +296,38 @@ def qad_handlers(
             effective_date=_day(b, "effective_date"),
             remarks=f"Amazon {b.get('marketplace_id', '')} stock alignment"[:60],
             after_unknown_outcome=uncertain,
+            known_unsent=unsent,
         )
         out = _posted(await client.post_inventory_adjustment(adj), "adjustment")
         return Outcome(out.outcome, f"{out.response}: {diff:+} (was {on_hand})", out.document)
 
     return {
         "qad.sales_order.create": Handler(
-            f"POST {p.sales_order_headers} + {p.sales_order_lines_grid}", _so_summary, so_create
+            f"POST {p.sales_order_headers} + {p.sales_order_lines_grid}",
+            _so_summary,
+            so_create,
+            lambda cmd: so_create(cmd, False, True),
         ),
         "qad.sales_order.update": Handler(
             f"POST {p.sales_order_lines_grid}|{p.sales_order_headers} (update)",
             _upd_summary,
             so_update,
         ),
-        "qad.invoice.create": Handler(f"POST {p.customer_invoices}", _inv_summary, invoice),
-        "qad.journal.create": Handler(f"POST {p.journal_entries}", _je_summary, journal),
+        "qad.invoice.create": Handler(
+            f"POST {p.customer_invoices}",
+            _inv_summary,
+            invoice,
+            lambda cmd: invoice(cmd, False, True),
+        ),
+        "qad.journal.create": Handler(
+            f"POST {p.journal_entries}", _je_summary, journal, lambda cmd: journal(cmd, False, True)
+        ),
         "qad.inventory.align": Handler(
             f"GET {p.browses}?browseId={br.on_hand} + POST "
             f"{p.unplanned_receives}|{p.unplanned_issues}",
             _align_summary,
             align,
+            lambda cmd: align(cmd, False, True),
         ),
     }
 

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Self
@@ -27,19 +28,33 @@ import orjson
 
 import engine.log.files as files
 import engine.log.schema as schema
-from engine.errors import StoreBusy, StoreError
+from engine.errors import StoreError
+from engine.log.capabilities import SQLITE, LogCapabilities
 from engine.log.files import secure_umask
 from engine.log.records import AppendResult, NewEvent, StoredEvent
-
-__all__ = ["SQLiteEventLog", "encode_payload", "payload_digest", "secure_umask"]
-
-# SQLite primary result codes that mean "someone else holds the lock", not "broken".
-_BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-
-_INSERT = (
-    "INSERT OR IGNORE INTO events (stream, type, key, digest, payload, source, recorded_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+from engine.log.sqlite_tx import (
+    CommitHook,
+    SQLiteTransaction,
+    append_rows,
+    encode_events,
+    io_counter,
+    rollback,
 )
+
+__all__ = [
+    "SQLiteEventLog",
+    "encode_payload",
+    "io_counter",
+    "payload_digest",
+    "secure_umask",
+]
+
+# The old private name (tests patch the transaction class through this module).
+_SQLiteTransaction = SQLiteTransaction
+
+# Events decoded at a time by ``read_batches``: a small live set of decoded payloads.
+_DECODE_CHUNK = 128
+
 _SELECT = "SELECT position, stream, type, key, digest, payload, source, recorded_at FROM events"
 
 
@@ -61,6 +76,23 @@ def payload_digest(event_type: str, body: bytes) -> str:
     return h.hexdigest()
 
 
+def _read_sql(streams: Sequence[str] | None) -> tuple[str, tuple[Any, ...]]:
+    where = ""
+    extra: tuple[Any, ...] = ()
+    if streams:
+        where = f" AND stream IN ({','.join('?' * len(streams))})"
+        extra = tuple(streams)
+    return f"{_SELECT} WHERE position > ?{where} ORDER BY position LIMIT ?", extra
+
+
+def _rows_to_events(rows: list[tuple[Any, ...]]) -> list[StoredEvent]:
+    loads, parse = orjson.loads, datetime.fromisoformat
+    return [
+        StoredEvent(p, st, ty, k, d, loads(b), src, parse(at))
+        for p, st, ty, k, d, b, src, at in rows
+    ]
+
+
 def _row_to_event(row: sqlite3.Row | tuple[Any, ...]) -> StoredEvent:
     return StoredEvent(
         position=row[0],
@@ -74,60 +106,10 @@ def _row_to_event(row: sqlite3.Row | tuple[Any, ...]) -> StoredEvent:
     )
 
 
-class _SQLiteTransaction:
-    """A write transaction on the writer connection (see ``ports.Transaction``)."""
-
-    def __init__(self, db: aiosqlite.Connection) -> None:
-        self._db = db
-
-    async def append(self, events: Sequence[NewEvent]) -> AppendResult:
-        if not events:
-            return AppendResult(0, 0, await self._head())
-        now = datetime.now(UTC).isoformat()
-        rows = []
-        for ev in events:
-            body = encode_payload(ev.payload)
-            rows.append(
-                (ev.stream, ev.type, ev.key, payload_digest(ev.type, body), body, ev.source, now)
-            )
-        before = self._db.total_changes
-        await self._db.executemany(_INSERT, rows)
-        appended = self._db.total_changes - before
-        return AppendResult(appended, len(rows) - appended, await self._head())
-
-    async def _head(self) -> int:
-        async with self._db.execute("SELECT max(position) FROM events") as cur:
-            row = await cur.fetchone()
-        return int(row[0] or 0) if row else 0
-
-    async def set_tracking(self, consumer: str, position: int) -> None:
-        await self._db.execute(
-            "INSERT INTO tracking (consumer, position) VALUES (?, ?) "
-            "ON CONFLICT (consumer) DO UPDATE SET position = excluded.position",
-            (consumer, position),
-        )
-
-    async def set_bookmark(self, name: str, state: dict[str, Any]) -> None:
-        await self._db.execute(
-            "INSERT INTO bookmarks (name, state) VALUES (?, ?) "
-            "ON CONFLICT (name) DO UPDATE SET state = excluded.state",
-            (name, encode_payload(state)),
-        )
-
-    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        async with self._db.execute(sql, params) as cur:
-            return cur.rowcount
-
-    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        await self._db.executemany(sql, rows)
-
-    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        async with self._db.execute(sql, params) as cur:
-            return [tuple(r) for r in await cur.fetchall()]
-
-
 class SQLiteEventLog:
     """The append-only event log in one SQLite file (see ``engine.log.ports.EventLog``)."""
+
+    capabilities: LogCapabilities = SQLITE  # what it offers beyond the port (P1, issue 20)
 
     def __init__(
         self,
@@ -141,6 +123,7 @@ class SQLiteEventLog:
         self._reader = reader
         self._lock_fd = lock_fd
         self._write_lock = asyncio.Lock()
+        self._hooks: list[CommitHook] = []
 
     @classmethod
     @asynccontextmanager
@@ -174,6 +157,7 @@ class SQLiteEventLog:
             files.warn_loose_modes(p)
             if not readonly:
                 writer = await aiosqlite.connect(p, isolation_level=None)
+                io_counter.instrument(writer)
                 await writer.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
                 # Before the first write (journal_mode writes the header): a newer or foreign
                 # file must be refused untouched.
@@ -187,6 +171,7 @@ class SQLiteEventLog:
                 uri=True,
                 isolation_level=None,
             )
+            io_counter.instrument(reader)
             await reader.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             if readonly and await schema.inspect(reader, p) is None:
                 raise StoreError(f"event log {p} is an empty database, not an event log")
@@ -199,6 +184,7 @@ class SQLiteEventLog:
             raise
         try:
             yield log
+            await log.flush_commit_hooks()
         finally:
             # Reader first: the writer closing last checkpoints and removes -wal and -shm.
             await _close_quietly(reader, writer)
@@ -207,41 +193,62 @@ class SQLiteEventLog:
     # -- writing ---------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[_SQLiteTransaction]:
-        """One ``BEGIN IMMEDIATE`` transaction; commit on success, rollback on any exception."""
+    async def transaction(self) -> AsyncIterator[SQLiteTransaction]:
+        """One ``BEGIN IMMEDIATE`` transaction; commit on success, rollback on any exception.
+
+        Statements cross to the worker thread in as few hops as possible (``sqlite_tx``)."""
         if self._writer is None:
             raise StoreError(f"event log {self.path} was opened read-only")
         async with self._write_lock:
             db = self._writer
+            io_counter.transaction_begun()
+            tx = SQLiteTransaction(db, str(self.path), self._hooks, encode_payload, payload_digest)
             try:
-                await db.execute("BEGIN IMMEDIATE")
+                yield tx
             except sqlite3.Error as exc:
-                # Errors raised by the sqlite3 module itself (closed connection) carry no code.
-                if getattr(exc, "sqlite_errorcode", 0) & 0xFF in _BUSY_CODES:
-                    raise StoreBusy(f"event log {self.path} is locked: {exc}") from exc
-                raise StoreError(f"cannot write to event log {self.path}: {exc}") from exc
-            try:
-                yield _SQLiteTransaction(db)
-            except sqlite3.Error as exc:
-                await _rollback(db)
+                tx.abandon()
+                await rollback(db)
                 raise StoreError(f"write to {self.path} failed: {exc}") from exc
             except BaseException:
-                # Also on CancelledError: never leave a half-written transaction open.
-                await _rollback(db)
+                # Also on CancelledError: never leave a half-written transaction open (queued
+                # behind any hop still running, judged on the worker thread).
+                tx.abandon()
+                await rollback(db)
                 raise
+            if tx.finished:
+                return
             try:
-                await db.execute("COMMIT")
+                await tx.commit()
             except sqlite3.Error as exc:
-                await _rollback(db)
                 raise StoreError(f"commit to {self.path} failed: {exc}") from exc
+
+    def add_commit_hook(self, hook: CommitHook) -> None:
+        """Writes that must commit with the next transaction (``PiiSealer``'s new data keys);
+        SQLite-only, so callers check for it and write on their own otherwise."""
+        self._hooks.append(hook)
+
+    async def flush_commit_hooks(self) -> None:
+        """Commit what hooks still hold (keys sealed after the last transaction) before closing;
+        an empty transaction that writes nothing when they hold nothing."""
+        if self._writer is not None and self._hooks:
+            try:
+                async with self.transaction():
+                    pass
+            except StoreError as exc:
+                # No committed event uses such a key (each commit writes the staged ones
+                # first), so closing goes on; the failure itself was raised to its writer.
+                logging.getLogger(__name__).warning("closing %s: %s", self.path, exc)
 
     async def append(
         self, events: Sequence[NewEvent], *, bookmark: tuple[str, dict[str, Any]] | None = None
     ) -> AppendResult:
+        """Begin, events, head, bookmark, commit hooks and COMMIT in one worker-thread hop."""
+        rows = encode_events(events, encode_payload, payload_digest)
         async with self.transaction() as tx:
-            result = await tx.append(events)
             if bookmark is not None:
                 await tx.set_bookmark(*bookmark)
+            result = await tx.commit(lambda conn: append_rows(conn, rows))
+        assert result is not None  # commit runs ``last`` whenever it is given
         return result
 
     async def ensure_schema(self, ddl: str) -> None:
@@ -251,7 +258,7 @@ class SQLiteEventLog:
             try:
                 await self._writer.executescript(ddl)
             except sqlite3.Error as exc:
-                await _rollback(self._writer)
+                await rollback(self._writer)
                 raise StoreError(f"schema change on {self.path} failed: {exc}") from exc
 
     # -- reading ---------------------------------------------------------------------------
@@ -259,13 +266,12 @@ class SQLiteEventLog:
     async def read(
         self, after: int = 0, *, streams: Sequence[str] | None = None, batch_size: int = 1000
     ) -> AsyncIterator[StoredEvent]:
-        """Stream events after ``after`` in position order, one bounded batch at a time."""
-        where = ""
-        extra: tuple[Any, ...] = ()
-        if streams:
-            where = f" AND stream IN ({','.join('?' * len(streams))})"
-            extra = tuple(streams)
-        sql = f"{_SELECT} WHERE position > ?{where} ORDER BY position LIMIT ?"
+        """Stream events after ``after`` in position order, one bounded batch at a time.
+
+        Each row is decoded as it is yielded, not a page at once: the consumer usually drops
+        an event before the next is built, so payload memory is reused; decoding a whole page
+        up front (thousands of live payload dicts) measured slower [I: e3-notes.md]."""
+        sql, extra = _read_sql(streams)
         cursor = after
         while True:
             rows = await self.query(sql, (cursor, *extra, batch_size))
@@ -273,6 +279,23 @@ class SQLiteEventLog:
                 return
             for row in rows:
                 yield _row_to_event(row)
+            cursor = rows[-1][0]
+            if len(rows) < batch_size:
+                return
+
+    async def read_batches(
+        self, after: int = 0, *, streams: Sequence[str] | None = None, batch_size: int = 1000
+    ) -> AsyncIterator[list[StoredEvent]]:
+        """``read`` in lists of at most ``_DECODE_CHUNK`` events (one generator step per list,
+        one worker-thread hop per ``batch_size`` rows) for bulk consumers."""
+        sql, extra = _read_sql(streams)
+        cursor = after
+        while True:
+            rows = await self.query(sql, (cursor, *extra, batch_size))
+            if not rows:
+                return
+            for start in range(0, len(rows), _DECODE_CHUNK):
+                yield _rows_to_events(rows[start : start + _DECODE_CHUNK])
             cursor = rows[-1][0]
             if len(rows) < batch_size:
                 return
@@ -330,21 +353,8 @@ class SQLiteEventLog:
 
     async def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with _reading(self.path):
-            async with self._reader.execute(sql, params) as cur:
-                return [tuple(r) for r in await cur.fetchall()]
-
-
-async def _rollback(db: aiosqlite.Connection) -> None:
-    """ROLLBACK if a transaction is still open.
-
-    SQLite itself already rolled back after SQLITE_FULL, IOERR or NOMEM; a second ROLLBACK then
-    fails ("no transaction is active") and, raised inside the handler, would bury SQLite's real
-    message under a chained traceback. A failing ROLLBACK is dropped for the same reason: the
-    caller raises the original error.
-    """
-    if db.in_transaction:
-        with suppress(sqlite3.Error):
-            await db.execute("ROLLBACK")
+            # One hop (execute + fetchall + close were three); rows are tuples already.
+            return list(await self._reader.execute_fetchall(sql, params))  # type: ignore[arg-type]
 
 
 @contextmanager

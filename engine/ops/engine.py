@@ -38,6 +38,7 @@ from engine.log.sqlite import SQLiteEventLog
 from engine.ops.alerts import AlertSecrets, watch_alerts
 from engine.ops.flow_health import FlowHealth
 from engine.ops.metrics import Metrics
+from engine.ops.overlap import sync_overlapped
 from engine.ops.scheduler import run_flows
 from engine.ops.wiring import amazon_clients, build_pollers, build_projectors
 from engine.pollers.base import PollResult
@@ -144,7 +145,7 @@ class Engine:
             )
             # Freshness samples (engine.ops.freshness) on the Amazon clock, with each done state.
             await eng.log.ensure_schema(FRESHNESS_SCHEMA)
-            eng.outbox.after_attempt = FreshnessRecorder(amazon_clock or _wall_now)
+            eng.outbox.after_attempts = FreshnessRecorder(amazon_clock or _wall_now)
             raw = raw_dir or Path(cfg.poll.raw_dir or Path(cfg.engine.db).parent / "raw")
             eng.pollers = build_pollers(cfg, eng.log, eng.amazon, eng.qad, sealer, raw)
             if cfg.notifications.enabled:  # the accelerator; the orders pollers stay on
@@ -174,6 +175,7 @@ class Engine:
                 LimiterRegistry.from_config(cfg.dispatch),
                 cfg.dispatch,
                 observer=eng.metrics,
+                skip_unsent_lookups=cfg.dispatch.lookup_before_create == "unless_unsent",
             )
             yield eng
 
@@ -235,9 +237,18 @@ class Engine:
         return report
 
     async def sync_once(
-        self, progress: Progress | None = None, dispatch_timeout_s: float = 600.0
+        self,
+        progress: Progress | None = None,
+        dispatch_timeout_s: float = 600.0,
+        *,
+        overlap: bool = True,
     ) -> SyncReport:
-        """Poll everything once, project, dispatch until nothing is due (``sync --once``)."""
+        """Poll everything once, project, dispatch until nothing is due (``sync --once``).
+
+        ``overlap`` (the default): the phases run side by side (``engine.ops.overlap``);
+        False: strictly one after another (kept for comparison in benches and tests)."""
+        if overlap:
+            return await sync_overlapped(self, progress, dispatch_timeout_s)
         report = await self.poll(progress=progress)
         report.projected = await self.runner.run_once()
         if progress:

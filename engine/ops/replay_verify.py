@@ -14,7 +14,8 @@ posting date and total debit (one browse row per entry); the on-hand of each ali
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
@@ -22,6 +23,7 @@ from typing import Any, Protocol
 import orjson
 
 from engine.commands.outbox import DONE_OUTCOMES, Outbox
+from engine.log.scratch import Scratch
 from engine.log.sqlite import SQLiteEventLog
 
 __all__ = [
@@ -31,7 +33,9 @@ __all__ = [
     "TargetPort",
     "VerifyReport",
     "expected_documents",
+    "iter_expected",
     "verify",
+    "verify_log",
 ]
 
 KINDS = ("sales_order", "invoice", "journal", "stock")
@@ -65,62 +69,107 @@ def _n(value: Any) -> str:
         return "?"
 
 
-async def expected_documents(source: SQLiteEventLog) -> Expected:
-    """Fold the commands the original dispatched successfully into the documents it made."""
-    out = Expected()
+_ORIGINAL = (
+    "SELECT c.seq, c.kind, c.reference, c.body, a.outcome FROM commands c LEFT JOIN attempts a "
+    "ON a.id = (SELECT max(id) FROM attempts WHERE command_id = c.command_id) "
+    "WHERE c.kind LIKE 'qad.%' AND c.seq > ? ORDER BY c.seq LIMIT ?"
+)
+_PAGE = 5000
+
+
+def _fold(docs: dict[str, dict[str, Any]], kind: str, reference: str, body: dict[str, Any]) -> None:
+    """Fold one successfully dispatched command into the documents it made."""
+    orders, invoices, journals, stock = (docs[k] for k in KINDS)
+    if kind == "qad.sales_order.create":
+        orders[reference] = {
+            "customer": str(body.get("customer")),
+            "currency": str(body.get("currency") or "USD"),
+            "cancelled": False,
+            "lines": {
+                int(ln.get("line") or i): (str(ln["item"]), _n(ln["quantity"]), _n(ln["price"]))
+                for i, ln in enumerate(body.get("lines", ()), 1)
+            },
+        }
+    elif kind == "qad.sales_order.update" and reference in orders:
+        so = orders[reference]
+        for ch in body.get("lines", ()):
+            item, qty, price = so["lines"].get(int(ch["line"]), ("?", "0", "0"))
+            if ch.get("quantity") is not None:
+                qty = _n(ch["quantity"])
+            if ch.get("price") is not None:
+                price = _n(ch["price"])
+            so["lines"][int(ch["line"])] = (item, qty, price)
+        for ln in body.get("add", ()):  # split/charge lines added once prices arrived
+            so["lines"].setdefault(
+                int(ln["line"]), (str(ln["item"]), _n(ln["quantity"]), _n(ln["price"]))
+            )
+        so["cancelled"] = so["cancelled"] or bool(body.get("cancel"))
+    elif kind == "qad.invoice.create":
+        invoices[reference] = {
+            "customer": str(body.get("customer")),
+            "currency": str(body.get("currency") or "USD"),
+            "amount": _n(body.get("amount")),
+        }
+    elif kind == "qad.journal.create":
+        debit = sum((Decimal(str(ln.get("debit") or 0)) for ln in body["lines"]), Decimal(0))
+        journals[reference] = {
+            "posting_date": str(body.get("posting_date", ""))[:10],
+            "debit": _n(debit),
+        }
+    elif kind == "qad.inventory.align" and body.get("mode", "report") == "adjust":
+        # Alignment is a difference against the tenant's on-hand, so the adjustments of two
+        # tenants may differ; what must match is the stock it aligned to (the last target).
+        stock[f"{body['item']}@{body['site']}"] = {"on_hand": _n(body.get("target"))}
+
+
+async def iter_expected(
+    source: SQLiteEventLog, scratch: Scratch, counts: Expected
+) -> AsyncGenerator[tuple[str, str, dict[str, Any]], None]:
+    """(kind, reference, expected document) for every document of the original run, without
+    holding them all: the original's QAD commands are copied into ``scratch`` page by page,
+    then folded one reference at a time (in seq order within a reference, as the whole-outbox
+    fold did); stock (one entry per item/site, not per order) comes last. ``counts.unfinished``
+    is filled as it goes."""
     if not await Outbox(source).has_tables():
-        return out
-    rows = await source.query(
-        "SELECT c.kind, c.reference, c.body, a.outcome FROM commands c LEFT JOIN attempts a "
-        "ON a.id = (SELECT max(id) FROM attempts WHERE command_id = c.command_id) "
-        "WHERE c.kind LIKE 'qad.%' ORDER BY c.seq"
+        return
+    scratch.script(
+        "CREATE TABLE original (seq INTEGER PRIMARY KEY, kind TEXT, reference TEXT, body BLOB);"
     )
-    orders, invoices, journals, stock = (out.docs[k] for k in KINDS)
-    for kind, reference, blob, outcome in rows:
-        if outcome not in DONE_OUTCOMES:
-            out.unfinished += 1
-            continue
-        body: dict[str, Any] = orjson.loads(blob)
-        if kind == "qad.sales_order.create":
-            orders[reference] = {
-                "customer": str(body.get("customer")),
-                "currency": str(body.get("currency") or "USD"),
-                "cancelled": False,
-                "lines": {
-                    int(ln.get("line") or i): (str(ln["item"]), _n(ln["quantity"]), _n(ln["price"]))
-                    for i, ln in enumerate(body.get("lines", ()), 1)
-                },
-            }
-        elif kind == "qad.sales_order.update" and reference in orders:
-            so = orders[reference]
-            for ch in body.get("lines", ()):
-                item, qty, price = so["lines"].get(int(ch["line"]), ("?", "0", "0"))
-                if ch.get("quantity") is not None:
-                    qty = _n(ch["quantity"])
-                if ch.get("price") is not None:
-                    price = _n(ch["price"])
-                so["lines"][int(ch["line"])] = (item, qty, price)
-            for ln in body.get("add", ()):  # split/charge lines added once prices arrived
-                so["lines"].setdefault(
-                    int(ln["line"]), (str(ln["item"]), _n(ln["quantity"]), _n(ln["price"]))
-                )
-            so["cancelled"] = so["cancelled"] or bool(body.get("cancel"))
-        elif kind == "qad.invoice.create":
-            invoices[reference] = {
-                "customer": str(body.get("customer")),
-                "currency": str(body.get("currency") or "USD"),
-                "amount": _n(body.get("amount")),
-            }
-        elif kind == "qad.journal.create":
-            debit = sum((Decimal(str(ln.get("debit") or 0)) for ln in body["lines"]), Decimal(0))
-            journals[reference] = {
-                "posting_date": str(body.get("posting_date", ""))[:10],
-                "debit": _n(debit),
-            }
-        elif kind == "qad.inventory.align" and body.get("mode", "report") == "adjust":
-            # Alignment is a difference against the tenant's on-hand, so the adjustments of two
-            # tenants may differ; what must match is the stock it aligned to (the last target).
-            stock[f"{body['item']}@{body['site']}"] = {"on_hand": _n(body.get("target"))}
+    after = 0
+    while rows := await source.query(_ORIGINAL, (after, _PAGE)):
+        after = rows[-1][0]
+        done = [r[:4] for r in rows if r[4] in DONE_OUTCOMES]
+        counts.unfinished += len(rows) - len(done)
+        scratch.executemany("INSERT INTO original VALUES (?, ?, ?, ?)", done)
+    scratch.execute("CREATE INDEX original_by_ref ON original (reference, seq)")
+    stock: dict[str, Any] = {}
+    docs: dict[str, dict[str, Any]] = {**{k: {} for k in KINDS}, "stock": stock}
+    current: str | None = None
+    for chunk in scratch.stream(
+        "SELECT kind, reference, body FROM original ORDER BY reference, seq"
+    ):
+        for kind, reference, blob in chunk:
+            if reference != current:
+                for k in KINDS[:3]:
+                    for ref, want in docs[k].items():
+                        yield k, ref, want
+                docs = {**{k: {} for k in KINDS}, "stock": stock}
+                current = reference
+            _fold(docs, str(kind), str(reference), orjson.loads(blob))
+    for k in KINDS[:3]:
+        for ref, want in docs[k].items():
+            yield k, ref, want
+    for ref, want in sorted(stock.items()):
+        yield "stock", ref, want
+
+
+async def expected_documents(source: SQLiteEventLog) -> Expected:
+    """Fold the commands the original dispatched successfully into the documents it made
+    (all in memory: small logs and tests; ``verify_log`` streams)."""
+    out = Expected()
+    with Scratch() as scratch:
+        async for kind, ref, want in iter_expected(source, scratch, out):
+            out.docs[kind][ref] = want
     return out
 
 
@@ -209,8 +258,46 @@ async def verify(
     before_request: Callable[[], Any] | None = None,
 ) -> VerifyReport:
     """Look every expected document up in the target by reference and compare its content."""
+
+    async def items() -> AsyncIterator[tuple[str, str, dict[str, Any]]]:
+        for kind in KINDS:
+            for ref, want in expected.docs[kind].items():
+                yield kind, ref, want
+
     report = VerifyReport(unfinished_in_original=expected.unfinished)
-    sem = asyncio.Semaphore(max(1, concurrency))
+    await _check_all(items(), target, report, concurrency, before_request)
+    return report
+
+
+async def verify_log(
+    source: SQLiteEventLog,
+    target: TargetPort,
+    *,
+    concurrency: int = 4,
+    before_request: Callable[[], Any] | None = None,
+) -> VerifyReport:
+    """``verify`` of the original run's documents, streamed (``iter_expected``): memory stays
+    flat in the log's size."""
+    counts = Expected()
+    report = VerifyReport()
+    with Scratch() as scratch:
+        async with aclosing(iter_expected(source, scratch, counts)) as docs:
+            await _check_all(docs, target, report, concurrency, before_request)
+    report.unfinished_in_original = counts.unfinished
+    return report
+
+
+async def _check_all(
+    items: AsyncIterator[tuple[str, str, dict[str, Any]]],
+    target: TargetPort,
+    report: VerifyReport,
+    concurrency: int,
+    before_request: Callable[[], Any] | None,
+) -> None:
+    """Check every item, at most ``concurrency`` look-ups at once and a bounded number of
+    checks in flight (never one task per document of the whole log)."""
+    limit = max(1, concurrency)
+    sem = asyncio.Semaphore(limit)
 
     async def fetch(kind: str, ref: str) -> dict[str, Any] | None:
         if before_request is not None:
@@ -247,7 +334,19 @@ async def verify(
         else:
             result.ok += 1
 
-    await asyncio.gather(
-        *(one(kind, ref, want) for kind in KINDS for ref, want in expected.docs[kind].items())
-    )
-    return report
+    running: set[asyncio.Task[None]] = set()
+    try:
+        async for kind, ref, want in items:
+            running.add(asyncio.ensure_future(one(kind, ref, want)))
+            if len(running) >= limit * 4:
+                done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()  # a failed look-up fails the verification, as before
+        if running:
+            await asyncio.gather(*running)
+            running = set()
+    finally:
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)

@@ -2,8 +2,9 @@
 
 ``replay --to-tenant URL --entity E`` (engine/cli/replay.py) is the thin front of this module:
 
-1. ``derive_qad_commands``: every QAD command re-derived from the log from position 0 with the
-   pure projectors (as ``rebuild`` does, in memory, no side effects). Listing patches are not
+1. ``iter_qad_commands``: every QAD command re-derived from the log from position 0 with the
+   pure projectors (as ``rebuild`` does: streamed, state in a scratch database, no side
+   effects). Listing patches are not
    replayed: they target Amazon, not the QAD entity.
 2. ``seed``: those commands go into the replay's OWN outbox, a SQLite file beside the db
    (``replay_outbox_path``), so the original outbox and audit trail are never touched. Command ids
@@ -23,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from engine.commands.outbox import DONE_OUTCOMES, Outbox
 from engine.commands.vocabulary import Command
 from engine.dispatch.dispatcher import Dispatcher, RunCounts
 from engine.errors import ConfigError
+from engine.log.scratch import Scratch
 from engine.log.sqlite import SQLiteEventLog
 from engine.ops.replay_verify import (
     KINDS,
@@ -41,9 +43,10 @@ from engine.ops.replay_verify import (
     VerifyReport,
     expected_documents,
     verify,
+    verify_log,
 )
 from engine.projectors.base import Projector
-from engine.projectors.runner import project_from_start
+from engine.projectors.derive import derive_batches
 from engine.security.urls import validate_entity_path, validate_tenant_url
 
 __all__ = [
@@ -56,9 +59,11 @@ __all__ = [
     "VerifyReport",
     "derive_qad_commands",
     "expected_documents",
+    "iter_qad_commands",
     "replay_outbox_path",
     "replay_to_target",
     "seed",
+    "seed_from_log",
     "verify",
 ]
 
@@ -102,15 +107,32 @@ def replay_outbox_path(db: Path, target: ReplayTarget) -> Path:
 # -- derive + seed ------------------------------------------------------------------------------
 
 
+async def iter_qad_commands(
+    log: SQLiteEventLog, projectors: Sequence[Projector], scratch: Scratch
+) -> AsyncIterator[list[tuple[str, Command]]]:
+    """(projector name, command) of every QAD command the log derives from position 0, one
+    batch of events at a time; the projectors' state lives in ``scratch`` (memory stays flat
+    in the log's size)."""
+    for projector in projectors:
+        async for batch in derive_batches(log, projector, scratch):
+            found = [
+                (projector.name, c)
+                for _event, proj in batch
+                for c in proj.commands
+                if c.kind.startswith("qad.")
+            ]
+            if found:
+                yield found
+
+
 async def derive_qad_commands(
     log: SQLiteEventLog, projectors: Sequence[Projector]
 ) -> list[tuple[str, Command]]:
-    """(projector name, command) for every QAD command the log derives from position 0."""
-    derived: list[tuple[str, Command]] = []
-    for projector in projectors:
-        async for _event, proj in project_from_start(log, projector, {}):
-            derived += [(projector.name, c) for c in proj.commands if c.kind.startswith("qad.")]
-    return derived
+    """All of ``iter_qad_commands`` in one list (small logs, tests)."""
+    with Scratch() as scratch:
+        return [
+            pair async for batch in iter_qad_commands(log, projectors, scratch) for pair in batch
+        ]
 
 
 async def seed(replay_log: SQLiteEventLog, derived: Iterable[tuple[str, Command]]) -> int:
@@ -121,6 +143,18 @@ async def seed(replay_log: SQLiteEventLog, derived: Iterable[tuple[str, Command]
     async with replay_log.transaction() as tx:
         for name, cmd in derived:
             added += await outbox.add_commands(tx, [cmd], name)
+    return added
+
+
+async def seed_from_log(
+    source: SQLiteEventLog, replay_log: SQLiteEventLog, projectors: Sequence[Projector]
+) -> int:
+    """Derive and seed as a stream: each batch's commands commit in their own transaction, in
+    derivation order (an interrupted seed is completed by the rerun: ids are deterministic)."""
+    added = 0
+    with Scratch() as scratch:
+        async for batch in iter_qad_commands(source, projectors, scratch):
+            added += await seed(replay_log, batch)
     return added
 
 
@@ -153,16 +187,17 @@ async def replay_to_target(
 ) -> ReplayResult:
     """Derive, seed, dispatch (resumable) and verify; see the module doc."""
     say = progress or (lambda _msg: None)
-    derived = await derive_qad_commands(source, projectors)
-    added = await seed(replay_log, derived)
-    say(f"derived {len(derived)} QAD commands from the log; {added} new in {replay_log.path}")
+    added = await seed_from_log(source, replay_log, projectors)
     outbox = Outbox(replay_log)
+    # Every command of the replay outbox is a derived QAD command (only seeding writes it), so
+    # its count is the distinct derived commands without a set of every id in memory.
+    total = int((await replay_log.query("SELECT count(*) FROM commands"))[0][0])
+    say(f"derived {total} QAD commands from the log; {added} new in {replay_log.path}")
     # Rerunning a replay means "finish the job": what the target refused last time is tried
     # again (the replay file keeps the refused attempts; the original's trail is untouched).
     requeued = await outbox.requeue_parked("replay --to-tenant: rerun")
     if requeued:
         say(f"re-queued {len(requeued)} command(s) parked by the previous run")
-    total = len({cmd.command_id for _n, cmd in derived})
 
     async def report_progress() -> None:
         while True:
@@ -180,8 +215,9 @@ async def replay_to_target(
     st = await _states(outbox)
     say(f"dispatched {st['done']}/{total}; verifying against the original's documents")
     parked = [(p.command_id, p.reason) for p in await outbox.parked() if p.kind == "command"]
-    expected = await expected_documents(source)
-    report = await verify(expected, target, concurrency=concurrency, before_request=before_request)
+    report = await verify_log(
+        source, target, concurrency=concurrency, before_request=before_request
+    )
     return ReplayResult(
         outbox_path=Path(replay_log.path),
         derived=total,

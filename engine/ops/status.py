@@ -117,13 +117,13 @@ async def collect_status(log: SQLiteEventLog) -> dict[str, Any]:
                     for state, n in by_state.items():
                         states[state] = states.get(state, 0) + n
         drift = 0
-        if has_outbox:
+        if has_outbox and flow.projector == "inventory":  # the one flow that reports drift
             drift_rows = await log.query(
                 "SELECT count(*) FROM commands c JOIN attempts a ON a.id = (SELECT max(id) FROM "
                 "attempts WHERE command_id = c.command_id) WHERE a.outcome = 'skipped' "
                 "AND a.response LIKE 'drift%' AND c.kind LIKE 'qad.inventory.%'"
             )
-            drift = int(drift_rows[0][0]) if flow.projector == "inventory" else 0
+            drift = int(drift_rows[0][0])
         flow_parked = [
             item
             for item in parked

@@ -51,6 +51,7 @@ __all__ = [
     "STREAM",
     "NotificationsConsumer",
     "Queue",
+    "fetch_order",
     "notifications_consumer",
 ]
 
@@ -247,22 +248,29 @@ class NotificationsConsumer:
         self.counts["fetched"] += len(events)
 
     async def _fetch(self, poller: OrdersPoller, order_id: str) -> NewEvent | None:
-        """The order as the poller would append it; None when Amazon does not know it."""
-        client = poller.client
-        try:
-            if poller.cfg.api == "v0":
-                order = await _get_order_v0(client, order_id)
-                src = f"sp-api:{client.region}:getOrder"
-            else:
-                order = await get_order_v2026(client, order_id, V2026_INCLUDED)
-                src = f"sp-api:{client.region}:getOrder2026"
-        except Rejected as exc:  # 404 / 400: not this seller's order; the poll decides
-            log.warning("notifications: getOrder %s refused (%s)", order_id, exc.status)
-            return None
-        if not order:
-            return None
-        # The poller's own normalisation and PII rules (ship-to only where it would fetch it).
-        return await poller._event(order, src)
+        return await fetch_order(poller, order_id)
+
+
+async def fetch_order(
+    poller: OrdersPoller, order_id: str, why: str = "notifications"
+) -> NewEvent | None:
+    """One order by getOrder, as the poller would append it; None when Amazon does not know it
+    (also the backfill's look-up of zero-value report orders, orders_backfill.py)."""
+    client = poller.client
+    try:
+        if poller.cfg.api == "v0":
+            order = await _get_order_v0(client, order_id)
+            src = f"sp-api:{client.region}:getOrder"
+        else:
+            order = await get_order_v2026(client, order_id, V2026_INCLUDED)
+            src = f"sp-api:{client.region}:getOrder2026"
+    except Rejected as exc:  # 404 / 400: not this seller's order; the poll decides
+        log.warning("%s: getOrder %s refused (%s)", why, order_id, exc.status)
+        return None
+    if not order:
+        return None
+    # The poller's own normalisation and PII rules (ship-to only where it would fetch it).
+    return await poller._event(order, src)
 
 
 async def _get_order_v0(client: AmazonClient, order_id: str) -> dict[str, Any]:
@@ -282,9 +290,12 @@ async def notifications_consumer(
 ) -> AsyncIterator[NotificationsConsumer]:
     """The consumer of ``[notifications]`` with its SQS queue open (``Engine.open``)."""
     n = cfg.notifications
+    # With [backfill] enabled the orders poller is a BackfillOrdersPoller wrapping the API
+    # poller (``.inner``): the targeted getOrder goes through the API poller.
+    apis = {name: getattr(p, "inner", p) for name, p in pollers.items()}
     orders = {
         name.split(":", 1)[1]: p
-        for name, p in pollers.items()
+        for name, p in apis.items()
         if name.startswith("orders:") and isinstance(p, OrdersPoller)
     }
     async with SqsQueue(

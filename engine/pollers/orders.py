@@ -10,6 +10,10 @@ seller still has to ship. So it is fetched only for MFN orders in SHIP_TO_STATUS
 ``ship_to`` on (``[orders] ship_to``), and once per order: an order whose address is already
 sealed in the log carries that envelope forward instead of asking Amazon again. FBA orders never
 request it. The order's PurchaseDate dates the data key, so ``purge-pii`` ages it by the order.
+
+Re-reads inside the overlap: an order listed with the (LastUpdateDate, status) of the settled
+version this poller appended last (``order_versions``) gets no follow-up call and no event; any
+other listing is fetched and appended as before (see engine/pollers/order_versions.py).
 """
 
 from __future__ import annotations
@@ -38,6 +42,12 @@ from engine.errors import AuthError, ConfigError, Rejected
 from engine.log.ports import EventLog
 from engine.log.records import NewEvent
 from engine.pollers.base import PollResult, Sealer
+from engine.pollers.order_versions import (
+    UNSETTLED_STATUSES,
+    OrderVersions,
+    listed_version,
+    order_id_of,
+)
 from engine.security.pii import PiiSealer, is_envelope
 
 __all__ = ["OrdersPollConfig", "OrdersPoller"]
@@ -109,10 +119,13 @@ class OrdersPoller:
         self.sealer = sealer
         self.name = f"amazon.orders.{client.region}"
         self._pii_denied = False
+        self.versions = OrderVersions(log, cfg.api)
+        self.skipped = 0  # listed orders whose version was already settled in the log
 
     async def poll_once(self) -> PollResult:
         """One window (or several, up to now - lag, in ``max_window`` steps)."""
         res = PollResult()
+        await self.versions.ensure()
         while True:
             state = await self.log.bookmark(self.name) or {}
             now = self.client.clock()
@@ -148,7 +161,7 @@ class OrdersPoller:
             echo = echo_before or echo
             if pending:  # append the previous page now that the next one is known to exist
                 await self._append(pending, res, None)
-            pending = [await self._event(o, src) for o in orders]
+            pending = await self._page(orders, src, res)
             res.fetched += len(orders)
         watermark = (
             iso_z(datetime.fromisoformat(echo.replace("Z", "+00:00"))) if echo else iso_z(end)
@@ -156,12 +169,61 @@ class OrdersPoller:
         await self._append(pending, res, {"watermark": watermark, "api": self.cfg.api})
         res.watermark = watermark
 
+    async def _page(
+        self, orders: Sequence[dict[str, Any]], src: str, res: PollResult
+    ) -> list[NewEvent]:
+        """Events of one listed page; orders whose settled version the log holds are skipped
+        (counted as duplicates: the log would have deduplicated their event)."""
+        api, region = self.cfg.api, self.client.region
+        settled = await self.versions.settled([order_id_of(o, api) for o in orders])
+        events: list[NewEvent] = []
+        for order in orders:
+            known = settled.get(order_id_of(order, api))
+            if known is not None and known == listed_version(order, api, region):
+                self.skipped += 1
+                res.duplicates += 1
+                continue
+            events.append(await self._event(order, src))
+        return events
+
     async def _append(
         self, events: Sequence[NewEvent], res: PollResult, bookmark: dict[str, Any] | None
     ) -> None:
-        r = await self.log.append(events, bookmark=(self.name, bookmark) if bookmark else None)
+        """Events, their versions (``order_versions``) and the bookmark in one transaction."""
+        rows = [
+            (e.key, str(e.payload["last_update"]), str(e.payload["status"]), self._settled(e))
+            for e in events
+            if isinstance(e.payload.get("last_update"), str)
+            and isinstance(e.payload.get("status"), str)
+        ]
+        async with self.log.transaction() as tx:
+            r = await tx.append(events)
+            await self.versions.record(tx, rows)
+            if bookmark is not None:
+                await tx.set_bookmark(self.name, bookmark)
+                wm = datetime.fromisoformat(str(bookmark["watermark"]).replace("Z", "+00:00"))
+                await self.versions.prune(tx, wm, self.cfg.overlap)
         res.appended += r.appended
         res.duplicates += r.duplicates
+
+    def _settled(self, event: NewEvent) -> bool:
+        """Nothing a follow-up call could still add is missing from this version."""
+        p = event.payload
+        lines = p.get("lines") or []
+        if p.get("status") in UNSETTLED_STATUSES or not lines:
+            return False  # Pending: prices (and the address) come with payment
+        if p.get("status") != "Canceled" and any(ln.get("item_price") is None for ln in lines):
+            return False
+        wants_ship_to = (
+            p.get("fulfillment") in self.cfg.pii_channels
+            and self.cfg.ship_to
+            and p.get("status") in SHIP_TO_STATUSES
+            and self.sealer is not None
+            # Refused in this process (no restricted role): asking again on a re-read would
+            # not help; the order's next version is fetched as usual.
+            and not self._pii_denied
+        )
+        return not wants_ship_to or p.get("pii") == "sealed"
 
     async def _event(self, order: dict[str, Any], src: str) -> NewEvent:
         region = self.client.region

@@ -23,15 +23,20 @@ Per order: a report version never rolls the log back (skipped when the log holds
 the same or a later ``last_update``); a flat-file version (weak line ids) takes the real ids of
 a version in the log or is skipped; a merchant-fulfilled order still to ship gets its ship-to
 through the API path's own PII step (``OrdersPoller._pii``: getOrder RECIPIENT / RDT), the same
-single call per order the API path would make. Pending MFN orders carry no price (``prices =
-"absent"``): the projector posts "no price yet", and the API path fills prices once paid.
+single call per order the API path would make. A zero-value order (maybe a replacement: the
+report has no IsReplacementOrder) is held by the projector and confirmed by getOrder, up to
+``confirm_per_cycle`` per cycle (bookmark key ``confirm``). Pending MFN orders carry no
+price (``prices = "absent"``): the projector posts "no price yet", and the API path fills prices
+once paid.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +46,7 @@ from engine.adapters.amazon.order_report import (
     ReportDocumentError,
     WaitPolicy,
     download_window,
-    iter_orders,
+    orders_in_chunks,
     request_window,
     validate,
     wait_report_politely,
@@ -52,6 +57,7 @@ from engine.adapters.http import ResponseTooLarge
 from engine.errors import RemoteUnavailable
 from engine.log.records import NewEvent
 from engine.pollers.base import PollResult
+from engine.pollers.notifications import fetch_order
 from engine.pollers.orders import OrdersPoller
 
 __all__ = ["BackfillConfig", "BackfillOrdersPoller"]
@@ -70,6 +76,7 @@ class BackfillConfig:
     report_lag: timedelta = timedelta(minutes=30)
     reports_ahead: int = 12
     page_size: int = 500
+    confirm_per_cycle: int = 30  # getOrder burst [D ordersV0/2026 usage plan: 0.5 rps, 30]
     wait: WaitPolicy = field(default_factory=WaitPolicy)
 
     @classmethod
@@ -100,6 +107,7 @@ class BackfillOrdersPoller:
         self.name = inner.name  # the API path's bookmark (its watermark is handed over)
         self.state_name = f"amazon.orders.backfill.{inner.client.region}"
         self.raw_dir = raw_dir / inner.client.region / "order-reports"
+        self._to_confirm: dict[str, None] = {}  # zero-value orders of the window being read
 
     async def poll_once(self) -> PollResult:
         res = PollResult()
@@ -108,6 +116,7 @@ class BackfillOrdersPoller:
             state = await self._plan(state)
         if state is not None:
             await self._run(state, res)
+        await self._confirm(res)
         tail = await self.inner.poll_once()
         res.fetched += tail.fetched
         res.appended += tail.appended
@@ -137,6 +146,7 @@ class BackfillOrdersPoller:
             "done": 0,
             "finished": False,
             "runs": int((previous or {}).get("runs", 0)) + 1,
+            "confirm": list((previous or {}).get("confirm") or []),  # carried over
         }
         log.info(
             "%s: backfill of %s .. %s from %d report window(s)",
@@ -167,8 +177,8 @@ class BackfillOrdersPoller:
                 doc = await download_window(
                     self.client, report, self.raw_dir, self.cfg.max_document_bytes
                 )
-                if doc is not None:
-                    validate(doc, fmt, self.client.region, mps)
+                if doc is not None:  # a whole-document parse: in a worker thread (issue 18)
+                    await asyncio.to_thread(validate, doc, fmt, self.client.region, mps)
             except (ReportBodyError, ResponseTooLarge) as exc:
                 # The window asked too much (range refused, or a document over the cap): halve it
                 # and ask again, unless it is a day or less already (then retry it as it is).
@@ -213,18 +223,24 @@ class BackfillOrdersPoller:
         page: list[NewEvent] = []
         count = 0
         if doc is not None:
-            for body in iter_orders(doc, fmt, self.client.region, self.inner.cfg.marketplace_ids):
-                res.fetched += 1
-                count += 1
-                event = await self._event(body, src)
-                if event is not None:
-                    page.append(event)
-                if len(page) >= self.cfg.page_size:
-                    r = await self.log.append(page)
-                    res.appended += r.appended
-                    res.duplicates += r.duplicates
-                    page = []
+            mps = self.inner.cfg.marketplace_ids  # parsed off the loop, a page at a time
+            async for bodies in orders_in_chunks(doc, fmt, self.client.region, mps):
+                for body in bodies:
+                    res.fetched += 1
+                    count += 1
+                    event = await self._event(body, src)
+                    if event is not None:
+                        page.append(event)
+                    if len(page) >= self.cfg.page_size:
+                        r = await self.log.append(page)
+                        res.appended += r.appended
+                        res.duplicates += r.duplicates
+                        page = []
         state["done"] = i + 1
+        confirm = dict.fromkeys(state.get("confirm") or [])
+        confirm.update(self._to_confirm)
+        state["confirm"] = list(confirm)
+        self._to_confirm = {}
         last = state["done"] >= len(wins)
         if last:
             state["finished"] = True
@@ -238,6 +254,31 @@ class BackfillOrdersPoller:
         log.info(
             "%s: report window %s .. %s: %d order(s)", self.name, wins[i][0], wins[i][1], count
         )
+
+    async def _confirm(self, res: PollResult) -> None:
+        """getOrder for up to ``confirm_per_cycle`` zero-value report orders (their
+        IsReplacementOrder), appended with the shortened list in one transaction. Paced per
+        cycle so a year's replacements never compete with the windows for getOrder."""
+        state = await self.log.bookmark(self.state_name)
+        todo = list((state or {}).get("confirm") or [])
+        if state is None or not todo:
+            return
+        batch, rest = todo[: self.cfg.confirm_per_cycle], todo[self.cfg.confirm_per_cycle :]
+        events = []
+        for oid in batch:
+            history = await self.log.history("amazon.orders", oid)
+            if history and not _flag_unknown(history[-1].payload):
+                continue  # the API path has read it since: its version says
+            event = await fetch_order(self.inner, oid, why=self.name)
+            if event is not None:
+                events.append(event)
+            else:  # refused: the projector keeps holding it (status shows it as awaiting)
+                log.warning("%s: %s not confirmed by getOrder; held", self.name, oid)
+        state["confirm"] = rest
+        r = await self.log.append(events, bookmark=(self.state_name, state))
+        res.fetched += len(events)
+        res.appended += r.appended
+        res.duplicates += r.duplicates
 
     async def _handover(self, state: dict[str, Any]) -> dict[str, Any]:
         """The API path's bookmark with its watermark at the run's end minus the report lag
@@ -253,6 +294,10 @@ class BackfillOrdersPoller:
         history = await self.log.history("amazon.orders", body["order_id"])
         newest = history[-1].payload if history else None
         seen = str(newest.get("last_update") or "") if newest is not None else None
+        if _zero_value(body) and (newest is None or _flag_unknown(newest)):
+            # The report cannot say whether a zero-value order is a replacement [D §1.5]: the
+            # projector holds it, and getOrder (IsReplacementOrder) confirms it later, paced.
+            self._to_confirm.setdefault(body["order_id"], None)
         if seen is not None and seen >= str(body["last_update"] or ""):
             return None  # the log already holds this version or a later one
         if body.get("line_ids") == "weak" and not _real_ids(body, history):
@@ -260,6 +305,21 @@ class BackfillOrdersPoller:
         if body.get("fulfillment") == "MFN" and body.get("status") in SHIP_TO_STATUSES:
             await self.inner._pii(body)  # the API path's one ship-to call for open MFN orders
         return NewEvent("amazon.orders", "OrderFetched", body["order_id"], body, src)
+
+
+def _flag_unknown(payload: dict[str, Any]) -> bool:
+    return "is_replacement_order" in payload and payload["is_replacement_order"] is None
+
+
+def _zero_value(body: dict[str, Any]) -> bool:
+    """Every line of a report version priced, and at zero (projectors/order_keys.zero_value:
+    the projector's own check; pollers do not import projectors)."""
+    lines = body.get("lines") or []
+    return (
+        bool(lines)
+        and body.get("prices") != "absent"
+        and all(ln.get("item_price") is not None and Decimal(ln["item_price"]) == 0 for ln in lines)
+    )
 
 
 def _real_ids(body: dict[str, Any], history: list[Any]) -> bool:

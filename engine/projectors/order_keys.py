@@ -6,13 +6,20 @@ the order carries real ids (the API path, or the XML report), the QAD lines post
 keys are the same lines: this maps each weak key (and its ``+`` split part) to the real id of the
 same SKU and rank (real ids sorted, as the backfill does when it matches them [I]), so the update
 changes amounts of existing lines instead of adding new ones.
+
+Also here: ``replacement_unknown``. The All Orders report has no IsReplacementOrder
+[D reference §1.5], so a report version carries ``is_replacement_order = None`` (unknown). A
+replacement order is priced at zero [I: Amazon ships it free of charge; the simulator's are],
+so only a zero-value version with an unknown flag is undecided: the projector holds it (no QAD
+post, whatever ``[orders] replacement_orders`` says) until a version from the API path says.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
-__all__ = ["WEAK_PREFIX", "rebind_weak_keys"]
+__all__ = ["WEAK_PREFIX", "rebind_weak_keys", "replacement_unknown", "zero_value"]
 
 WEAK_PREFIX = "flat:"
 
@@ -40,3 +47,27 @@ def rebind_weak_keys(keys: dict[str, int], order: dict[str, Any]) -> dict[str, i
                 continue
         out[key] = pos
     return out
+
+
+def zero_value(order: dict[str, Any]) -> bool:
+    """True when the order has lines and every line's item price is known and zero."""
+    lines = order.get("lines")
+    if not isinstance(lines, list) or not lines or order.get("prices") == "absent":
+        return False
+    for ln in lines:
+        price = ln.get("item_price") if isinstance(ln, dict) else None
+        if price is None:
+            return False
+        try:
+            if Decimal(str(price)) != 0:
+                return False
+        except InvalidOperation:
+            return False
+    return True
+
+
+def replacement_unknown(order: dict[str, Any]) -> bool:
+    """True when the payload cannot say whether it is a replacement order (see module doc):
+    the flag is present and None (a payload without the key predates the flag: not held)."""
+    unknown = "is_replacement_order" in order and order["is_replacement_order"] is None
+    return unknown and zero_value(order)

@@ -25,7 +25,7 @@ from engine.commands.vocabulary import Park, make_command
 from engine.log.records import StoredEvent
 from engine.projectors.base import Projection, State
 from engine.projectors.mapping import Mapper
-from engine.projectors.order_keys import rebind_weak_keys
+from engine.projectors.order_keys import rebind_weak_keys, replacement_unknown
 from engine.projectors.order_money import MoneyError, MoneyRules, plan
 from engine.security.pii import is_envelope
 
@@ -102,6 +102,10 @@ class OrdersProjector:
             reason = f"unmapped SKU {', '.join(unmapped)} (add it to [mapping.sku], then rebuild)"
             return self._park(out, order_id, event.position, reason, new_state)
 
+        if replacement_unknown(order):  # a report version: the API path's flag decides
+            new_state["awaiting"] = "replacement flag"
+            out.state[order_id] = new_state
+            return out
         if order.get("is_replacement_order") and self.money.replacement_orders == "skip":
             new_state["skipped"] = "replacement order"
             out.state[order_id] = new_state

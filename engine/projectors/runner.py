@@ -4,43 +4,33 @@
 batch's commands, parks, flags, state and the new tracking position commit in ONE transaction,
 so a crash never loses or double-counts an event.
 
-``rebuild``: after a mapping change, re-derive everything from position 0 in memory (no side
-effects), diff against the commands already in the outbox, and add only the difference (never
-a second copy of a posted document: command ids are deterministic).
+``rebuild``: after a mapping change, re-derive everything from position 0 (no side effects on
+the way; a scratch database holds what grows with the log), diff against the commands already
+in the outbox, and add only the difference (never a second copy of a posted document: command
+ids are deterministic). See ``rebuild_diff``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from engine.commands.outbox import Outbox
-from engine.commands.vocabulary import Command, Park
+from engine.commands.vocabulary import Command
 from engine.log.records import StoredEvent
 from engine.log.sqlite import SQLiteEventLog, encode_payload
+from engine.projectors import rebuild_diff
 from engine.projectors.base import Projection, Projector, State
+from engine.projectors.rebuild_diff import RebuildDiff
 
 __all__ = ["ProjectionRunner", "RebuildDiff", "project_from_start"]
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int], None]
-
-
-@dataclass(slots=True)
-class RebuildDiff:
-    """What a rebuild found: commands to add, commands no longer derived, park changes."""
-
-    events: int = 0
-    derived: int = 0
-    new: list[Command] = field(default_factory=list)
-    no_longer_derived: list[str] = field(default_factory=list)
-    new_parks: list[Park] = field(default_factory=list)
-    resolved_parks: list[str] = field(default_factory=list)
 
 
 class ProjectionRunner:
@@ -85,30 +75,48 @@ class ProjectionRunner:
         async with self.log.transaction() as tx:
             state = await _load_state(tx, projector.name, keys)
             changed: dict[str, State | None] = {}
+            commands: list[Command] = []  # one outbox call for a run of events (call order kept)
             for event in batch:
                 proj = projector.project(event, {k: v for k, v in state.items() if v is not None})
-                await self._persist(tx, projector.name, proj, event.position)
+                commands.extend(proj.commands)
+                if proj.parks or proj.resolved or proj.flags:
+                    await self._persist(tx, projector.name, commands, proj, event.position)
+                    commands = []
                 for k, v in proj.state.items():
                     state[k] = v
                     changed[k] = v
-            for k, v in changed.items():
-                if v is None:
-                    await tx.execute(
-                        "DELETE FROM projection_state WHERE projector = ? AND key = ?",
-                        (projector.name, k),
-                    )
-                else:
-                    await tx.execute(
-                        "INSERT INTO projection_state (projector, key, state) VALUES (?, ?, ?) "
-                        "ON CONFLICT (projector, key) DO UPDATE SET state = excluded.state",
-                        (projector.name, k, encode_payload(v)),
-                    )
+            await self._persist(tx, projector.name, commands, None, 0)
+            # Two statements for the whole batch, sent with the commit (no result to wait for).
+            gone = [(projector.name, k) for k, v in changed.items() if v is None]
+            if gone:
+                await tx.executemany(
+                    "DELETE FROM projection_state WHERE projector = ? AND key = ?", gone
+                )
+            kept = [
+                (projector.name, k, encode_payload(v)) for k, v in changed.items() if v is not None
+            ]
+            if kept:
+                await tx.executemany(
+                    "INSERT INTO projection_state (projector, key, state) VALUES (?, ?, ?) "
+                    "ON CONFLICT (projector, key) DO UPDATE SET state = excluded.state",
+                    kept,
+                )
             await tx.set_tracking(_consumer(projector), batch[-1].position)
         return len(batch)
 
-    async def _persist(self, tx: Any, name: str, proj: Projection, position: int) -> None:
-        if proj.commands:
-            await self.outbox.add_commands(tx, proj.commands, name)
+    async def _persist(
+        self,
+        tx: Any,
+        name: str,
+        commands: list[Command],
+        proj: Projection | None,
+        position: int,
+    ) -> None:
+        """The commands derived so far, then ``proj``'s parks, resolutions and flags."""
+        if commands:
+            await self.outbox.add_commands(tx, commands, name)
+        if proj is None:
+            return
         for park in proj.parks:
             await self.outbox.add_park(tx, park, name)
         for record_key in proj.resolved:
@@ -117,65 +125,13 @@ class ProjectionRunner:
             await tx.append(proj.flags)
 
     async def rebuild(self, *, dry_run: bool, progress: Progress | None = None) -> RebuildDiff:
-        """Re-derive all commands from position 0; add only what is missing unless dry-run."""
-        diff = RebuildDiff()
-        derived: list[tuple[str, Command]] = []
-        parks: dict[str, tuple[str, Park]] = {}
-        states: dict[str, dict[str, State]] = {}
-        tracking: dict[str, int] = {}
-        for projector in self.projectors:
-            state: dict[str, State] = {}
-            last = 0
-            async for event, proj in project_from_start(self.log, projector, state):
-                for cmd in proj.commands:
-                    derived.append((projector.name, cmd))
-                for park in proj.parks:
-                    parks[park.record_key] = (projector.name, park)
-                for record_key in proj.resolved:
-                    parks.pop(record_key, None)
-                diff.events += 1
-                last = event.position
-                if progress and diff.events % 5000 == 0:
-                    progress(projector.name, diff.events)
-            states[projector.name] = state
-            tracking[projector.name] = last
-        diff.derived = len(derived)
-        existing = {row[0] for row in await self.log.query("SELECT command_id FROM commands")}
-        derived_ids = {cmd.command_id for _, cmd in derived}
-        diff.new = [cmd for _, cmd in derived if cmd.command_id not in existing]
-        diff.no_longer_derived = sorted(existing - derived_ids)
-        open_parks = {
-            r[0]
-            for r in await self.log.query(
-                "SELECT record_key FROM parked_records WHERE resolved_by IS NULL"
-            )
-        }
-        diff.new_parks = [p for _, p in parks.values() if p.record_key not in open_parks]
-        diff.resolved_parks = sorted(open_parks - set(parks))
-        if dry_run:
-            return diff
-        async with self.log.transaction() as tx:
-            for name, cmd in derived:
-                if cmd.command_id not in existing:
-                    await self.outbox.add_commands(tx, [cmd], name)
-            for name, park in parks.values():
-                if park.record_key not in open_parks:
-                    await self.outbox.add_park(tx, park, name)
-            for record_key in diff.resolved_parks:
-                await self.outbox.resolve_parks(tx, record_key, 0)
-            for projector in self.projectors:
-                await tx.execute(
-                    "DELETE FROM projection_state WHERE projector = ?", (projector.name,)
-                )
-                await tx.executemany(
-                    "INSERT INTO projection_state (projector, key, state) VALUES (?, ?, ?)",
-                    [
-                        (projector.name, k, encode_payload(v))
-                        for k, v in states[projector.name].items()
-                    ],
-                )
-                await tx.set_tracking(_consumer(projector), tracking[projector.name])
-        return diff
+        """Re-derive all commands from position 0; add only what is missing unless dry-run.
+
+        Streams through a scratch database: memory stays flat in the log's size
+        (``rebuild_diff``)."""
+        return await rebuild_diff.rebuild(
+            self.log, self.outbox, self.projectors, dry_run=dry_run, progress=progress
+        )
 
 
 async def project_from_start(

@@ -23,10 +23,10 @@ import hmac
 import secrets
 import sqlite3
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, Self
+from typing import Any, Self
 
 import aiosqlite
 import orjson
@@ -34,27 +34,11 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from engine.errors import CredentialError, DataError, StoreError
-from engine.log import files
 from engine.log.ports import EventLog
+from engine.security.pii_keys import SCHEMA, ConnStore, KeyStore, LogStore
 
 __all__ = ["CHECKPOINT_WAIT_S", "SCHEMA", "PiiSealer", "is_envelope"]
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS pii_keys (
-    key_id     TEXT PRIMARY KEY,
-    created_at TEXT NOT NULL,
-    wrapped    BLOB,
-    record_date TEXT
-);
-CREATE INDEX IF NOT EXISTS pii_keys_created ON pii_keys (created_at);
-"""
-# Older logs get the column; their rows keep NULL and age from created_at.
-_RECORD_DATE = "ALTER TABLE pii_keys ADD COLUMN record_date TEXT"
-_INSERT = "INSERT OR IGNORE INTO pii_keys (key_id,created_at,record_date,wrapped) VALUES (?,?,?,?)"
-_PURGE = (  # fixed-width UTC text: '<' compares times
-    "UPDATE pii_keys SET wrapped = NULL "
-    "WHERE coalesce(record_date, created_at) < ? AND wrapped IS NOT NULL"
-)
 CHECKPOINT_WAIT_S = 5.0  # how long purge lets a reader finish before it fails
 
 _VERSION = 1
@@ -67,152 +51,10 @@ def is_envelope(obj: object) -> bool:
     return isinstance(obj, dict) and obj.get("pii") == _VERSION and isinstance(obj.get("kid"), str)
 
 
-class _KeyStore(Protocol):
-    async def ensure_schema(self) -> None: ...
-    async def get(self, kid: str) -> tuple[bool, bytes | None]: ...  # (exists, wrapped)
-    async def insert(
-        self, kid: str, created_at: str, record_date: str | None, wrapped: bytes
-    ) -> None: ...
-    async def purge(self, cutoff: str, wait_s: float) -> int: ...
-    async def live(self) -> list[tuple[str, bytes]]: ...
-    async def replace_wrapped(self, rows: list[tuple[bytes, str]]) -> None: ...
-
-
-class _ConnStore:
-    """Keys through an aiosqlite connection we may write on (each write its own commit)."""
-
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self._conn = conn
-
-    async def ensure_schema(self) -> None:
-        await self._conn.executescript(SCHEMA)
-        async with self._conn.execute("PRAGMA table_info(pii_keys)") as cur:
-            columns = {str(r[1]) for r in await cur.fetchall()}
-        if "record_date" not in columns:
-            with suppress(sqlite3.OperationalError):  # "duplicate column": migrated meanwhile
-                await self._conn.execute(_RECORD_DATE)
-        await self._conn.commit()
-
-    async def get(self, kid: str) -> tuple[bool, bytes | None]:
-        async with self._conn.execute("SELECT wrapped FROM pii_keys WHERE key_id = ?", (kid,)) as c:
-            row = await c.fetchone()
-        return (False, None) if row is None else (True, row[0])
-
-    async def insert(
-        self, kid: str, created_at: str, record_date: str | None, wrapped: bytes
-    ) -> None:
-        await self._conn.execute(_INSERT, (kid, created_at, record_date, wrapped))
-        await self._conn.commit()
-
-    async def purge(self, cutoff: str, wait_s: float) -> int:
-        # secure_delete zero-fills the freed bytes so the wrapped key is not left in free pages.
-        await self._conn.execute("PRAGMA secure_delete = ON")
-        cur = await self._conn.execute(_PURGE, (cutoff,))
-        await self._conn.commit()
-        n = cur.rowcount
-        await cur.close()
-        await _erased(self._conn, n, wait_s)
-        return n
-
-    async def live(self) -> list[tuple[str, bytes]]:
-        sql = "SELECT key_id, wrapped FROM pii_keys WHERE wrapped IS NOT NULL"
-        async with self._conn.execute(sql) as cur:
-            return [(r[0], r[1]) for r in await cur.fetchall()]
-
-    async def replace_wrapped(self, rows: list[tuple[bytes, str]]) -> None:
-        # One transaction: either every key moves to the new master key or none does.
-        await self._conn.execute("PRAGMA secure_delete = ON")
-        await self._conn.executemany("UPDATE pii_keys SET wrapped = ? WHERE key_id = ?", rows)
-        await self._conn.commit()
-        await _checkpoint(self._conn)
-
-
-class _LogStore:
-    """Keys through the event log's own writer (its transaction) and reader connections."""
-
-    def __init__(self, log: EventLog) -> None:
-        self._log = log
-
-    async def ensure_schema(self) -> None:
-        await self._log.ensure_schema(SCHEMA)
-        async with self._log.transaction() as tx:  # one writer: no other process migrates
-            columns = {str(r[1]) for r in await tx.fetchall("PRAGMA table_info(pii_keys)")}
-            if "record_date" not in columns:
-                await tx.execute(_RECORD_DATE)
-
-    async def get(self, kid: str) -> tuple[bool, bytes | None]:
-        rows = await self._log.query("SELECT wrapped FROM pii_keys WHERE key_id = ?", (kid,))
-        return (False, None) if not rows else (True, rows[0][0])
-
-    async def insert(
-        self, kid: str, created_at: str, record_date: str | None, wrapped: bytes
-    ) -> None:
-        async with self._log.transaction() as tx:
-            await tx.execute(_INSERT, (kid, created_at, record_date, wrapped))
-
-    async def purge(self, cutoff: str, wait_s: float) -> int:
-        async with self._log.transaction() as tx:
-            await tx.execute("PRAGMA secure_delete = ON")
-            n = await tx.execute(_PURGE, (cutoff,))
-        # The log's ports cannot return a checkpoint's result, so a short-lived connection of
-        # ours checkpoints (the log holds no transaction open meanwhile).
-        path = getattr(self._log, "path", None)
-        if not isinstance(path, Path):
-            raise StoreError("cannot verify the PII purge: the event log has no file path")
-        try:
-            conn = await aiosqlite.connect(files.sqlite_uri(path, "rw"), uri=True)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot verify the PII purge in {path}: {exc}") from exc
-        try:
-            await _erased(conn, n, wait_s)
-        finally:
-            await conn.close()
-        return n
-
-    async def live(self) -> list[tuple[str, bytes]]:
-        sql = "SELECT key_id, wrapped FROM pii_keys WHERE wrapped IS NOT NULL"
-        return [(r[0], r[1]) for r in await self._log.query(sql)]
-
-    async def replace_wrapped(self, rows: list[tuple[bytes, str]]) -> None:
-        async with self._log.transaction() as tx:
-            await tx.execute("PRAGMA secure_delete = ON")
-            await tx.executemany("UPDATE pii_keys SET wrapped = ? WHERE key_id = ?", rows)
-        await self._log.ensure_schema("PRAGMA wal_checkpoint(TRUNCATE);")
-
-
-async def _erased(conn: aiosqlite.Connection, n: int, wait_s: float) -> None:
-    """Checkpoint(TRUNCATE) the WAL; StoreError unless its row (busy, log, checkpointed) shows
-    it complete: until then old page images (WAL, main file) still hold the wrapped keys."""
-    try:
-        async with conn.execute("PRAGMA journal_mode") as cur:
-            mode = await cur.fetchone()
-        if mode is None or str(mode[0]).lower() != "wal":
-            return  # rollback journal: secure_delete alone overwrote the keys
-        await conn.execute(f"PRAGMA busy_timeout = {int(wait_s * 1000)}")
-        async with conn.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cur:
-            row = await cur.fetchone()
-    except sqlite3.Error as exc:
-        raise StoreError(f"the WAL checkpoint after the PII purge failed: {exc}") from exc
-    if row is not None and row[0] == 0 and row[1] == row[2]:
-        return
-    raise StoreError(
-        f"PII purge NOT verified: {n} key(s) destroyed, but a reader holds the event log open "
-        f"(WAL checkpoint {tuple(row) if row else None}): old copies of the keys are still on "
-        "disk; stop the engine and every reader (status, audit, sqlite3), then run purge-pii again"
-    )
-
-
-async def _checkpoint(conn: aiosqlite.Connection) -> None:
-    async with conn.execute("PRAGMA journal_mode") as cur:
-        row = await cur.fetchone()
-    if row is not None and str(row[0]).lower() == "wal":
-        await conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-
-
 class PiiSealer:
     """Seal/open buyer PII per record; see the module docstring and /work/notes/pii-api.md."""
 
-    def __init__(self, store: _KeyStore, master_key: bytes) -> None:
+    def __init__(self, store: KeyStore, master_key: bytes) -> None:
         if len(master_key) != 32:
             raise CredentialError("PII sealing needs a 32-byte master key")
         self._store = store
@@ -220,11 +62,11 @@ class PiiSealer:
 
     @classmethod
     def from_connection(cls, conn: aiosqlite.Connection, master_key: bytes) -> Self:
-        return cls(_ConnStore(conn), master_key)
+        return cls(ConnStore(conn), master_key)
 
     @classmethod
     def from_log(cls, log: EventLog, master_key: bytes) -> Self:
-        return cls(_LogStore(log), master_key)
+        return cls(LogStore(log), master_key)
 
     @classmethod
     @asynccontextmanager

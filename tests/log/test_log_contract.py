@@ -1,4 +1,9 @@
-"""Contract tests every EventLog backend must pass (parametrised over backends; SQLite today)."""
+"""Contract tests every EventLog backend must pass: SQLite and PostgreSQL, the same tests.
+
+A backend's extra guarantees are read from its declared ``capabilities`` (a test needing one
+skips on a backend that declares it absent). The SQLite-file guarantees are at the end; the
+PostgreSQL-only ones (schema versions, triggers, dialect) are in test_postgres_log.py.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,17 +21,30 @@ import pytest
 
 from engine.errors import StoreBusy, StoreError
 from engine.log import NewEvent, SQLiteEventLog
+from tests.log.tailing import batch_total, tail_while_writing
 
-OpenLog = Callable[[], AbstractAsyncContextManager[Any]]
+
+class LogFactory:
+    """Opens the same log again and again (so reopen/durability can be tested)."""
+
+    def __init__(self, backend: str, target: str) -> None:
+        self.backend = backend
+        self.target = target  # the file path or the DSN
+
+    def __call__(self) -> AbstractAsyncContextManager[Any]:
+        if self.backend == "sqlite":
+            return SQLiteEventLog.open(self.target)
+        from engine.log.postgres import PostgresEventLog
+
+        return PostgresEventLog.open(self.target)
 
 
-@pytest.fixture(params=["sqlite"])
-def open_log(request: pytest.FixtureRequest, tmp_path: Path) -> OpenLog:
-    """A factory opening the same log again and again (so reopen/durability can be tested)."""
-    path = tmp_path / "events.db"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def open_log(request: pytest.FixtureRequest, tmp_path: Path) -> LogFactory:
     if request.param == "sqlite":
-        return lambda: SQLiteEventLog.open(path)
-    raise AssertionError(request.param)
+        return LogFactory("sqlite", str(tmp_path / "events.db"))
+    # Skips with the reason where no PostgreSQL server can start.
+    return LogFactory("postgresql", request.getfixturevalue("pg_dsn"))
 
 
 def order(key: str, status: str = "Unshipped", total: str = "19.99") -> NewEvent:
@@ -44,7 +61,7 @@ async def all_events(log: Any, **kw: Any) -> list[Any]:
     return [ev async for ev in log.read(**kw)]
 
 
-async def test_positions_are_gap_free_and_monotonic_across_batches(open_log: OpenLog) -> None:
+async def test_positions_are_gap_free_and_monotonic_across_batches(open_log: LogFactory) -> None:
     async with open_log() as log:
         await log.append([order(f"A{i}") for i in range(5)])
         await log.append([order("A1")])  # duplicate: must not burn a position
@@ -54,7 +71,7 @@ async def test_positions_are_gap_free_and_monotonic_across_batches(open_log: Ope
     assert [e.key for e in events][-3:] == ["B0", "B1", "B2"]
 
 
-async def test_idempotent_reappend_adds_nothing_and_says_so(open_log: OpenLog) -> None:
+async def test_idempotent_reappend_adds_nothing_and_says_so(open_log: LogFactory) -> None:
     async with open_log() as log:
         first = await log.append([order("X"), order("Y")])
         again = await log.append([order("X"), order("Y")])
@@ -63,7 +80,7 @@ async def test_idempotent_reappend_adds_nothing_and_says_so(open_log: OpenLog) -
         assert again.head == first.head == 2
 
 
-async def test_changed_record_is_a_new_version_in_history(open_log: OpenLog) -> None:
+async def test_changed_record_is_a_new_version_in_history(open_log: LogFactory) -> None:
     async with open_log() as log:
         await log.append([order("X", "Pending")])
         await log.append([order("Y")])
@@ -75,7 +92,7 @@ async def test_changed_record_is_a_new_version_in_history(open_log: OpenLog) -> 
         assert (await log.latest("amazon.orders", "X")).payload["status"] == "Unshipped"
 
 
-async def test_payload_roundtrip_keeps_money_exact_and_timestamps_utc(open_log: OpenLog) -> None:
+async def test_payload_roundtrip_keeps_money_exact_and_timestamps_utc(open_log: LogFactory) -> None:
     async with open_log() as log:
         await log.append([order("M", total="1234567.89")])
         (ev,) = await all_events(log)
@@ -85,7 +102,7 @@ async def test_payload_roundtrip_keeps_money_exact_and_timestamps_utc(open_log: 
     )
 
 
-async def test_read_by_position_and_stream_streams_in_batches(open_log: OpenLog) -> None:
+async def test_read_by_position_and_stream_streams_in_batches(open_log: LogFactory) -> None:
     async with open_log() as log:
         other = [
             NewEvent("amazon.settlements", "SettlementFetched", f"S{i}", {"i": i}) for i in range(7)
@@ -97,7 +114,7 @@ async def test_read_by_position_and_stream_streams_in_batches(open_log: OpenLog)
     assert [e.key for e in only_settlements] == [f"S{i}" for i in range(7)]
 
 
-async def test_bookmark_commits_with_its_events(open_log: OpenLog) -> None:
+async def test_bookmark_commits_with_its_events(open_log: LogFactory) -> None:
     async with open_log() as log:
         await log.append([order("A")], bookmark=("orders", {"after": "2026-01-01T00:00:00Z"}))
         assert await log.bookmark("orders") == {"after": "2026-01-01T00:00:00Z"}
@@ -106,7 +123,7 @@ async def test_bookmark_commits_with_its_events(open_log: OpenLog) -> None:
         assert await log.bookmark("missing") is None
 
 
-async def test_checkpoint_and_output_are_atomic_under_a_crash(open_log: OpenLog) -> None:
+async def test_checkpoint_and_output_are_atomic_under_a_crash(open_log: LogFactory) -> None:
     async with open_log() as log:
         await log.ensure_schema(
             "CREATE TABLE IF NOT EXISTS outbox (id TEXT PRIMARY KEY, body TEXT)"
@@ -129,7 +146,7 @@ async def test_checkpoint_and_output_are_atomic_under_a_crash(open_log: OpenLog)
         assert await log.tracking("never-ran") == 0
 
 
-async def test_concurrent_appenders_never_interleave_a_batch(open_log: OpenLog) -> None:
+async def test_concurrent_appenders_never_interleave_a_batch(open_log: LogFactory) -> None:
     async with open_log() as log:
 
         async def writer(tag: str) -> None:
@@ -147,7 +164,7 @@ async def test_concurrent_appenders_never_interleave_a_batch(open_log: OpenLog) 
         assert len(prefixes) == 1, f"batch at {start} interleaved: {prefixes}"
 
 
-async def test_stats_counts_per_stream_and_type(open_log: OpenLog) -> None:
+async def test_stats_counts_per_stream_and_type(open_log: LogFactory) -> None:
     async with open_log() as log:
         await log.append([order("A"), order("B")])
         await log.append([NewEvent("amazon.settlements", "SettlementFetched", "S1", {"t": "1"})])
@@ -157,6 +174,105 @@ async def test_stats_counts_per_stream_and_type(open_log: OpenLog) -> None:
         "amazon.orders": {"OrderFetched": 2},
         "amazon.settlements": {"SettlementFetched": 1},
     }
+
+
+async def test_the_database_refuses_update_and_delete_through_the_port(
+    open_log: LogFactory,
+) -> None:
+    async with open_log() as log:
+        await log.append([order("A"), order("B")])
+        for statement in ("UPDATE events SET key = 'z'", "DELETE FROM events"):
+            with pytest.raises(StoreError, match="append-only"):
+                async with log.transaction() as tx:
+                    await tx.execute(statement)
+        assert [e.key for e in await all_events(log)] == ["A", "B"]
+        assert await log.head() == 2
+
+
+async def test_a_rolled_back_append_gives_its_positions_back(open_log: LogFactory) -> None:
+    async with open_log() as log:
+        await log.append([order("A")])
+        with pytest.raises(RuntimeError):
+            async with log.transaction() as tx:
+                await tx.append([order("B"), order("C")])
+                raise RuntimeError("abort")
+        await log.append([order("D")])
+        events = await all_events(log)
+    assert [(e.position, e.key) for e in events] == [(1, "A"), (2, "D")]
+
+
+async def test_appends_and_output_in_one_transaction_see_their_own_writes(
+    open_log: LogFactory,
+) -> None:
+    async with open_log() as log:
+        await log.ensure_schema(
+            "CREATE TABLE IF NOT EXISTS derived (k TEXT PRIMARY KEY, n INTEGER NOT NULL);"
+            "CREATE INDEX IF NOT EXISTS derived_n ON derived (n);"
+        )
+        await log.ensure_schema("CREATE TABLE IF NOT EXISTS derived (k TEXT PRIMARY KEY)")
+        async with log.transaction() as tx:
+            first = await tx.append([order("A"), order("B")])
+            second = await tx.append([order("B"), order("C")])
+            assert (first.appended, first.head) == (2, 2)
+            assert (second.appended, second.duplicates, second.head) == (1, 1, 3)
+            assert await tx.execute("INSERT OR IGNORE INTO derived VALUES (?, ?)", ("a", 1)) == 1
+            assert await tx.execute("INSERT OR IGNORE INTO derived VALUES (?, ?)", ("a", 2)) == 0
+            await tx.executemany("INSERT INTO derived (k, n) VALUES (?, ?)", [("b", 2), ("c", 3)])
+            assert await tx.fetchall("SELECT k FROM derived WHERE n >= ? ORDER BY k", (2,)) == [
+                ("b",),
+                ("c",),
+            ]
+            await tx.set_tracking("p", 3)
+        assert await log.query("SELECT count(*) FROM derived WHERE k LIKE 'a%'") == [(1,)]
+        assert await log.tracking("p") == 3
+
+
+_OTHER_PROCESS_WRITER = """
+import asyncio, sys
+from engine.log.postgres import PostgresEventLog
+from tests.log.tailing import batch, port_append
+
+async def main(dsn, batches):
+    async with PostgresEventLog.open(dsn) as log:
+        print("ready", flush=True)  # the other writers start now: the writes overlap
+        for b in range(batches):
+            await port_append(log, batch("proc", b), 0.002 * (b % 3))
+
+asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+"""
+
+
+async def test_a_tailing_reader_never_skips_a_position_filled_in_later(
+    open_log: LogFactory,
+) -> None:
+    """Many writers (own connections, and another process where the backend allows several
+    writer processes) append while a reader tails: it must see 1, 2, 3, ... with no position
+    appearing later below one it already passed."""
+    batches = 30
+    async with open_log() as reader, AsyncExitStack() as stack:
+        if reader.capabilities.concurrent_writer_processes:
+            writers = [await stack.enter_async_context(open_log()) for _ in range(4)]
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-c",
+                _OTHER_PROCESS_WRITER,
+                open_log.target,
+                str(batches),
+                cwd=Path(__file__).parents[2],
+                stdout=asyncio.subprocess.PIPE,
+            )
+            assert proc.stdout is not None
+            assert await proc.stdout.readline() == b"ready\n"
+            outside = [proc.wait()]
+        else:  # one writer handle per log (SQLite: a second one is StoreBusy); 4 tasks on it
+            writers, outside = [reader] * 4, []
+        seen, violations = await tail_while_writing(
+            reader, writers, batches=batches, outside=outside
+        )
+    assert not outside or proc.returncode == 0
+    total = batch_total(len(writers) + len(outside), batches)
+    assert violations == []
+    assert seen == list(range(1, total + 1))
 
 
 # --- SQLite-specific guarantees -------------------------------------------------------------

@@ -77,7 +77,7 @@ async def _log_with(tmp_path: Path, write) -> Path:  # type: ignore[no-untyped-d
 
 async def test_late_flow_exits_1_and_says_late(tmp_path: Path) -> None:
     now = datetime.now(UTC)
-    every = PollConfig().orders_every_s  # 300 s: late after 1x, failing after 2x
+    every = PollConfig().orders_every_s  # 180 s: late after 1x, failing after 2x
 
     async def write(h: FlowHealth) -> None:
         await h.ok("orders:NA", now=now - timedelta(seconds=1.5 * every))
@@ -86,7 +86,8 @@ async def test_late_flow_exits_1_and_says_late(tmp_path: Path) -> None:
     db = await _log_with(tmp_path, write)
     rc, lines, _ = await _check(db)
     assert rc == 1
-    assert len(lines) == 1 and lines[0].startswith("LATE orders:NA: last successful poll 7m ago")
+    ago = f"{int(1.5 * every) // 60}m ago"  # whatever the default cadence is
+    assert len(lines) == 1 and lines[0].startswith(f"LATE orders:NA: last successful poll {ago}")
 
 
 async def test_failing_flows_exit_1_one_line_each(tmp_path: Path) -> None:
@@ -113,7 +114,7 @@ async def test_config_cadence_applies_and_usage_errors_exit_2(tmp_path: Path) ->
     now = datetime.now(UTC)
 
     async def write(h: FlowHealth) -> None:
-        await h.ok("orders:NA", now=now - timedelta(seconds=450))  # late on the 300 s default
+        await h.ok("orders:NA", now=now - timedelta(seconds=450))  # late on the 180 s default
 
     db = await _log_with(tmp_path, write)
     config = tmp_path / "config.toml"

@@ -19,9 +19,10 @@ from __future__ import annotations
 import asyncio
 import gzip
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -46,6 +47,7 @@ __all__ = [
     "check_body",
     "download_window",
     "iter_orders",
+    "orders_in_chunks",
     "request_window",
     "validate",
     "wait_report_politely",
@@ -206,3 +208,13 @@ def validate(doc: Document, fmt: str, region: str, marketplace_ids: tuple[str, .
         raise ReportDocumentError(f"amazon: order report refused: {exc}", system="amazon") from None
     for _ in iter_orders(doc, fmt, region, marketplace_ids):
         pass
+
+
+async def orders_in_chunks(
+    doc: Document, fmt: str, region: str, marketplace_ids: tuple[str, ...], size: int = 500
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """``iter_orders`` in lists of up to ``size``, each parsed in a worker thread (one at a
+    time: the parser is a generator), so a big report never stalls the event loop (issue 18)."""
+    orders = iter_orders(doc, fmt, region, marketplace_ids)
+    while chunk := await asyncio.to_thread(lambda: list(islice(orders, max(1, size)))):
+        yield chunk

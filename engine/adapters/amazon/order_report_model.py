@@ -11,7 +11,7 @@ normalisation ``str(Decimal(amount))``, lines sorted by order item id), plus two
   which the projector reads as "no price yet", never as 0.
 
 What the report does not carry is None, never invented [D §1.5]: ``order_total``,
-``buyer_vat_id``, ``quantity_shipped``, ``replaced_order_id``; ``is_replacement_order`` False
+``buyer_vat_id``, ``quantity_shipped``, ``replaced_order_id``; ``is_replacement_order`` None
 (the report has no such column); the ship-to is added by the backfill through the API path.
 """
 
@@ -162,7 +162,7 @@ def payload(order: ReportOrder, region: str, requested: tuple[str, ...]) -> dict
         "is_business_order": (order.is_business_order or "").strip().lower() == "true",
         "purchase_order_number": (order.purchase_order_number or "").strip() or None,
         "buyer_vat_id": None,
-        "is_replacement_order": False,
+        "is_replacement_order": None,  # unknown: not in the report [D §1.5] (order_keys.py)
         "replaced_order_id": None,
         "ship_to": None,
         "pii": "not_needed",

@@ -125,6 +125,7 @@ class Finance:
                     [self._invoice_record(inv)],
                 ),
                 inv.after_unknown_outcome,
+                known_unsent=inv.known_unsent,
             )
         )
 
@@ -213,5 +214,6 @@ class Finance:
                     [self._journal_record(je)],
                 ),
                 je.after_unknown_outcome,
+                known_unsent=je.known_unsent,
             )
         )

@@ -183,12 +183,13 @@ class Creation:
     diffs: Callable[[Doc], list[str]]
     create: Callable[[], Awaitable[object]]
     after_unknown_outcome: bool = False  # an earlier attempt may already have posted it
+    known_unsent: bool = False  # the outbox proves no attempt sent it: no look-up before
 
 
 async def create_once(c: Creation) -> PostResult:
     """Look up, create if absent, settle unknown outcomes and "already exists" by look-up."""
     c.proof.require_usable()
-    found = await c.find()
+    found = None if c.known_unsent else await c.find()
     if found is not None:
         return settle(c.kind, c.reference, found, c.diffs(found), created=False)
     if c.after_unknown_outcome and not c.proof.proven:

@@ -169,5 +169,6 @@ class Inventory:
                 diffs,
                 lambda: self._post(adj),
                 adj.after_unknown_outcome,
+                known_unsent=adj.known_unsent,
             )
         )

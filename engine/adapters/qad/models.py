@@ -97,7 +97,8 @@ class SalesOrder:
 
     ``ship_to`` is the delivery address of a merchant-fulfilled order (None: the customer's).
     ``after_unknown_outcome``: an earlier attempt may already have posted it (the dispatcher's
-    ``uncertain``), so only a proven look-up may decide that it is absent.
+    ``uncertain``), so only a proven look-up may decide that it is absent. ``known_unsent``:
+    the outbox proves it was never sent, so the look-up before the create is skipped.
     """
 
     reference: str
@@ -110,6 +111,9 @@ class SalesOrder:
     number: str = ""  # deterministic so_nbr, or "" to let QAD number it
     ship_to: ShipTo | None = field(default=None, repr=False)
     after_unknown_outcome: bool = field(default=False, compare=False)
+    # The engine's outbox proves no earlier attempt sent this reference (engine.dispatch):
+    # create without the look-up before (a look-up still settles any unknown outcome).
+    known_unsent: bool = field(default=False, compare=False)
     remarks: str = ""  # business PO / VAT id (``business_remarks``); sent only if configured
 
     def __post_init__(self) -> None:
@@ -175,6 +179,9 @@ class CustomerInvoice:
     # "invoice", or "credit_note" (a negative settlement: amount and lines stay positive).
     kind: str = "invoice"
     after_unknown_outcome: bool = field(default=False, compare=False)
+    # The engine's outbox proves no earlier attempt sent this reference (engine.dispatch):
+    # create without the look-up before (a look-up still settles any unknown outcome).
+    known_unsent: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         _ref(self.reference)
@@ -207,6 +214,9 @@ class JournalEntry:
     daybook: str = "JE"
     description: str = ""
     after_unknown_outcome: bool = field(default=False, compare=False)
+    # The engine's outbox proves no earlier attempt sent this reference (engine.dispatch):
+    # create without the look-up before (a look-up still settles any unknown outcome).
+    known_unsent: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         _ref(self.reference)
@@ -228,6 +238,9 @@ class InventoryAdjustment:
     location: str = "010"
     remarks: str = ""
     after_unknown_outcome: bool = field(default=False, compare=False)
+    # The engine's outbox proves no earlier attempt sent this reference (engine.dispatch):
+    # create without the look-up before (a look-up still settles any unknown outcome).
+    known_unsent: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         _ref(self.reference)

@@ -44,7 +44,12 @@ def _nid(seed: int, order_id: str, moment: float) -> str:
 
 
 def order_change_body(
-    world: World, order: SimOrder, moment: float, publish: float, seed: int = 0
+    world: World,
+    order: SimOrder,
+    moment: float,
+    publish: float,
+    seed: int = 0,
+    subscription_id: str | None = None,
 ) -> str:
     """The ORDER_CHANGE message Amazon would send for ``order``'s change at ``moment``."""
     status = order.status(moment)
@@ -67,7 +72,7 @@ def order_change_body(
         "EventTime": _iso(moment),
         "NotificationMetadata": {
             "ApplicationId": "amzn1.sp.solution.simulator",
-            "SubscriptionId": f"sim-sub-{world.seed}",
+            "SubscriptionId": subscription_id or f"sim-sub-{world.seed}",
             "PublishTime": _iso(publish),
             "NotificationId": _nid(seed, order.order_id, moment),
         },
@@ -106,6 +111,10 @@ class NotificationPublisher:
         duplicate_share: share of notifications sent twice (same NotificationId).
         hold_share: share held back one batch (delivered after later changes).
         delay_s: simulated seconds between a change and its notification.
+        arn: the SQS queue ``send`` delivers to. Given, only sellers subscribed to ORDER_CHANGE
+            with a destination of this ARN (notifications_api.py) are notified, from the
+            subscription's creation on and within its eventFilter, as Amazon does [D]; None
+            (tests of the consumer alone): every seller, as if subscribed.
     """
 
     def __init__(
@@ -119,7 +128,9 @@ class NotificationPublisher:
         delay_s: float = 30.0,
         include_new_orders: bool = True,
         since: float | None = None,
+        arn: str | None = None,
     ) -> None:
+        self.arn = arn
         self.world = world
         self.send = send
         self.seed = seed
@@ -154,7 +165,17 @@ class NotificationPublisher:
         bodies = list(self._held)
         self._held = []
         for moment, order in self.changes(self.cursor, upto):
-            body = order_change_body(self.world, order, moment, moment + self.delay_s, self.seed)
+            sub_id = self._subscription(order, moment)
+            if sub_id is False:
+                continue
+            body = order_change_body(
+                self.world,
+                order,
+                moment,
+                moment + self.delay_s,
+                self.seed,
+                sub_id if isinstance(sub_id, str) else None,
+            )
             self.notified.append((order.order_id, order.status(moment)))
             copies = 2 if self.rng.random() < self.duplicate_share else 1
             for _ in range(copies):
@@ -168,6 +189,25 @@ class NotificationPublisher:
             await self.send(bodies)
             self.sent += len(bodies)
         return len(bodies)
+
+    def _subscription(self, order: SimOrder, moment: float) -> str | bool:
+        """The subscription id that covers this change; True without ``arn``; False: none."""
+        if self.arn is None:
+            return True
+        from engine.sim.amazon.notifications_api import subscribers
+
+        seller = next(i for i, c in enumerate(self.world.configs) if c.name == order.seller)
+        mp = order.marketplace
+        for sub in subscribers(self.world, self.arn):
+            if (
+                sub.seller == seller
+                and sub.region == mp.region
+                and moment >= sub.created
+                and (not sub.marketplace_ids or mp.marketplace_id in sub.marketplace_ids)
+                and (not sub.order_change_types or "OrderStatusChange" in sub.order_change_types)
+            ):
+                return sub.subscription_id
+        return False
 
     async def flush(self) -> int:
         """Deliver what was held back (end of a test or benchmark)."""

@@ -29,6 +29,13 @@ DEFAULT_PLANS: dict[str, tuple[float, int]] = {
     "patchListingsItem": (5.0, 5),
     "createRestrictedDataToken": (1.0, 10),
     "getMarketplaceParticipations": (0.016, 15),
+    # Notifications API: every operation 1 rps, burst 5 [D notifications.json]
+    "createDestination": (1.0, 5),
+    "getDestinations": (1.0, 5),
+    "getDestination": (1.0, 5),
+    "createSubscription": (1.0, 5),
+    "getSubscription": (1.0, 5),
+    "getSubscriptionById": (1.0, 5),
 }
 
 

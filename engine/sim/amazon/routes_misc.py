@@ -59,6 +59,10 @@ async def lwa_token(request: web.Request) -> web.Response:
             return _lwa_error(400, "invalid_request", "Malformed request body")
     else:
         form = dict(parse_qsl(raw.decode("utf-8", "replace")))
+    if form.get("grant_type") == "client_credentials":  # grantless (notifications_api.py)
+        from engine.sim.amazon.notifications_api import grantless_token
+
+        return grantless_token(world, form)
     if form.get("grant_type") != "refresh_token":
         return _lwa_error(400, "unsupported_grant_type", "The grant type is not supported")
     app = world.creds[0]

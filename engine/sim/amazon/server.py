@@ -27,6 +27,7 @@ from engine.sim.amazon.faults import FaultInjector
 from engine.sim.amazon.inventory import INVENTORY_ROUTES
 from engine.sim.amazon.listing_rules import ListingRules
 from engine.sim.amazon.listings import LISTINGS_ROUTES
+from engine.sim.amazon.notifications_api import NOTIFICATION_ROUTES
 from engine.sim.amazon.roles import canonical_role
 from engine.sim.amazon.routes_misc import MISC_ROUTES, lwa_token
 from engine.sim.amazon.routes_orders import ORDER_ROUTES, path_matches
@@ -39,6 +40,7 @@ __all__ = ["DEFAULT_START", "AmazonSimulator", "build_app"]
 
 DEFAULT_START = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 ROUTES = ORDER_ROUTES + REPORT_ROUTES + INVENTORY_ROUTES + LISTINGS_ROUTES + MISC_ROUTES
+ROUTES += NOTIFICATION_ROUTES
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _DENIED = "Access to requested resource is denied."
 
@@ -73,7 +75,7 @@ async def sp_middleware(request: web.Request, handler: Handler) -> web.StreamRes
         )
     if world.now() >= grant.expires_at or faults.take(("expire_token",), op, region):
         return error(403, "Unauthorized", _DENIED, "The access token you provided has expired.")
-    if grant.region != region:
+    if grant.scope is None and grant.region != region:  # grantless tokens: any region
         return error(
             403,
             "Unauthorized",
@@ -92,9 +94,8 @@ async def sp_middleware(request: web.Request, handler: Handler) -> web.StreamRes
     if not world.roles.allows(grant.seller, op, await _report_types(request, world, op)):
         return world.roles.refusal()
     overrides = world.configs[grant.seller].rate_overrides
-    if faults.take(("throttle",), op, region) or not world.plans.allow(
-        world.rate_key(grant.seller, region), op, overrides
-    ):
+    key = world.rate_key(grant.seller, region) if grant.scope is None else f"app:{region}"
+    if faults.take(("throttle",), op, region) or not world.plans.allow(key, op, overrides):
         return error(429, "QuotaExceeded", "You exceeded your quota for the requested resource.")
     if (rule := faults.take(("status",), op, region)) is not None:
         return error(

@@ -36,6 +36,7 @@ class AccessGrant:
     region: str
     expires_at: float  # sim seconds (epoch)
     rdt: tuple[tuple[str, str, tuple[str, ...]], ...] | None = None
+    scope: str | None = None  # a grantless (client_credentials) token's scope, any region
 
 
 @dataclass(slots=True)

@@ -1,0 +1,51 @@
+"""``[engine] db``: an SQLite file (the default) or, in preview, a PostgreSQL URL.
+
+Issue 20 moves the log to PostgreSQL first (engine/log/postgres.py); the outbox, projections
+and the rest still run on SQLite only. So a PostgreSQL URL is recognised and refused here, at
+config check time, naming what is missing: the engine never half-runs with the log in one
+database and its commands in another.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from engine.config.checks import nonempty
+from engine.errors import ConfigError
+
+__all__ = ["NOT_YET_ON_POSTGRESQL", "event_log_target", "is_postgresql_url"]
+
+_SCHEMES = ("postgresql", "postgres")
+NOT_YET_ON_POSTGRESQL = (
+    "the outbox (commands, attempts, parks), projection state, PII keys, tenant claims, "
+    "rebuild/replay and the status views"
+)
+
+
+def is_postgresql_url(value: str) -> bool:
+    return value.split("://", 1)[0].lower() in _SCHEMES and "://" in value
+
+
+def event_log_target(value: Any, where: str) -> None:
+    nonempty("the event log file, e.g. ml-connector.db")(value, where)
+    text = str(value)
+    if not is_postgresql_url(text):
+        return
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"{where} is not a usable PostgreSQL URL: {exc}") from None
+    if parts.password:
+        # A password here would sit in config.toml in plain text.
+        raise ConfigError(
+            f"{where} must not carry a password: use ~/.pgpass, PGPASSFILE or PGPASSWORD "
+            "(libpq reads them) or a client certificate"
+        )
+    shown = f"postgresql://{parts.hostname or 'localhost'}{f':{port}' if port else ''}{parts.path}"
+    raise ConfigError(
+        f"{where} = {shown} selects the PostgreSQL event log, a preview: only the log itself "
+        f"runs on PostgreSQL in this version, not yet {NOT_YET_ON_POSTGRESQL}; keep {where} an "
+        "SQLite file for now (README: PostgreSQL (preview))"
+    )

@@ -1,0 +1,72 @@
+"""A streamed rebuild (issue 18): exact counts past its bounded samples, the same diff as the
+commands a live projection stored, and ``bench_rebuild.py`` in its short form."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.commands.outbox import Outbox
+from engine.log import NewEvent, SQLiteEventLog
+from engine.ops.demo import simulator_config
+from engine.ops.engine import build_projectors
+from engine.ops.retarget import derive_qad_commands
+from engine.projectors import rebuild_diff
+from engine.projectors.runner import ProjectionRunner
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from bench_log import make_order  # noqa: E402
+
+
+async def _log(db: Path, orders: int) -> None:
+    import random
+
+    rng = random.Random(3)
+    async with SQLiteEventLog.open(db) as log:
+        events = []
+        for i in range(orders):
+            payload = make_order(i, rng)
+            events.append(NewEvent("amazon.orders", "OrderFetched", payload["order_id"], payload))
+        await log.append(events)
+
+
+async def test_counts_are_exact_past_the_samples_and_a_projected_log_has_no_diff(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "log.db"
+    await _log(db, 40)
+    cfg = simulator_config(db, amazon_base="http://x", lwa_url="", qad_url="")
+    monkeypatch.setattr(rebuild_diff, "SAMPLE", 5)
+    async with SQLiteEventLog.open(db) as log:
+        outbox = Outbox(log)
+        await outbox.ensure()
+        runner = ProjectionRunner(log, outbox, build_projectors(cfg))
+        dry = await runner.rebuild(dry_run=True)
+        assert dry.events == 40 and dry.derived >= 40
+        assert dry.new_count == dry.derived and len(dry.new) == 5  # sample bounded, count exact
+        assert [c.reference for c in dry.new] == sorted(c.reference for c in dry.new)  # log order
+        derived_qad = await derive_qad_commands(log, build_projectors(cfg))
+        assert len(derived_qad) == dry.derived  # replay derives the same (all QAD) commands
+        assert [c for _, c in derived_qad[:5]] == dry.new
+        await runner.run_once()  # the live path stores the same commands
+        stored = await log.query("SELECT count(*) FROM commands")
+        assert stored[0][0] == dry.derived
+        again = await runner.rebuild(dry_run=True)
+        assert (again.new_count, again.no_longer_derived_count, again.new) == (0, 0, [])
+
+
+def test_bench_rebuild_short_form(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench_rebuild.py"), "--orders", "300"],
+        capture_output=True, text=True, timeout=120, cwd=ROOT, check=True,
+    )  # fmt: skip
+    row = json.loads(out.stdout.strip().splitlines()[-1])
+    assert row["orders"] == 300
+    assert row["rebuild"]["derived"] >= 300 and row["replay"]["derived"] >= 300
+    assert row["rebuild"]["peak_rss_mb"] > 0
