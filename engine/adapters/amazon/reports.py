@@ -300,7 +300,7 @@ async def download_document(
     h = hashlib.sha256()
     size = 0
     try:
-        with _raw_reader(tmp, compressed) as fh:
+        with open_binary(tmp, compressed) as fh:
             while chunk := fh.read(1 << 20):
                 h.update(chunk)
                 size += len(chunk)
@@ -342,10 +342,22 @@ async def _save(r: aiohttp.ClientResponse, tmp: Path, limit: int) -> None:
         raise
 
 
-def _raw_reader(path: Path, compressed: bool) -> BinaryIO:
+# Documents are parsed in a worker thread while the event loop keeps running. A parser that
+# reads in 8 KB steps (TextIOWrapper's chunk, which BufferedReader.read1 serves straight from the
+# file) gives up the GIL at every read and takes it straight back; each hand-off wakes the loop
+# thread, which loses the race and starts its 5 ms wait again, so it never asks for the GIL
+# (CPython's convoy effect): a 36 MB settlement stalled the loop for up to 1 s that way. Reading
+# a MiB at a time leaves the parser running bytecode for tens of ms between reads, where the
+# interpreter does hand the GIL over after 5 ms.
+READ_BUFFER_BYTES = 1 << 20
+
+
+def open_binary(path: Path, compressed: bool, buffer_bytes: int = READ_BUFFER_BYTES) -> BinaryIO:
+    """A document's bytes (gunzipped when ``compressed``), read from the file in large steps
+    (``buffer_bytes``; see READ_BUFFER_BYTES)."""
     if compressed:
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return path.open("rb")
+        return io.BufferedReader(gzip.open(path, "rb"), buffer_size=buffer_bytes)
+    return path.open("rb", buffering=buffer_bytes)
 
 
 def open_text(
@@ -357,7 +369,7 @@ def open_text(
     too long" after reading at most ``max_line + 2`` of them: one 400 MB line must not become a
     400 MB string.
     """
-    with _raw_reader(doc.path, doc.compressed) as raw:
+    with open_binary(doc.path, doc.compressed) as raw:
         head = raw.read(4)
         raw.seek(0)
         if head.startswith(codecs.BOM_UTF8):
@@ -367,6 +379,7 @@ def open_text(
         else:
             enc = _sniff(doc, region)
         text = io.TextIOWrapper(raw, encoding=enc, errors="strict", newline="")
+        text._CHUNK_SIZE = READ_BUFFER_BYTES  # type: ignore[attr-defined]  # see READ_BUFFER_BYTES
         readline, cap, n = text.readline, max_line + 2, 0  # +2: room for "\r\n"
         try:
             while line := readline(cap):
@@ -386,7 +399,7 @@ def open_text(
 def _sniff(doc: Document, region: str) -> str:
     """No charset given: UTF-8 if the whole file decodes as UTF-8, else the region's legacy one."""
     dec = codecs.getincrementaldecoder("utf-8")()
-    with _raw_reader(doc.path, doc.compressed) as raw:
+    with open_binary(doc.path, doc.compressed) as raw:
         try:
             while chunk := raw.read(1 << 20):
                 dec.decode(chunk)
