@@ -42,6 +42,7 @@ from engine.commands.records import (
     iso,
     utc_now,
 )
+from engine.commands.state_counts import STATE_COUNTS_CREATE, STATE_COUNTS_TRIGGERS
 from engine.commands.vocabulary import OUTBOX_SCHEMA, Command, Park
 from engine.log.ports import Transaction
 from engine.log.sqlite import SQLiteEventLog, encode_payload
@@ -103,10 +104,14 @@ class Outbox(AttemptGroups, OutboxQueries):
             str(r[0])
             for r in await self.log.query(
                 "SELECT name FROM sqlite_master WHERE type = 'table' "
-                "AND name IN ('open_commands', 'sent_references')"
+                "AND name IN ('open_commands', 'sent_references', 'command_state_counts')"
             )
         }
         await self.log.ensure_schema(OUTBOX_SCHEMA + _GUARDS + _OPEN_SCHEMA + INTENT_SCHEMA)
+        if "command_state_counts" in had:
+            await self.log.ensure_schema(STATE_COUNTS_TRIGGERS)
+        else:
+            await self.log.ensure_schema(STATE_COUNTS_CREATE)
         if "sent_references" not in had:
             async with self.log.transaction() as tx:
                 await tx.execute(INTENT_FILL, (iso(self.clock()),))

@@ -17,6 +17,7 @@ from engine.commands.records import (
     attempt_from_row,
     command_from_row,
 )
+from engine.commands.state_counts import FLAGGED_SKIPS, state_label_sql
 from engine.errors import StoreError
 from engine.log.sqlite import SQLiteEventLog
 
@@ -124,16 +125,31 @@ class OutboxQueries:
         return [(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows]
 
     async def counts(self) -> OutboxCounts:
-        rows = await self.log.query(
-            "SELECT c.target, c.kind, coalesce(a.outcome, 'new'), count(*) FROM commands c "
-            f"LEFT JOIN attempts a ON {NEWEST} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
-        )
+        """Commands per target/kind and state; read from the trigger-kept counts
+        (engine.commands.state_counts: flat in history), or counted from the tables in an
+        outbox no engine with the counts has opened for writing yet."""
+        if await self._has_table("command_state_counts"):
+            rows = await self.log.query(
+                "SELECT target, kind, state, n FROM command_state_counts WHERE n > 0"
+            )
+        else:
+            rows = await self.log.query(
+                f"SELECT c.target, c.kind, coalesce({state_label_sql('a')}, 'new'), count(*) "
+                f"FROM commands c LEFT JOIN attempts a ON {NEWEST} GROUP BY 1, 2, 3"
+            )
         by_target: dict[str, dict[str, int]] = {}
         by_kind: dict[str, dict[str, int]] = {}
-        for target, kind, state, n in rows:
+        flagged: dict[str, dict[str, int]] = {}
+        for target, kind, label, n in sorted(rows):
+            state = str(label)
+            if state in FLAGGED_SKIPS:
+                by_state = flagged.setdefault(kind, {})
+                by_state[state] = by_state.get(state, 0) + int(n)
+                state = "skipped"
             t = by_target.setdefault(target, {})
             t[state] = t.get(state, 0) + int(n)
-            by_kind.setdefault(kind, {})[state] = int(n)
+            k = by_kind.setdefault(kind, {})
+            k[state] = k.get(state, 0) + int(n)
         reasons: dict[str, list[tuple[str, str]]] = {}
         for r in await self._newest_with_outcome("parked"):
             reasons.setdefault(r[1], []).append((r[0], r[3]))
@@ -141,7 +157,13 @@ class OutboxQueries:
         for item in await self.parked():
             if item.kind == "record":
                 records.setdefault(item.projector, []).append((item.record_key, item.reason))
-        return OutboxCounts(by_target, by_kind, reasons, records)
+        return OutboxCounts(by_target, by_kind, reasons, records, flagged)
+
+    async def _has_table(self, name: str) -> bool:
+        rows = await self.log.query(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+        )
+        return bool(rows)
 
     async def has_tables(self) -> bool:
         rows = await self.log.query(

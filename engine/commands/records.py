@@ -106,6 +106,9 @@ class OutboxCounts:
     by_kind: dict[str, dict[str, int]]
     parked_reasons: dict[str, list[tuple[str, str]]]  # target -> [(command_id, reason)]
     parked_records: dict[str, list[tuple[str, str]]]  # projector -> [(record_key, reason)]
+    # kind -> {"skipped:drift" | "skipped:not-applied": n}, part of by_kind's "skipped"
+    # (engine.commands.state_counts.FLAGGED_SKIPS)
+    flagged_skips: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 CMD_COLS = (

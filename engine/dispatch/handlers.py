@@ -47,6 +47,7 @@ from engine.adapters.qad.models import (
     business_remarks,
 )
 from engine.adapters.qad.settings import QadBrowses, QadPaths
+from engine.commands.state_counts import DRIFT_PREFIX
 from engine.commands.vocabulary import Command
 from engine.errors import DataError
 from engine.security.pii import is_envelope
@@ -287,7 +288,10 @@ def qad_handlers(
         if diff == 0:
             return Outcome("skipped", f"in line: on hand {on_hand}")
         if b.get("mode", "report") != "adjust":
-            return Outcome("skipped", f"drift {diff:+} (QAD {on_hand}, Amazon {b['target']})")
+            # DRIFT_PREFIX: status counts these (engine.commands.state_counts)
+            return Outcome(
+                "skipped", f"{DRIFT_PREFIX} {diff:+} (QAD {on_hand}, Amazon {b['target']})"
+            )
         adj = InventoryAdjustment(
             reference=reference,
             item=item,

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 from engine.adapters.amazon.listings import Check, PatchReport
 from engine.commands.records import CommandHistory
+from engine.commands.state_counts import NOT_APPLIED_PREFIX
 from engine.commands.vocabulary import Command
 from engine.config.listings import ListingsConfig
 from engine.dispatch.handlers import Handler, Outcome
@@ -43,7 +44,7 @@ __all__ = [
 
 PATCH_KIND = "amazon.listing.patch"
 VERIFY_KIND = "amazon.listing.verify"
-NOT_APPLIED = "not applied"  # response prefix of a flagged verification (status counts it)
+NOT_APPLIED = NOT_APPLIED_PREFIX  # response prefix of a flagged verification (status counts it)
 _ENDPOINT = "/listings/2021-08-01/items/{sellerId}/{sku}"
 
 

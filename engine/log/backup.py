@@ -95,6 +95,18 @@ def _invariants(con: sqlite3.Connection, problems: list[str]) -> int:
         for t in schema.GUARD_TRIGGERS
         if t not in present
     ]
+    if "stream_stats" in {r[0] for r in con.execute("SELECT name FROM sqlite_master")}:
+        if schema.COUNT_TRIGGER not in present:
+            problems.append(f"stream count trigger {schema.COUNT_TRIGGER} is missing")
+        counted = con.execute(
+            "SELECT stream, count(*), max(position) FROM events GROUP BY stream ORDER BY stream"
+        ).fetchall()
+        kept = con.execute(
+            "SELECT stream, events, last_position FROM stream_stats WHERE events > 0 "
+            "ORDER BY stream"
+        ).fetchall()
+        if counted != kept:
+            problems.append("stream_stats (status's event counts) differ from the events table")
     return int(count)
 
 

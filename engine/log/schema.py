@@ -4,7 +4,8 @@
 belongs to the log as a whole; other rooms (outbox, PII keys) add their own tables with
 idempotent DDL through ``ensure_schema`` and do not use it.
 
-Versions: 0 = a log written before versioning (same tables as 1), 1 = today's schema. A file with
+Versions: 0 = a log written before versioning (same tables as 1), 1 = the events, tracking and
+bookmarks tables, 2 = per-stream counts kept by a trigger (``stream_stats``). A file with
 a version newer than ``SCHEMA_VERSION`` is refused before anything is written to it: an older
 engine cannot know what the newer one's invariants are.
 """
@@ -19,6 +20,7 @@ import aiosqlite
 from engine.errors import StoreError
 
 __all__ = [
+    "COUNT_TRIGGER",
     "EVENT_COLUMNS",
     "GUARDS_DDL",
     "GUARD_TRIGGERS",
@@ -65,14 +67,39 @@ CREATE TABLE IF NOT EXISTS bookmarks (
     + GUARDS_DDL
 )
 
+# Per stream: how many events, the newest position and time. Counting them from ``events`` is a
+# scan of the whole history, which ``status`` and every ``/metrics`` scrape paid (issue 18: idle
+# cost flat in history); the trigger moves one count per appended row, inside the statement that
+# appends it. ``log check`` compares them with the table.
+_V2 = """
+CREATE TABLE IF NOT EXISTS stream_stats (
+    stream           TEXT PRIMARY KEY,
+    events           INTEGER NOT NULL,
+    last_position    INTEGER NOT NULL,
+    last_recorded_at TEXT NOT NULL
+) WITHOUT ROWID;
+DELETE FROM stream_stats;
+INSERT INTO stream_stats (stream, events, last_position, last_recorded_at)
+SELECT stream, count(*), max(position), max(recorded_at) FROM events GROUP BY stream;
+CREATE TRIGGER IF NOT EXISTS events_count AFTER INSERT ON events
+BEGIN
+    INSERT INTO stream_stats (stream, events, last_position, last_recorded_at)
+    VALUES (NEW.stream, 1, NEW.position, NEW.recorded_at)
+    ON CONFLICT (stream) DO UPDATE SET events = events + 1,
+        last_position = max(last_position, excluded.last_position),
+        last_recorded_at = max(last_recorded_at, excluded.last_recorded_at);
+END;
+"""
+
 # (version, DDL bringing version-1 to version). Each runs in its own transaction together with
 # the user_version stamp, so a crash leaves the file at one version or the next, never between.
 # Version 1's DDL is idempotent, so it both creates a new log and stamps an unversioned one.
-MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1),)
+MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1), (2, _V2))
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 EVENT_COLUMNS = ("position", "stream", "type", "key", "digest", "payload", "source", "recorded_at")
 GUARD_TRIGGERS = ("events_no_update", "events_no_delete")
+COUNT_TRIGGER = "events_count"
 
 
 def classify(

@@ -272,16 +272,30 @@ class SQLiteEventLog:
         an event before the next is built, so payload memory is reused; decoding a whole page
         up front (thousands of live payload dicts) measured slower [I: e3-notes.md]."""
         sql, extra = _read_sql(streams)
-        cursor = after
-        while True:
-            rows = await self.query(sql, (cursor, *extra, batch_size))
-            if not rows:
-                return
-            for row in rows:
-                yield _row_to_event(row)
-            cursor = rows[-1][0]
-            if len(rows) < batch_size:
-                return
+        rows = await self.query(sql, (after, *extra, batch_size))
+        loads, parse, new = orjson.loads, datetime.fromisoformat, tuple.__new__
+        while rows:
+            # The next page is read on the reader's thread while this one is decoded here
+            # (sqlite3 releases the GIL while it steps): replay overlaps I/O and decoding.
+            ahead = None
+            if len(rows) == batch_size:
+                ahead = asyncio.ensure_future(self.query(sql, (rows[-1][0], *extra, batch_size)))
+            try:
+                # recorded_at repeats (one stamp per appended batch): parsed once per value.
+                stamps: dict[str, datetime] = {}
+                for p, st, ty, k, d, b, src, at in rows:
+                    when = stamps.get(at)
+                    if when is None:
+                        when = stamps[at] = parse(at)
+                    # tuple.__new__: the named tuple without its Python-level __new__ frame
+                    yield new(StoredEvent, (p, st, ty, k, d, loads(b), src, when))
+            except BaseException:
+                if ahead is not None:
+                    ahead.cancel()
+                    with suppress(BaseException):
+                        await ahead
+                raise
+            rows = await ahead if ahead is not None else []
 
     async def read_batches(
         self, after: int = 0, *, streams: Sequence[str] | None = None, batch_size: int = 1000

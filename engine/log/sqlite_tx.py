@@ -155,10 +155,9 @@ async def rollback(db: aiosqlite.Connection) -> None:
 
 def append_rows(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> AppendResult:
     """Insert encoded event rows (worker thread); duplicates are ignored and counted."""
-    before = conn.total_changes
-    if rows:
-        conn.executemany(INSERT_EVENT, rows)
-    appended = conn.total_changes - before
+    # rowcount, not total_changes: the per-stream count trigger's writes (engine.log.schema)
+    # are changes too, and would count every event twice.
+    appended = max(conn.executemany(INSERT_EVENT, rows).rowcount, 0) if rows else 0
     row = conn.execute("SELECT max(position) FROM events").fetchone()
     head = int(row[0] or 0) if row else 0
     return AppendResult(appended, len(rows) - appended, head)

@@ -24,6 +24,8 @@ from engine.security.vault import Vault, default_vault_path
 
 __all__ = ["FLOWS", "Flow", "collect_status", "credential_warnings", "existing_db"]
 
+FLAGGED_SHOWN = 50  # listing patches not applied: the newest ones listed (all are counted)
+
 
 @dataclass(frozen=True, slots=True)
 class Flow:
@@ -94,20 +96,21 @@ async def collect_status(log: SQLiteEventLog) -> dict[str, Any]:
     needs_attention = await outbox.needs_attention() if has_outbox else 0
     bookmarks = dict(await log.query("SELECT name, state FROM bookmarks ORDER BY name"))
     health = await read_health(log)  # refused / failed flows per region (engine/ops/flow_health)
+    stats = await _stream_stats(log)
     flows = []
     for flow in FLOWS:
         marks = ",".join("?" * len(flow.streams))
-        rows = await log.query(
-            "SELECT count(*), max(position), max(recorded_at) FROM events "
-            f"WHERE stream IN ({marks})",
-            flow.streams,
-        )
-        events, last_pos, last_at = rows[0]
+        events, last_pos, last_at = _flow_stats(stats, flow.streams)
         tracked = await log.tracking(f"projector:{flow.projector}")
-        lag_rows = await log.query(
-            f"SELECT count(*) FROM events WHERE stream IN ({marks}) AND position > ?",
-            (*flow.streams, tracked),
-        )
+        lag = 0
+        if last_pos > tracked:  # else caught up: nothing to count
+            # By position ("+stream" keeps SQLite off the stream index): the scan costs the
+            # events since the oldest one not projected yet, not the whole history.
+            lag_rows = await log.query(
+                f"SELECT count(*) FROM events WHERE position > ? AND +stream IN ({marks})",
+                (tracked, *flow.streams),
+            )
+            lag = int(lag_rows[0][0])
         states: dict[str, int] = {}
         if counts is not None:
             for kind, by_state in counts.by_kind.items():
@@ -117,13 +120,12 @@ async def collect_status(log: SQLiteEventLog) -> dict[str, Any]:
                     for state, n in by_state.items():
                         states[state] = states.get(state, 0) + n
         drift = 0
-        if has_outbox and flow.projector == "inventory":  # the one flow that reports drift
-            drift_rows = await log.query(
-                "SELECT count(*) FROM commands c JOIN attempts a ON a.id = (SELECT max(id) FROM "
-                "attempts WHERE command_id = c.command_id) WHERE a.outcome = 'skipped' "
-                "AND a.response LIKE 'drift%' AND c.kind LIKE 'qad.inventory.%'"
+        if counts is not None and flow.projector == "inventory":  # the flow that reports drift
+            drift = sum(
+                by_state.get("skipped:drift", 0)
+                for kind, by_state in counts.flagged_skips.items()
+                if kind.startswith("qad.inventory.")
             )
-            drift = int(drift_rows[0][0])
         flow_parked = [
             item
             for item in parked
@@ -144,7 +146,7 @@ async def collect_status(log: SQLiteEventLog) -> dict[str, Any]:
                 "last_event_at": last_at,
                 "polls": polls,
                 "projected_to": tracked,
-                "lag_events": int(lag_rows[0][0]),
+                "lag_events": lag,
                 "commands": {
                     "pending": sum(
                         states.get(s, 0) for s in ("new", "retry", "unknown", "requeued")
@@ -194,20 +196,53 @@ async def collect_status(log: SQLiteEventLog) -> dict[str, Any]:
     }
 
 
+async def _stream_stats(log: SQLiteEventLog) -> dict[str, tuple[int, int, str | None]]:
+    """stream -> (events, newest position, newest recorded_at): the trigger-kept counts of
+    schema version 2 (engine.log.schema), or counted from the events of an older file opened
+    read-only (a writing open migrates it)."""
+    have = await log.query(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'stream_stats'"
+    )
+    sql = (
+        "SELECT stream, events, last_position, last_recorded_at FROM stream_stats"
+        if have
+        else "SELECT stream, count(*), max(position), max(recorded_at) FROM events GROUP BY 1"
+    )
+    return {str(r[0]): (int(r[1]), int(r[2]), r[3]) for r in await log.query(sql)}
+
+
+def _flow_stats(
+    stats: dict[str, tuple[int, int, str | None]], streams: tuple[str, ...]
+) -> tuple[int, int, str | None]:
+    mine = [stats[s] for s in streams if s in stats]
+    if not mine:
+        return 0, 0, None
+    return (
+        sum(m[0] for m in mine),
+        max(m[1] for m in mine),
+        max((m[2] for m in mine if m[2] is not None), default=None),
+    )
+
+
 async def _listing_checks(log: SQLiteEventLog, counts: Any) -> dict[str, Any]:
     """Read-backs of accepted listing patches (engine/dispatch/listing_handlers.py): waiting,
     confirmed, and the patches Amazon accepted but did not apply within the window."""
     states = counts.by_kind.get(VERIFY_KIND, {})
-    rows = await log.query(
-        "SELECT c.command_id, c.record_key, a.response, a.at FROM commands c JOIN attempts a "
-        "ON a.id = (SELECT max(id) FROM attempts WHERE command_id = c.command_id) "
-        "WHERE c.kind = ? AND a.outcome = 'skipped' AND a.response LIKE ? ORDER BY c.seq",
-        (VERIFY_KIND, f"{NOT_APPLIED}%"),
-    )
+    not_applied = counts.flagged_skips.get(VERIFY_KIND, {}).get("skipped:not-applied", 0)
+    rows: list[Any] = []
+    if not_applied:  # the newest flagged ones (a scan: only when the counts say there are any)
+        rows = await log.query(
+            "SELECT c.command_id, c.record_key, a.response, a.at FROM commands c JOIN attempts a "
+            "ON a.id = (SELECT max(id) FROM attempts WHERE command_id = c.command_id) "
+            "WHERE c.kind = ? AND a.outcome = 'skipped' AND a.response LIKE ? "
+            "ORDER BY c.seq DESC LIMIT ?",
+            (VERIFY_KIND, f"{NOT_APPLIED}%", FLAGGED_SHOWN),
+        )
+        rows.reverse()
     return {
         "waiting": sum(states.get(s, 0) for s in ("new", "verifying", "retry", "unknown")),
         "applied": states.get("ok", 0),
-        "not_applied": len(rows),
+        "not_applied": not_applied,
         "flagged": [
             {"command_id": r[0], "record_key": r[1], "reason": r[2], "at": r[3]} for r in rows
         ],

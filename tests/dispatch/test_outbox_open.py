@@ -9,14 +9,12 @@ table existed gets it filled from its history on open.
 
 from __future__ import annotations
 
-import random
-from datetime import timedelta
 from pathlib import Path
 
 from engine.commands.outbox import DONE_OUTCOMES, Outbox
-from engine.commands.records import NEWEST, AttemptRecord, utc_now
-from engine.commands.vocabulary import make_command
+from engine.commands.records import NEWEST
 from engine.log import SQLiteEventLog
+from tests.dispatch.outbox_walk import six_journals, walked
 
 OUTCOMES = ("ok", "exists", "skipped", "retry", "unknown", "parked", "verifying")
 
@@ -32,32 +30,8 @@ async def _from_history(log: SQLiteEventLog) -> set[str]:
     return {cid for cid, outcome in rows if outcome not in DONE_OUTCOMES}
 
 
-async def _attempt(box: Outbox, cid: str, outcome: str) -> None:
-    retry_at = utc_now() - timedelta(seconds=1) if outcome in ("retry", "unknown") else None
-    await box.record_attempt(
-        AttemptRecord(cid, utc_now(), "test", "req", "resp", outcome, retry_at=retry_at)
-    )
-
-
 async def test_open_commands_follow_every_outcome_and_requeue(tmp_path: Path) -> None:
-    rng = random.Random(18)
-    async with SQLiteEventLog.open(tmp_path / "events.db") as log:
-        box = Outbox(log)
-        await box.ensure()
-        ids: list[str] = []
-        for step in range(300):
-            op = rng.random()
-            if op < 0.3 or not ids:
-                record = f"order-{rng.randrange(40)}"
-                cmd = make_command("qad.sales_order.create", "qad", record, record, {"n": step})
-                async with log.transaction() as tx:
-                    await box.add_commands(tx, [cmd, cmd], "test")  # a repeat adds nothing
-                ids.append(cmd.command_id)
-            elif op < 0.9:
-                await _attempt(box, rng.choice(ids), rng.choice(OUTCOMES))
-            else:
-                await box.requeue(rng.choice(ids))
-            assert await _open_table(log) == await _from_history(log), step
+    async with walked(tmp_path / "events.db", 18, 300, _open_table, _from_history) as (log, box):
         # pending honours per-record order exactly as the history says
         due = await box.pending()
         open_ids = await _from_history(log)
@@ -70,11 +44,7 @@ async def test_outbox_from_before_the_table_is_filled_from_its_history(tmp_path:
     async with SQLiteEventLog.open(tmp_path / "events.db") as log:
         box = Outbox(log)
         await box.ensure()
-        cmds = [make_command("qad.journal.create", "qad", f"s{i}", f"s{i}", {}) for i in range(6)]
-        async with log.transaction() as tx:
-            await box.add_commands(tx, cmds, "test")
-        for cmd, outcome in zip(cmds, ("ok", "parked", "retry", "exists", "skipped"), strict=False):
-            await _attempt(box, cmd.command_id, outcome)
+        cmds = await six_journals(box)
         want = await _open_table(log)
         assert want == {cmds[1].command_id, cmds[2].command_id, cmds[5].command_id}
         async with log.transaction() as tx:  # what an outbox of an earlier release looks like

@@ -53,7 +53,7 @@ async def test_new_log_is_stamped_with_the_current_version(tmp_path: Path) -> No
     path = tmp_path / "events.db"
     async with SQLiteEventLog.open(path):
         pass
-    assert user_version(path) == schema.SCHEMA_VERSION == 1
+    assert user_version(path) == schema.SCHEMA_VERSION == 2
 
 
 async def test_unversioned_log_is_readable_and_stamped_by_a_writer(tmp_path: Path) -> None:
@@ -65,7 +65,7 @@ async def test_unversioned_log_is_readable_and_stamped_by_a_writer(tmp_path: Pat
     async with SQLiteEventLog.open(path) as log:
         await log.append([NewEvent("s", "t", "k2", {"a": 2})])
         assert [e.key async for e in log.read()] == ["k1", "k2"]
-    assert user_version(path) == 1
+    assert user_version(path) == schema.SCHEMA_VERSION
 
 
 @pytest.mark.parametrize("readonly", [False, True])
@@ -104,13 +104,14 @@ async def test_migrations_run_in_order_and_stamp_each_version(
 ) -> None:
     path = tmp_path / "events.db"
     make_unversioned(path)
-    v2 = "CREATE TABLE IF NOT EXISTS log_notes (id INTEGER PRIMARY KEY, note TEXT NOT NULL);"
-    monkeypatch.setattr(schema, "MIGRATIONS", (*schema.MIGRATIONS, (2, v2)))
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
+    nxt = schema.SCHEMA_VERSION + 1
+    ddl = "CREATE TABLE IF NOT EXISTS log_notes (id INTEGER PRIMARY KEY, note TEXT NOT NULL);"
+    monkeypatch.setattr(schema, "MIGRATIONS", (*schema.MIGRATIONS, (nxt, ddl)))
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", nxt)
     async with SQLiteEventLog.open(path) as log:
         assert await log.query("SELECT count(*) FROM log_notes") == [(0,)]
         assert await log.head() == 1
-    assert user_version(path) == 2
+    assert user_version(path) == nxt
 
 
 async def test_a_failing_migration_leaves_the_previous_version(
@@ -119,13 +120,14 @@ async def test_a_failing_migration_leaves_the_previous_version(
     path = tmp_path / "events.db"
     async with SQLiteEventLog.open(path):
         pass
+    nxt = schema.SCHEMA_VERSION + 1
     broken = "CREATE TABLE half (x); INSERT INTO no_such_table VALUES (1);"
-    monkeypatch.setattr(schema, "MIGRATIONS", (*schema.MIGRATIONS, (2, broken)))
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
-    with pytest.raises(StoreError, match="version 2"):
+    monkeypatch.setattr(schema, "MIGRATIONS", (*schema.MIGRATIONS, (nxt, broken)))
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", nxt)
+    with pytest.raises(StoreError, match=f"version {nxt}"):
         async with SQLiteEventLog.open(path):
             pass
-    assert user_version(path) == 1
+    assert user_version(path) == nxt - 1
     con = sqlite3.connect(path)
     assert con.execute("SELECT count(*) FROM sqlite_master WHERE name = 'half'").fetchone() == (0,)
     con.close()

@@ -4,7 +4,6 @@ FBA site follows one marketplace (no double counting). Config: shared sites are 
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -76,7 +75,7 @@ def test_mapped_item_absent_from_fba_is_zeroed_after_two_complete_snapshots() ->
     assert out[1] == [("10-1010", "0"), ("10-1020", "0")]
     assert out[2] == []  # confirmed once; again only at the next realignment
     later = _snap(4, {"SKU-A": 5})
-    later = dataclasses.replace(later, recorded_at=T0 + timedelta(hours=2))
+    later = later._replace(recorded_at=T0 + timedelta(hours=2))
     state: dict[str, Any] = {}
     for e in [_snap(1, {"SKU-A": 5}), _snap(2, {"SKU-A": 5}), later]:
         p = proj.project(e, state)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -266,12 +265,9 @@ def test_catalog_change_becomes_listing_patch_for_mapped_sku():
 def _snapshots_at(hours: list[float], items: dict[str, int]) -> list[StoredEvent]:
     base = datetime(2026, 11, 1, tzinfo=UTC)
     return [
-        dataclasses.replace(
-            ev(
-                "amazon.inventory.fba", US, {"marketplace_id": US, "snapshot": i, "items": items}, i
-            ),
-            recorded_at=base + timedelta(hours=h),
-        )
+        ev(
+            "amazon.inventory.fba", US, {"marketplace_id": US, "snapshot": i, "items": items}, i
+        )._replace(recorded_at=base + timedelta(hours=h))
         for i, h in enumerate(hours, 1)
     ]
 

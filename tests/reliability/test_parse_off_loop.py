@@ -6,7 +6,7 @@ the real ``SettlementsPoller._process`` (download stubbed: the document is alrea
 dispatcher drains real sales orders of a simulated business at the same time, over HTTP.
 
 A worker thread alone was not enough: reading the file in 8 KB steps starved the loop's thread of
-the GIL (the convoy effect noted at ``engine.adapters.amazon.reports.READ_BUFFER_BYTES``), and
+the GIL (the convoy effect noted at ``engine.adapters.amazon.document_text.READ_BUFFER_BYTES``), and
 this test, given a parse window of seconds, saw no post at all inside it.
 """
 

@@ -3,8 +3,9 @@
 Amazon publishes no schema for this report [U reference §1.3]; the element names are those of
 public code that reads it [C] (``AmazonEnvelope/Message/Order`` with ``AmazonOrderID``,
 ``LastUpdatedDate``, ``FulfillmentData/FulfillmentChannel``, ``OrderItem/AmazonOrderItemCode``,
-``ItemPrice/Component``) and the rest a guess [G] shared with the simulator
-(/work/brief/r1-notes.md). Names are matched without namespace; unknown elements are ignored.
+``ItemPrice/Component``) and the rest a guess [G] shared with the simulator (each name's evidence:
+``engine.sim.amazon.order_reports``). Names are matched without namespace; unknown elements are
+ignored.
 
 Safety: the document is untrusted. defusedxml's parser refuses any DTD (so no entity can be
 declared: billion laughs, external entities and network access are impossible) [D defusedxml
@@ -23,6 +24,7 @@ from xml.parsers.expat import ExpatError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 
+from engine.adapters.amazon.document_text import Document, open_binary
 from engine.adapters.amazon.order_report_model import (
     ReportLine,
     ReportOrder,
@@ -30,7 +32,6 @@ from engine.adapters.amazon.order_report_model import (
     payload,
     quantity,
 )
-from engine.adapters.amazon.reports import Document, open_binary
 from engine.errors import ParseError
 
 __all__ = ["MAX_TEXT_CHARS", "check_xml", "iter_xml_orders"]

@@ -16,26 +16,25 @@ import asyncio
 import codecs
 import gzip
 import hashlib
-import io
 import logging
 import re
-from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 
 from engine.adapters.amazon.client import AmazonClient, iso_z
+from engine.adapters.amazon.document_text import MAX_LINE_CHARS, Document, open_binary, open_text
 from engine.adapters.http import (
     ResponseTooLarge,
     error_for_status,
     get_following_redirects,
     map_http_errors,
 )
-from engine.errors import ParseError, Rejected, RemoteTimeout, RemoteUnavailable
+from engine.errors import Rejected, RemoteTimeout, RemoteUnavailable
 
 __all__ = [
     "MAX_DECODED_BYTES",
@@ -58,7 +57,6 @@ URL_TRIES = 3  # fresh pre-signed URLs per download before the flow waits a cycl
 # Real settlement/listings documents are a few hundred MB at most; far bigger is hostile or broken.
 MAX_DOCUMENT_BYTES = 4 << 30  # as downloaded (and stored)
 MAX_DECODED_BYTES = 16 << 30  # after gunzip: a gzip bomb is refused, not hashed for hours
-MAX_LINE_CHARS = 1 << 20  # one report line; real ones are under 2 KB
 TERMINAL = frozenset({"DONE", "CANCELLED", "FATAL"})
 _CHARSET_ALIASES = {
     "shift_jis": "cp932",
@@ -69,18 +67,6 @@ _CHARSET_ALIASES = {
     "iso-8859-1": "cp1252",  # Amazon's "ISO-8859-1" files contain cp1252 characters
     "latin1": "cp1252",
 }
-_REGION_FALLBACK = {"FE": "cp932", "NA": "cp1252", "EU": "cp1252"}
-
-
-@dataclass(frozen=True, slots=True)
-class Document:
-    """A downloaded report document on disk."""
-
-    path: Path
-    compressed: bool
-    charset: str | None  # from Content-Type, Python codec name, None if the server gave none
-    sha256: str  # of the decoded (gunzipped) bytes
-    size: int  # decoded bytes
 
 
 async def list_reports(
@@ -340,70 +326,3 @@ async def _save(r: aiohttp.ClientResponse, tmp: Path, limit: int) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)  # a truncated or refused download must not linger
         raise
-
-
-# Documents are parsed in a worker thread while the event loop keeps running. A parser that
-# reads in 8 KB steps (TextIOWrapper's chunk, which BufferedReader.read1 serves straight from the
-# file) gives up the GIL at every read and takes it straight back; each hand-off wakes the loop
-# thread, which loses the race and starts its 5 ms wait again, so it never asks for the GIL
-# (CPython's convoy effect): a 36 MB settlement stalled the loop for up to 1 s that way. Reading
-# a MiB at a time leaves the parser running bytecode for tens of ms between reads, where the
-# interpreter does hand the GIL over after 5 ms.
-READ_BUFFER_BYTES = 1 << 20
-
-
-def open_binary(path: Path, compressed: bool, buffer_bytes: int = READ_BUFFER_BYTES) -> BinaryIO:
-    """A document's bytes (gunzipped when ``compressed``), read from the file in large steps
-    (``buffer_bytes``; see READ_BUFFER_BYTES)."""
-    if compressed:
-        return io.BufferedReader(gzip.open(path, "rb"), buffer_size=buffer_bytes)
-    return path.open("rb", buffering=buffer_bytes)
-
-
-def open_text(
-    doc: Document, *, region: str = "NA", max_line: int = MAX_LINE_CHARS
-) -> Iterator[str]:
-    """Decoded lines of a document (streamed). Charset: Content-Type, BOM, then region fallback.
-
-    A line over ``max_line`` characters (terminator not counted) raises ParseError "line N: line
-    too long" after reading at most ``max_line + 2`` of them: one 400 MB line must not become a
-    400 MB string.
-    """
-    with open_binary(doc.path, doc.compressed) as raw:
-        head = raw.read(4)
-        raw.seek(0)
-        if head.startswith(codecs.BOM_UTF8):
-            enc = "utf-8-sig"
-        elif doc.charset is not None:
-            enc = "utf-8-sig" if doc.charset == "utf-8" else doc.charset
-        else:
-            enc = _sniff(doc, region)
-        text = io.TextIOWrapper(raw, encoding=enc, errors="strict", newline="")
-        text._CHUNK_SIZE = READ_BUFFER_BYTES  # type: ignore[attr-defined]  # see READ_BUFFER_BYTES
-        readline, cap, n = text.readline, max_line + 2, 0  # +2: room for "\r\n"
-        try:
-            while line := readline(cap):
-                n += 1
-                if len(line) > max_line and len(line.rstrip("\r\n")) > max_line:
-                    raise ParseError(f"line {n}: line too long (over {max_line} characters)")
-                yield line
-        except UnicodeDecodeError as exc:
-            raise ParseError(f"document not decodable as {enc}: {exc.reason}") from None
-        finally:
-            # An abandoned generator (the parser raised early) may be closed by the garbage
-            # collector after the file itself: detaching would then raise in a finalizer.
-            if not raw.closed:
-                text.detach()
-
-
-def _sniff(doc: Document, region: str) -> str:
-    """No charset given: UTF-8 if the whole file decodes as UTF-8, else the region's legacy one."""
-    dec = codecs.getincrementaldecoder("utf-8")()
-    with open_binary(doc.path, doc.compressed) as raw:
-        try:
-            while chunk := raw.read(1 << 20):
-                dec.decode(chunk)
-            dec.decode(b"", final=True)
-            return "utf-8"
-        except UnicodeDecodeError:
-            return _REGION_FALLBACK.get(region, "cp1252")

@@ -41,7 +41,8 @@ ASIN, SKU, ItemStatus, ProductName, Quantity, ItemPrice}. [I] ItemPrice/Componen
 Amount@currency} follows Amazon's XML money convention (order adjustment feeds, settlement and
 shipment XML). [G] the envelope header, MessageType, MessageID, Address children, the Component
 Type values beyond Principal, Promotion{PromotionIDs, ItemPromotionDiscount,
-ShipPromotionDiscount}, PurchaseOrderNumber and TaxCollection. /work/brief/r1-notes.md lists it.
+ShipPromotionDiscount}, PurchaseOrderNumber and TaxCollection. README "Order backfill from
+reports" gives the same evidence levels.
 
 Money equals the Orders API's for the same order (same ``SimLine``): line totals (unit x qty,
 [D Seller Central "aggregate of the quantity, not unit price"]); discounts written <= 0 [G].
