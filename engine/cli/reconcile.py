@@ -9,14 +9,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from engine.config import load_config
-from engine.errors import ConfigError
+from engine.errors import ConfigError, StoreError
 from engine.ops.reconcile import reconcile_config
+from engine.ops.reconcile_record import record_outcome
 from engine.ops.reconcile_render import render_csv, render_html, render_text
+from engine.ops.status import existing_db
 
 __all__ = ["register", "run"]
 
@@ -35,6 +37,9 @@ Status per document: ok, missing (nothing in QAD under the reference), different
 and journal lines that differ are named); a settlement the engine refused to post (its lines
 do not sum to its total, no customer for its currency) is "parked". Then totals per fee type
 (GL account and line kind) and per marketplace.
+
+Each run records its outcome per settlement in the event log (status page, Settlements:
+"reconciled"), unless --no-record.
 
 Exit code: 0 when every settlement is ok and every order matched, 1 otherwise.
 
@@ -61,6 +66,11 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--format", choices=("text", "csv", "html"), default="text")
     parser.add_argument("--out", type=Path, help="write the report to FILE (default: stdout)")
+    parser.add_argument(
+        "--no-record",
+        action="store_true",
+        help="do not record the outcome in the event log for the status page",
+    )
     parser.add_argument("--vault", type=Path, default=None, help="credential vault file")
     parser.add_argument(
         "--demo-credentials",
@@ -82,6 +92,12 @@ def run(args: argparse.Namespace) -> int:
     report = asyncio.run(
         reconcile_config(cfg, vault_path=args.vault, demo=args.demo_credentials, since=args.since)
     )
+    if not args.no_record:
+        try:
+            db = existing_db(cfg.engine.db)
+            asyncio.run(record_outcome(db, report, datetime.now(UTC)))
+        except StoreError as exc:  # the report stands; only the page's copy of it is missing
+            print(f"reconcile: outcome not recorded for the status page: {exc}", file=sys.stderr)
     render = {"text": render_text, "csv": render_csv, "html": render_html}[args.format]
     text = render(report)
     if args.out is not None:

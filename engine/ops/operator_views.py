@@ -15,6 +15,7 @@ import orjson
 from engine.commands.outbox import Outbox
 from engine.commands.records import CMD_COLS, NEWEST, command_from_row
 from engine.log import SQLiteEventLog
+from engine.ops.reconcile_record import recorded_outcomes
 
 __all__ = ["inventory_drift", "parked_details", "settlement_rows"]
 
@@ -108,9 +109,13 @@ async def settlement_rows(log: SQLiteEventLog) -> list[dict[str, Any]]:
         for item in await outbox.parked():
             if item.kind == "record" and item.record_key in rows:
                 rows[item.record_key]["parked"] = item.reason
-    for row in rows.values():
+    checked = await recorded_outcomes(
+        log
+    )  # the last `reconcile` run's (engine/ops/reconcile_record)
+    for key, row in rows.items():
         states = {d["state"] for d in row["documents"]}
         row["posted"] = bool(states) and states <= {"ok", "exists"}
+        row["reconciled"] = checked.get(row["settlement_id"]) or checked.get(key)
     return list(rows.values())
 
 

@@ -25,6 +25,20 @@ from engine.ops.reconcile import reconcile_config
 from engine.ops.reconcile_render import render_csv, render_html
 from tests.e2e.configfile import run_cli as _cli
 from tests.e2e.configfile import write_config
+from tests.web.conftest import page
+
+RECONCILED = re.compile(r'<a href="/record\?key=(\w+)">.*?<strong class="rc-(\w+)">', re.S)
+
+
+async def _reconciled_on_page(cfg: Config) -> dict[str, str]:
+    """Settlement id -> the reconciled state the status page's settlements list shows."""
+    async with page(cfg) as client:
+        r = await client.get("/settlements")
+        html = await r.text()
+    assert r.status == 200, html
+    rows = html.split("<tr>")[2:]  # after the header row
+    return {m.group(1): m.group(2) for row in rows if (m := RECONCILED.search(row))}
+
 
 WRONG_ACCOUNT = "6199"
 
@@ -86,6 +100,9 @@ async def test_reconcile_all_ok_then_names_every_damage(make_world, tmp_path) ->
             assert f"{last.reserve} {cur}" in tail.split("reserve held", 1)[1], (cur, out)
         assert "Per fee type" in out and "Per marketplace" in out and "Reserve" in out
         assert took < 30, took
+        # The run is recorded: the status page's settlements show it, row by row.
+        shown = await _reconciled_on_page(cfg)
+        assert shown == {st.settlement_id: "ok" for st in settled}, shown
 
         # Damage. (A zero settlement posts no invoice: A and C are picked among paying ones.)
         paying = [st for st in settled if st.total > 0]
@@ -143,6 +160,12 @@ async def test_reconcile_all_ok_then_names_every_damage(make_world, tmp_path) ->
         assert re.search(rf"^  {gone}\s+Order\s.*QAD - \(none\)\s+no_invoice ", out, re.M), out
         assert re.search(r"^Orders: \d+ matched, 1 variance, 1 no_invoice", out, re.M), out
         assert "NOT ok" in err and "2 NOT matched" in err and "Traceback" not in err
+        shown = await _reconciled_on_page(cfg)
+        assert shown[a.settlement_id] == shown[c.settlement_id] == "different", shown
+        assert shown[b.settlement_id] == "missing", shown
+        # --no-record leaves the page's copy as it was
+        await _cli(*base, "--no-record", "--since", "2999-01-01")
+        assert await _reconciled_on_page(cfg) == shown
 
         # The same damaged books, read once in-process, in the other two formats.
         damaged = await reconcile_config(cfg, demo=True)

@@ -131,3 +131,21 @@ async def test_log_no_engine_ran_on_is_a_problem(tmp_path: Path) -> None:
         pass
     rc, lines, _ = await _check(db)
     assert rc == 1 and lines == ["PENDING no flow has polled yet (is `ml-connector run` up?)"]
+
+
+async def test_refused_flow_without_a_role_is_paused_with_its_reason(tmp_path: Path) -> None:
+    """Amazon refused the flow for something other than a missing role (a revoked grant): the
+    check says PAUSED with the reason and the next try; the other flows stay quiet."""
+    now = datetime.now(UTC)
+
+    async def write(h: FlowHealth) -> None:
+        await h.ok("orders:NA", now=now - timedelta(seconds=10))
+        await h.refused("orders:NA", RuntimeError("grant revoked by the seller"), now=now)
+        await h.ok("orders:EU", now=now - timedelta(seconds=10))
+
+    db = await _log_with(tmp_path, write)
+    rc, lines, _ = await _check(db)
+    assert rc == 1
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("PAUSED orders:NA: refused"), lines
+    assert "grant revoked by the seller" in lines[0] and "next try" in lines[0], lines

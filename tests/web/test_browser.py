@@ -108,6 +108,13 @@ async def test_click_retry_on_a_parked_order_and_see_it_posted(make_world, tmp_p
                 driver.save_screenshot(str(SHOTS / "parked.png"))
                 driver.set_window_size(390, 844)  # a phone
                 driver.save_screenshot(str(SHOTS / "parked-phone.png"))
+                # Every row's Retry and Dismiss on screen: no horizontal scrolling to act.
+                width = driver.get_window_rect()["width"]
+                buttons = driver.find_elements(By.CSS_SELECTOR, "tr.parked-row button")
+                assert buttons and all(b.is_displayed() for b in buttons)
+                assert all(b.rect["x"] + b.rect["width"] <= width for b in buttons), [
+                    (b.text, b.rect) for b in buttons[:4]
+                ]
                 driver.set_window_size(1280, 1000)
                 form = driver.find_element(
                     By.XPATH,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from decimal import Decimal
 from html import unescape
 from pathlib import Path
 
@@ -177,3 +178,35 @@ async def test_dismiss_a_record_park_keeps_the_note(make_world) -> None:
             "unmapped SKU SKU-GONE",
             "dismissed by operator from 127.0.0.1: discontinued",
         ]
+
+
+DRIFT_ROW = re.compile(
+    r'<a href="/record\?key=([^"]+)">[^<]*</a><br><span class="muted">(\w+)</span></td>\s*'
+    r"<td>([^ <]+) / ([^ <]+)</td><td class=\"num\">(-?\d+)</td>\s*"
+    r"<td><strong>drift ([+-]\d+) \(QAD (-?[\d.]+), Amazon (-?\d+)\)</strong>"
+)
+
+
+async def test_inventory_page_lists_each_drift_as_qad_and_amazon_hold_it(make_world) -> None:
+    """Report mode (the default): a synced world whose QAD stock differs from Amazon's shows a
+    drift row per item and site, with QAD's on-hand and Amazon's quantity as the simulators
+    hold them, drift first."""
+    async with make_world(history_days=3, orders_per_day=2) as w:
+        cfg = w.config()
+        async with w.engine(cfg) as eng:
+            await eng.sync_once()
+        async with page(cfg) as client:
+            r = await client.get("/inventory")
+            html = await r.text()
+        assert r.status == 200, html
+        rows = DRIFT_ROW.findall(html)
+        assert rows, html[:3000]
+        for sku, mp, item, site, expected, diff, qad, amazon in rows:
+            assert Decimal(qad) == w.qad.on_hand(item, site), (item, site)
+            fba = w.amazon.truth.fba_inventory(None, mp)
+            mfn = w.amazon.truth.mfn_inventory(None, mp)
+            assert int(amazon) in (fba.get(sku), mfn.get(sku)), (sku, mp, amazon)
+            assert expected == amazon and int(diff) == int(amazon) - Decimal(qad)
+        # drift rows come before the rest
+        first_other = html.find("<td>in line") if "<td>in line" in html else len(html)
+        assert html.rfind("<strong>drift") < first_other
