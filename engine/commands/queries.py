@@ -17,7 +17,7 @@ from engine.commands.records import (
     attempt_from_row,
     command_from_row,
 )
-from engine.commands.state_counts import FLAGGED_SKIPS, state_label_sql
+from engine.commands.state_counts import COUNT_FROM_TABLES, FLAGGED_SKIPS
 from engine.errors import StoreError
 from engine.log.sqlite import SQLiteEventLog
 
@@ -130,26 +130,25 @@ class OutboxQueries:
         outbox no engine with the counts has opened for writing yet."""
         if await self._has_table("command_state_counts"):
             rows = await self.log.query(
-                "SELECT target, kind, state, n FROM command_state_counts WHERE n > 0"
+                "SELECT target, kind, region, state, n FROM command_state_counts WHERE n > 0"
             )
         else:
-            rows = await self.log.query(
-                f"SELECT c.target, c.kind, coalesce({state_label_sql('a')}, 'new'), count(*) "
-                f"FROM commands c LEFT JOIN attempts a ON {NEWEST} GROUP BY 1, 2, 3"
-            )
+            rows = await self.log.query(COUNT_FROM_TABLES)
         by_target: dict[str, dict[str, int]] = {}
         by_kind: dict[str, dict[str, int]] = {}
+        by_kind_region: dict[tuple[str, str], dict[str, int]] = {}
         flagged: dict[str, dict[str, int]] = {}
-        for target, kind, label, n in sorted(rows):
+        for target, kind, region, label, n in sorted(rows):
             state = str(label)
             if state in FLAGGED_SKIPS:
                 by_state = flagged.setdefault(kind, {})
                 by_state[state] = by_state.get(state, 0) + int(n)
                 state = "skipped"
-            t = by_target.setdefault(target, {})
-            t[state] = t.get(state, 0) + int(n)
-            k = by_kind.setdefault(kind, {})
-            k[state] = k.get(state, 0) + int(n)
+            for counts, key in ((by_target, target), (by_kind, kind)):
+                one = counts.setdefault(key, {})
+                one[state] = one.get(state, 0) + int(n)
+            kr = by_kind_region.setdefault((str(kind), str(region)), {})
+            kr[state] = kr.get(state, 0) + int(n)
         reasons: dict[str, list[tuple[str, str]]] = {}
         for r in await self._newest_with_outcome("parked"):
             reasons.setdefault(r[1], []).append((r[0], r[3]))
@@ -157,7 +156,7 @@ class OutboxQueries:
         for item in await self.parked():
             if item.kind == "record":
                 records.setdefault(item.projector, []).append((item.record_key, item.reason))
-        return OutboxCounts(by_target, by_kind, reasons, records, flagged)
+        return OutboxCounts(by_target, by_kind, reasons, records, flagged, by_kind_region)
 
     async def _has_table(self, name: str) -> bool:
         rows = await self.log.query(

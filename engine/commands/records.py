@@ -109,6 +109,8 @@ class OutboxCounts:
     # kind -> {"skipped:drift" | "skipped:not-applied": n}, part of by_kind's "skipped"
     # (engine.commands.state_counts.FLAGGED_SKIPS)
     flagged_skips: dict[str, dict[str, int]] = field(default_factory=dict)
+    # (kind, region) -> {state: n}; region of the command's first event, '' if none
+    by_kind_region: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
 
 
 CMD_COLS = (

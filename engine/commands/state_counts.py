@@ -1,4 +1,4 @@
-"""Command counts per (target, kind, state), kept by triggers beside the append-only tables.
+"""Command counts per (target, kind, region, state), kept by triggers beside the append-only tables.
 
 A command's state is the outcome of its newest attempt ("new" with none). Counting states from
 the tables joins every command ever stored with its newest attempt: ``status`` and every
@@ -16,12 +16,16 @@ The dispatch handlers write their responses with these prefixes.
 
 from __future__ import annotations
 
+from engine.log.schema import region_of_source_sql
+
 __all__ = [
+    "COUNT_FROM_TABLES",
     "DRIFT_PREFIX",
     "FLAGGED_SKIPS",
     "NOT_APPLIED_PREFIX",
     "STATE_COUNTS_CREATE",
     "STATE_COUNTS_TRIGGERS",
+    "command_region_sql",
     "state_label_sql",
 ]
 
@@ -42,26 +46,47 @@ def state_label_sql(a: str) -> str:
 
 _LABEL = state_label_sql
 
+
+def command_region_sql(c: str) -> str:
+    """SQL: the region of the command row aliased ``c``: that of the first event it came from
+    (engine.log.schema.region_of_source_sql), '' when it names none."""
+    return (
+        f"coalesce((SELECT {region_of_source_sql('e.source')} FROM events e "
+        f"WHERE e.position = json_extract({c}.positions, '$[0]')), '')"
+    )
+
+
 STATE_COUNTS_TRIGGERS = f"""
 CREATE TRIGGER IF NOT EXISTS commands_count_new AFTER INSERT ON commands
 BEGIN
-    INSERT INTO command_state_counts (target, kind, state, n)
-    VALUES (NEW.target, NEW.kind, 'new', 1)
-    ON CONFLICT (target, kind, state) DO UPDATE SET n = n + 1;
+    INSERT INTO command_state_counts (target, kind, region, state, n)
+    VALUES (NEW.target, NEW.kind, {command_region_sql("NEW")}, 'new', 1)
+    ON CONFLICT (target, kind, region, state) DO UPDATE SET n = n + 1;
 END;
 CREATE TRIGGER IF NOT EXISTS attempts_count_state AFTER INSERT ON attempts
 BEGIN
     UPDATE command_state_counts SET n = n - 1
-    WHERE (target, kind) = (SELECT target, kind FROM commands WHERE command_id = NEW.command_id)
+    WHERE (target, kind, region) = (
+          SELECT c.target, c.kind, {command_region_sql("c")} FROM commands c
+          WHERE c.command_id = NEW.command_id)
       AND state = coalesce(
           (SELECT {_LABEL("p")} FROM attempts p
            WHERE p.command_id = NEW.command_id AND p.id < NEW.id ORDER BY p.id DESC LIMIT 1),
           'new');
-    INSERT INTO command_state_counts (target, kind, state, n)
-    SELECT target, kind, {_LABEL("NEW")}, 1 FROM commands
-    WHERE command_id = NEW.command_id
-    ON CONFLICT (target, kind, state) DO UPDATE SET n = n + 1;
+    INSERT INTO command_state_counts (target, kind, region, state, n)
+    SELECT c.target, c.kind, {command_region_sql("c")}, {_LABEL("NEW")}, 1 FROM commands c
+    WHERE c.command_id = NEW.command_id
+    ON CONFLICT (target, kind, region, state) DO UPDATE SET n = n + 1;
 END;
+"""
+
+# Counting from the tables: an outbox from before the counts (filled once, below) and a
+# read-only look at one (engine.commands.queries).
+COUNT_FROM_TABLES = f"""
+SELECT c.target, c.kind, {command_region_sql("c")}, coalesce({_LABEL("a")}, 'new'), count(*)
+FROM commands c LEFT JOIN attempts a
+  ON a.id = (SELECT max(id) FROM attempts WHERE command_id = c.command_id)
+GROUP BY 1, 2, 3, 4
 """
 
 # Creating the counts on an outbox that has history: the table, its history counted once, and
@@ -71,15 +96,12 @@ BEGIN IMMEDIATE;
 CREATE TABLE command_state_counts (
     target  TEXT NOT NULL,
     kind    TEXT NOT NULL,
+    region  TEXT NOT NULL,
     state   TEXT NOT NULL,
     n       INTEGER NOT NULL,
-    PRIMARY KEY (target, kind, state)
+    PRIMARY KEY (target, kind, region, state)
 ) WITHOUT ROWID;
-INSERT INTO command_state_counts (target, kind, state, n)
-SELECT c.target, c.kind, coalesce({_LABEL("a")}, 'new'), count(*)
-FROM commands c LEFT JOIN attempts a
-  ON a.id = (SELECT max(id) FROM attempts WHERE command_id = c.command_id)
-GROUP BY 1, 2, 3;
+INSERT INTO command_state_counts (target, kind, region, state, n) {COUNT_FROM_TABLES};
 {STATE_COUNTS_TRIGGERS}
 COMMIT;
 """

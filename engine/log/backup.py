@@ -99,11 +99,12 @@ def _invariants(con: sqlite3.Connection, problems: list[str]) -> int:
         if schema.COUNT_TRIGGER not in present:
             problems.append(f"stream count trigger {schema.COUNT_TRIGGER} is missing")
         counted = con.execute(
-            "SELECT stream, count(*), max(position) FROM events GROUP BY stream ORDER BY stream"
+            f"SELECT stream, {schema.region_of_source_sql('source')}, count(*), max(position) "
+            "FROM events GROUP BY 1, 2 ORDER BY 1, 2"
         ).fetchall()
         kept = con.execute(
-            "SELECT stream, events, last_position FROM stream_stats WHERE events > 0 "
-            "ORDER BY stream"
+            "SELECT stream, region, events, last_position FROM stream_stats WHERE events > 0 "
+            "ORDER BY 1, 2"
         ).fetchall()
         if counted != kept:
             problems.append("stream_stats (status's event counts) differ from the events table")

@@ -5,7 +5,7 @@ belongs to the log as a whole; other rooms (outbox, PII keys) add their own tabl
 idempotent DDL through ``ensure_schema`` and do not use it.
 
 Versions: 0 = a log written before versioning (same tables as 1), 1 = the events, tracking and
-bookmarks tables, 2 = per-stream counts kept by a trigger (``stream_stats``). A file with
+bookmarks tables, 2 = per-stream-and-region counts kept by a trigger (``stream_stats``). A file with
 a version newer than ``SCHEMA_VERSION`` is refused before anything is written to it: an older
 engine cannot know what the newer one's invariants are.
 """
@@ -30,6 +30,7 @@ __all__ = [
     "inspect",
     "inspect_sync",
     "migrate",
+    "region_of_source_sql",
 ]
 
 # The append-only guards. Re-applied (idempotently) at every writing open, so a guard dropped by
@@ -67,25 +68,41 @@ CREATE TABLE IF NOT EXISTS bookmarks (
     + GUARDS_DDL
 )
 
-# Per stream: how many events, the newest position and time. Counting them from ``events`` is a
-# scan of the whole history, which ``status`` and every ``/metrics`` scrape paid (issue 18: idle
-# cost flat in history); the trigger moves one count per appended row, inside the statement that
-# appends it. ``log check`` compares them with the table.
-_V2 = """
+# Per stream and region: how many events, the newest position and time. Counting them from
+# ``events`` is a scan of the whole history, which ``status`` and every ``/metrics`` scrape paid
+# (issue 18: idle cost flat in history); the trigger moves one count per appended row, inside the
+# statement that appends it. ``log check`` compares them with the table.
+
+
+def region_of_source_sql(source: str) -> str:
+    """SQL: the Amazon region of an event's ``source`` ("sp-api:NA:searchOrders", "sp-api:EU")
+    or '' (QAD reads, imported files). The pollers write their region second; derived data, so
+    a source in another shape only lands under ''."""
+    rest = f"substr({source}, 8)"
+    return (
+        f"CASE WHEN {source} LIKE 'sp-api:%' THEN CASE WHEN instr({rest}, ':') > 0 "
+        f"THEN substr({rest}, 1, instr({rest}, ':') - 1) ELSE {rest} END ELSE '' END"
+    )
+
+
+_V2 = f"""
 CREATE TABLE IF NOT EXISTS stream_stats (
-    stream           TEXT PRIMARY KEY,
+    stream           TEXT NOT NULL,
+    region           TEXT NOT NULL,
     events           INTEGER NOT NULL,
     last_position    INTEGER NOT NULL,
-    last_recorded_at TEXT NOT NULL
+    last_recorded_at TEXT NOT NULL,
+    PRIMARY KEY (stream, region)
 ) WITHOUT ROWID;
 DELETE FROM stream_stats;
-INSERT INTO stream_stats (stream, events, last_position, last_recorded_at)
-SELECT stream, count(*), max(position), max(recorded_at) FROM events GROUP BY stream;
+INSERT INTO stream_stats (stream, region, events, last_position, last_recorded_at)
+SELECT stream, {region_of_source_sql("source")}, count(*), max(position), max(recorded_at)
+FROM events GROUP BY 1, 2;
 CREATE TRIGGER IF NOT EXISTS events_count AFTER INSERT ON events
 BEGIN
-    INSERT INTO stream_stats (stream, events, last_position, last_recorded_at)
-    VALUES (NEW.stream, 1, NEW.position, NEW.recorded_at)
-    ON CONFLICT (stream) DO UPDATE SET events = events + 1,
+    INSERT INTO stream_stats (stream, region, events, last_position, last_recorded_at)
+    VALUES (NEW.stream, {region_of_source_sql("NEW.source")}, 1, NEW.position, NEW.recorded_at)
+    ON CONFLICT (stream, region) DO UPDATE SET events = events + 1,
         last_position = max(last_position, excluded.last_position),
         last_recorded_at = max(last_recorded_at, excluded.last_recorded_at);
 END;

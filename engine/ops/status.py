@@ -16,6 +16,7 @@ from engine.commands.outbox import Outbox
 from engine.dispatch.listing_handlers import NOT_APPLIED, VERIFY_KIND
 from engine.errors import ConfigError, CredentialError, StoreError
 from engine.log import SQLiteEventLog
+from engine.log.schema import region_of_source_sql
 from engine.ops.flow_health import read_health
 from engine.ops.freshness import freshness_summary
 from engine.security.keys import load_master_key
@@ -24,6 +25,7 @@ from engine.security.vault import Vault, default_vault_path
 
 __all__ = ["FLOWS", "Flow", "collect_status", "credential_warnings", "existing_db"]
 
+PENDING_STATES = ("new", "retry", "unknown", "requeued")  # waiting to be sent (again)
 FLAGGED_SHOWN = 50  # listing patches not applied: the newest ones listed (all are counted)
 
 
@@ -100,7 +102,7 @@ async def collect_status(log: SQLiteEventLog) -> dict[str, Any]:
     flows = []
     for flow in FLOWS:
         marks = ",".join("?" * len(flow.streams))
-        events, last_pos, last_at = _flow_stats(stats, flow.streams)
+        events, last_pos, last_at, events_by_region = _flow_stats(stats, flow.streams)
         tracked = await log.tracking(f"projector:{flow.projector}")
         lag = 0
         if last_pos > tracked:  # else caught up: nothing to count
@@ -111,6 +113,7 @@ async def collect_status(log: SQLiteEventLog) -> dict[str, Any]:
                 (tracked, *flow.streams),
             )
             lag = int(lag_rows[0][0])
+        regions = _by_region(events_by_region, counts, flow.kinds)
         states: dict[str, int] = {}
         if counts is not None:
             for kind, by_state in counts.by_kind.items():
@@ -142,15 +145,15 @@ async def collect_status(log: SQLiteEventLog) -> dict[str, Any]:
             {
                 "flow": flow.name,
                 "events": int(events),
+                # per region: events, and commands by the region of their first event
+                "by_region": regions,
                 "last_event_position": int(last_pos or 0),
                 "last_event_at": last_at,
                 "polls": polls,
                 "projected_to": tracked,
                 "lag_events": lag,
                 "commands": {
-                    "pending": sum(
-                        states.get(s, 0) for s in ("new", "retry", "unknown", "requeued")
-                    ),
+                    "pending": sum(states.get(s, 0) for s in PENDING_STATES),
                     "sent": sum(states.get(s, 0) for s in ("ok", "exists")),
                     "skipped": states.get("skipped", 0),
                     # What needs a human in this flow: parked commands + open record parks.
@@ -196,31 +199,53 @@ async def collect_status(log: SQLiteEventLog) -> dict[str, Any]:
     }
 
 
-async def _stream_stats(log: SQLiteEventLog) -> dict[str, tuple[int, int, str | None]]:
-    """stream -> (events, newest position, newest recorded_at): the trigger-kept counts of
-    schema version 2 (engine.log.schema), or counted from the events of an older file opened
-    read-only (a writing open migrates it)."""
+def _by_region(
+    events: dict[str, int], counts: Any, kinds: tuple[str, ...]
+) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {
+        r: {"events": n, "pending": 0, "sent": 0, "parked": 0} for r, n in events.items()
+    }
+    for (kind, region), by_state in counts.by_kind_region.items() if counts else ():
+        if kind == VERIFY_KIND or not kind.startswith(kinds):
+            continue
+        row = out.setdefault(region, {"events": 0, "pending": 0, "sent": 0, "parked": 0})
+        row["pending"] += sum(by_state.get(s, 0) for s in PENDING_STATES)
+        row["sent"] += by_state.get("ok", 0) + by_state.get("exists", 0)
+        row["parked"] += by_state.get("parked", 0)
+    return out
+
+
+async def _stream_stats(log: SQLiteEventLog) -> dict[tuple[str, str], tuple[int, int, str | None]]:
+    """(stream, region) -> (events, newest position, newest recorded_at): the trigger-kept
+    counts of schema version 2 (engine.log.schema), or counted from the events of an older file
+    opened read-only (a writing open migrates it)."""
     have = await log.query(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'stream_stats'"
     )
     sql = (
-        "SELECT stream, events, last_position, last_recorded_at FROM stream_stats"
+        "SELECT stream, region, events, last_position, last_recorded_at FROM stream_stats"
         if have
-        else "SELECT stream, count(*), max(position), max(recorded_at) FROM events GROUP BY 1"
+        else f"SELECT stream, {region_of_source_sql('source')}, count(*), max(position), "
+        "max(recorded_at) FROM events GROUP BY 1, 2"
     )
-    return {str(r[0]): (int(r[1]), int(r[2]), r[3]) for r in await log.query(sql)}
+    return {(str(r[0]), str(r[1])): (int(r[2]), int(r[3]), r[4]) for r in await log.query(sql)}
 
 
 def _flow_stats(
-    stats: dict[str, tuple[int, int, str | None]], streams: tuple[str, ...]
-) -> tuple[int, int, str | None]:
-    mine = [stats[s] for s in streams if s in stats]
+    stats: dict[tuple[str, str], tuple[int, int, str | None]], streams: tuple[str, ...]
+) -> tuple[int, int, str | None, dict[str, int]]:
+    """A flow's events, newest position and time, and its events per region."""
+    mine = [(region, v) for (stream, region), v in stats.items() if stream in streams]
+    by_region: dict[str, int] = {}
+    for region, v in mine:
+        by_region[region] = by_region.get(region, 0) + v[0]
     if not mine:
-        return 0, 0, None
+        return 0, 0, None, by_region
     return (
-        sum(m[0] for m in mine),
-        max(m[1] for m in mine),
-        max((m[2] for m in mine if m[2] is not None), default=None),
+        sum(v[0] for _, v in mine),
+        max(v[1] for _, v in mine),
+        max((v[2] for _, v in mine if v[2] is not None), default=None),
+        by_region,
     )
 
 

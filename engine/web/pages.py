@@ -56,6 +56,7 @@ async def _overview_data(request: web.Request) -> dict[str, Any]:
                 "row": row,
                 "watermark": _watermark(f, row) if f else "-",
                 "freshness": fresh.get((row.group, row.region)),
+                "counts": (f.get("by_region") or {}).get(row.region) if f else None,
             }
         )
     return {"status": status, "by_group": by_group, "rule": RULE, "states": states}

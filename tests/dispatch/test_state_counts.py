@@ -9,12 +9,14 @@ itself; files written before the counts existed get them filled once on a writin
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import sqlite3
 from pathlib import Path
 
 from engine.commands.outbox import Outbox
 from engine.commands.records import NEWEST
+from engine.commands.vocabulary import make_command
 from engine.log import SQLiteEventLog
 from engine.log.backup import check
 from engine.log.records import NewEvent
@@ -45,7 +47,9 @@ async def _from_history(log: SQLiteEventLog) -> dict[tuple[str, str], int]:
 
 
 async def _kept(log: SQLiteEventLog) -> dict[tuple[str, str], int]:
-    rows = await log.query("SELECT kind, state, n FROM command_state_counts WHERE n != 0")
+    rows = await log.query(
+        "SELECT kind, state, sum(n) FROM command_state_counts GROUP BY 1, 2 HAVING sum(n) != 0"
+    )
     return {(str(k), str(s)): int(n) for k, s, n in rows}
 
 
@@ -92,14 +96,26 @@ async def test_outbox_from_before_the_counts_is_counted_once_on_open(tmp_path: P
         assert await _kept(log) == await _from_history(log)
 
 
-async def _stream_stats(log: SQLiteEventLog) -> dict[str, tuple[int, int]]:
-    rows = await log.query("SELECT stream, events, last_position FROM stream_stats")
-    return {str(s): (int(n), int(p)) for s, n, p in rows}
+SOURCES = ("sp-api:NA:searchOrders", "sp-api:EU", "sp-api:FE:report:9", "import:f.tsv", "qad:x")
 
 
-async def _streams_from_events(log: SQLiteEventLog) -> dict[str, tuple[int, int]]:
-    rows = await log.query("SELECT stream, count(*), max(position) FROM events GROUP BY stream")
-    return {str(s): (int(n), int(p)) for s, n, p in rows}
+def _region(source: str) -> str:
+    """The definition, in Python: the second field of an ``sp-api:`` source, else ''."""
+    return source.split(":")[1] if source.startswith("sp-api:") else ""
+
+
+async def _stream_stats(log: SQLiteEventLog) -> dict[tuple[str, str], tuple[int, int]]:
+    rows = await log.query("SELECT stream, region, events, last_position FROM stream_stats")
+    return {(str(s), str(r)): (int(n), int(p)) for s, r, n, p in rows}
+
+
+async def _streams_from_events(log: SQLiteEventLog) -> dict[tuple[str, str], tuple[int, int]]:
+    out: dict[tuple[str, str], tuple[int, int]] = {}
+    for stream, source, position in await log.query("SELECT stream, source, position FROM events"):
+        key = (str(stream), _region(str(source)))
+        n, last = out.get(key, (0, 0))
+        out[key] = (n + 1, max(last, int(position)))
+    return out
 
 
 async def test_stream_counts_follow_appends_duplicates_and_rollbacks(tmp_path: Path) -> None:
@@ -107,7 +123,10 @@ async def test_stream_counts_follow_appends_duplicates_and_rollbacks(tmp_path: P
     async with SQLiteEventLog.open(tmp_path / "events.db") as log:
         for step in range(60):
             stream = rng.choice(("amazon.orders", "amazon.settlements", "amazon.inventory"))
-            batch = [NewEvent(stream, "T", f"k{rng.randrange(80)}", {"v": 1}) for _ in range(5)]
+            batch = [
+                NewEvent(stream, "T", f"k{rng.randrange(80)}", {"v": 1}, rng.choice(SOURCES))
+                for _ in range(5)
+            ]
             if step % 7 == 3:  # a transaction that fails after appending: nothing counts
                 try:
                     async with log.transaction() as tx:
@@ -120,6 +139,43 @@ async def test_stream_counts_follow_appends_duplicates_and_rollbacks(tmp_path: P
             assert await _stream_stats(log) == await _streams_from_events(log), step
 
 
+async def test_commands_are_counted_in_the_region_of_their_first_event(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    async with SQLiteEventLog.open(tmp_path / "events.db") as log:
+        box = Outbox(log)
+        await box.ensure()
+        await log.append(
+            [NewEvent("amazon.orders", "T", f"o{i}", {}, SOURCES[i % 5]) for i in range(20)]
+        )
+        sources = {
+            int(p): str(src) for p, src in await log.query("SELECT position, source FROM events")
+        }
+        ids = []
+        for i in range(40):
+            positions = (rng.randrange(1, 21),) if i % 6 else ()  # some name no event
+            cmd = make_command("qad.sales_order.create", "qad", f"r{i}", f"r{i}", {"i": i})
+            cmd = dataclasses.replace(cmd, positions=positions)
+            async with log.transaction() as tx:
+                await box.add_commands(tx, [cmd], "test")
+            ids.append((cmd.command_id, _region(sources[positions[0]]) if positions else ""))
+        want: dict[tuple[str, str], int] = {}
+        for cid, region in ids:
+            outcome = rng.choice(("ok", "parked", "retry", None))
+            if outcome:
+                await attempt(box, cid, outcome)
+            key = (region, outcome or "new")
+            want[key] = want.get(key, 0) + 1
+        counts = await box.counts()
+        got = {
+            (region, state): n
+            for (kind, region), by_state in counts.by_kind_region.items()
+            for state, n in by_state.items()
+            if n
+        }
+        assert got == want
+        assert {r for r, _ in got} >= {"NA", "EU", "FE", ""}
+
+
 async def test_log_from_before_the_counts_migrates_and_check_names_a_mismatch(
     tmp_path: Path,
 ) -> None:
@@ -130,7 +186,7 @@ async def test_log_from_before_the_counts_migrates_and_check_names_a_mismatch(
     con.executescript("DROP TRIGGER events_count; DROP TABLE stream_stats; PRAGMA user_version=1;")
     con.close()
     async with SQLiteEventLog.open(path) as log:
-        assert await _stream_stats(log) == {"s": (50, 50)}
+        assert await _stream_stats(log) == {("s", ""): (50, 50)}
         await log.append([NewEvent("t", "T", "x", {})])
         assert await _stream_stats(log) == await _streams_from_events(log)
     assert check(path).problems == []

@@ -9,6 +9,7 @@ from decimal import Decimal
 from html import unescape
 from pathlib import Path
 
+import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
 from engine.log import SQLiteEventLog
@@ -210,3 +211,52 @@ async def test_inventory_page_lists_each_drift_as_qad_and_amazon_hold_it(make_wo
         # drift rows come before the rest
         first_other = html.find("<td>in line") if "<td>in line" in html else len(html)
         assert html.rfind("<strong>drift") < first_other
+
+
+REGION_ROW = re.compile(
+    r'data-flow="orders:(\w+)">.*?<span class="n-events">(\d+)</span> events<br>\s*'
+    r'<span class="n-pending">(\d+)</span> pending, <span class="n-sent">(\d+)</span> sent,\s*'
+    r'<span class="n-parked">(\d+)</span> parked',
+    re.S,
+)
+
+
+async def test_overview_counts_events_and_commands_per_region(make_world) -> None:
+    """Each orders region row counts that region's events and the sales order commands that
+    came from them, as the log itself says (events by their source's region; a command by the
+    region of its first event; sent = newest attempt ok/exists)."""
+    async with make_world(history_days=3, orders_per_day=3) as w:
+        cfg = w.config()
+        async with w.engine(cfg) as eng:
+            await eng.sync_once()
+        async with SQLiteEventLog.open(Path(cfg.engine.db), readonly=True) as log:
+            events = await log.query(
+                "SELECT position, source FROM events WHERE stream = 'amazon.orders'"
+            )
+            commands = await log.query(
+                "SELECT c.positions, (SELECT outcome FROM attempts a WHERE a.command_id = "
+                "c.command_id ORDER BY a.id DESC LIMIT 1) FROM commands c "
+                "WHERE c.kind LIKE 'qad.sales_order.%'"
+            )
+        region_of = {int(p): str(s).split(":")[1] for p, s in events}
+        want_events: dict[str, int] = {}
+        for region in region_of.values():
+            want_events[region] = want_events.get(region, 0) + 1
+        want_sent: dict[str, int] = {}
+        for positions, outcome in commands:
+            first = orjson.loads(positions)[0]
+            if outcome in ("ok", "exists"):
+                want_sent[region_of[first]] = want_sent.get(region_of[first], 0) + 1
+        async with page(cfg) as client:
+            html = await (await client.get("/")).text()
+        shown = {m[0]: (int(m[1]), int(m[3])) for m in REGION_ROW.findall(html)}
+        assert len(shown) >= 2, html[:2000]  # the world sells in more than one region
+        for region, (n_events, n_sent) in shown.items():
+            assert n_events == want_events.get(region, 0), region
+            assert n_sent == want_sent.get(region, 0), region
+        assert sum(n for n, _ in shown.values()) == len(events)
+        # A region whose orders were posted shows their freshness (p50 / p95 with the count).
+        for region, (_n, n_sent) in shown.items():
+            row = html.split(f'data-flow="orders:{region}">', 1)[1].split("</tr>", 1)[0]
+            cell = row.split('<td class="region-counts">', 1)[0].rsplit("<td>", 1)[1]
+            assert ("n/a" in cell) == (n_sent == 0), (region, cell)
