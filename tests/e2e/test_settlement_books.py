@@ -14,7 +14,8 @@ import aiohttp
 import pytest
 
 from engine.adapters.qad import CustomerInvoice, InvoiceLine, QadBusinessError, QadClient
-from engine.config import Config, MappingConfig
+from engine.config import Config, MappingConfig, PollConfig
+from engine.ops.reconcile import reconcile_config
 from engine.projectors.mapping import Mapper
 
 # (transaction-type, amount-type, amount-description) patterns the seeded business must contain.
@@ -110,7 +111,10 @@ def check_coverage(settled: list[Any]) -> None:
 @pytest.mark.parametrize("split", [False, True], ids=["one-journal", "month-split"])
 async def test_every_settlement_reconciles_in_qad(make_world, split: bool):
     async with make_world(history_days=75, orders_per_day=4) as w:
-        base = Config(mapping=MappingConfig(settlement_month_split=split))
+        # Orders as far back as the settlements reach, so every settled order is in QAD (a
+        # settled order placed before the look-back is reconcile's "no_invoice", by design).
+        poll = PollConfig(orders_initial_lookback_days=90)
+        base = Config(mapping=MappingConfig(settlement_month_split=split), poll=poll)
         cfg = w.config(base=base)
         async with w.engine(cfg) as eng:
             report = await eng.sync_once()
@@ -123,6 +127,13 @@ async def test_every_settlement_reconciles_in_qad(make_world, split: bool):
         )
         # Split: the 14-day settlements crossing a month end post a journal per month.
         assert bool(journals) == split
+        # `reconcile` reads the same books back and finds every settlement and order in order
+        # (issue 16's done-when: every line type, a credit note, a zero and a split settlement).
+        recon = await reconcile_config(cfg, demo=True)
+        bad = [(c.settlement_id, c.status) for c in recon.settlements if c.status != "ok"]
+        assert not bad, bad
+        assert {c.settlement_id for c in recon.settlements} == {s.settlement_id for s in settled}
+        assert recon.clean, recon.order_counts()
 
 
 async def test_qad_refuses_a_negative_invoice_and_takes_the_credit_note(make_world):
