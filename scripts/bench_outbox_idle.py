@@ -18,6 +18,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from engine.commands.outbox import DONE_OUTCOMES, Outbox
 from engine.commands.records import NEWEST
@@ -38,24 +39,34 @@ LEGACY_RETRY = (
 )
 
 
+STEP = 50_000  # rows per transaction when filling history
+
+
+async def in_steps(log: SQLiteEventLog, n: int, write: Any) -> None:
+    """``await write(tx, lo, hi, now)`` for rows lo..hi of n, one transaction per STEP rows."""
+    now = datetime.now(UTC).isoformat()
+    for lo in range(0, n, STEP):
+        async with log.transaction() as tx:
+            await write(tx, lo, min(n, lo + STEP), now)
+
+
 async def fill(log: SQLiteEventLog, n: int) -> None:
     """n finished commands, one 'ok' attempt each, written straight into the tables."""
-    now = datetime.now(UTC).isoformat()
-    step = 50_000
-    for lo in range(0, n, step):
-        hi = min(n, lo + step)
-        async with log.transaction() as tx:
-            await tx.executemany(
-                "INSERT INTO commands (command_id, seq, kind, target, record_key, reference, "
-                "idempotency_key, body, positions, projector, created_at) "
-                "VALUES (?, ?, 'qad.sales_order.create', 'qad', ?, ?, ?, '{}', '[]', 'b', ?)",
-                [(f"c{i}", i + 1, f"r{i}", f"r{i}", f"k{i}", now) for i in range(lo, hi)],
-            )
-            await tx.executemany(
-                "INSERT INTO attempts (command_id, attempt, at, endpoint, request, response, "
-                "outcome) VALUES (?, 1, ?, 'qad', '', '', 'ok')",
-                [(f"c{i}", now) for i in range(lo, hi)],
-            )
+
+    async def write(tx: Any, lo: int, hi: int, now: str) -> None:
+        await tx.executemany(
+            "INSERT INTO commands (command_id, seq, kind, target, record_key, reference, "
+            "idempotency_key, body, positions, projector, created_at) "
+            "VALUES (?, ?, 'qad.sales_order.create', 'qad', ?, ?, ?, '{}', '[]', 'b', ?)",
+            [(f"c{i}", i + 1, f"r{i}", f"r{i}", f"k{i}", now) for i in range(lo, hi)],
+        )
+        await tx.executemany(
+            "INSERT INTO attempts (command_id, attempt, at, endpoint, request, response, "
+            "outcome) VALUES (?, 1, ?, 'qad', '', '', 'ok')",
+            [(f"c{i}", now) for i in range(lo, hi)],
+        )
+
+    await in_steps(log, n, write)
 
 
 async def measure(n: int, repeat: int, legacy: bool) -> dict[str, float]:

@@ -16,10 +16,10 @@ import json
 import statistics
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from bench_outbox_idle import fill
+from bench_outbox_idle import fill, in_steps
 
 from engine.commands.outbox import Outbox
 from engine.log import SQLiteEventLog
@@ -28,16 +28,15 @@ from engine.ops.status import collect_status
 
 async def fill_events(log: SQLiteEventLog, n: int) -> None:
     """n order events, projected (tracking at the head): history, not work."""
-    now = datetime.now(UTC).isoformat()
-    step = 50_000
-    for lo in range(0, n, step):
-        hi = min(n, lo + step)
-        async with log.transaction() as tx:
-            await tx.executemany(
-                "INSERT INTO events (stream, type, key, digest, payload, source, recorded_at) "
-                "VALUES ('amazon.orders', 'OrderFetched', ?, ?, x'7b7d', 'bench', ?)",
-                [(f"o{i}", f"d{i}", now) for i in range(lo, hi)],
-            )
+
+    async def write(tx: Any, lo: int, hi: int, now: str) -> None:
+        await tx.executemany(
+            "INSERT INTO events (stream, type, key, digest, payload, source, recorded_at) "
+            "VALUES ('amazon.orders', 'OrderFetched', ?, ?, x'7b7d', 'bench', ?)",
+            [(f"o{i}", f"d{i}", now) for i in range(lo, hi)],
+        )
+
+    await in_steps(log, n, write)
     async with log.transaction() as tx:
         await tx.set_tracking("projector:orders", n)
 

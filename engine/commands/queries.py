@@ -33,7 +33,7 @@ class OutboxQueries:
         # Not a done outcome ('parked', ...): only open commands can have it, so the scan starts
         # from open_commands and costs what is open, not every command ever stored (issue 18:
         # status, needs_attention). A file from before open_commands: the full scan.
-        if outcome not in ("ok", "exists", "skipped") and await self._has_open_commands():
+        if outcome not in ("ok", "exists", "skipped") and await self._has_table("open_commands"):
             return await self.log.query(
                 "SELECT c.command_id, c.target, c.record_key, a.response, a.at, c.kind "
                 "FROM open_commands oc CROSS JOIN commands c JOIN attempts a ON "
@@ -45,12 +45,6 @@ class OutboxQueries:
             f"FROM commands c JOIN attempts a ON {NEWEST} WHERE a.outcome = ? ORDER BY c.seq",
             (outcome,),
         )
-
-    async def _has_open_commands(self) -> bool:
-        rows = await self.log.query(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'open_commands'"
-        )
-        return bool(rows)
 
     async def get(self, command_id: str) -> CommandHistory | None:
         rows = await self.log.query(
