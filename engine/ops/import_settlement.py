@@ -10,8 +10,8 @@ import before anything is appended.
 
 The layout (decimal separator, date order) comes from the configured marketplace settling in
 the file's currency (``[mapping.marketplaces.<id>] settlement_locale`` or its default); the
-charset from a BOM, else UTF-8 when the bytes are UTF-8, else the marketplace region's legacy
-charset (cp1252, or cp932 in the Far East region).
+charset from a BOM, else UTF-8 when the bytes are UTF-8, else that locale's legacy charset
+(cp1252, cp932 for JP), or the region's when the marketplaces settling in it disagree.
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.adapters.amazon.document_text import peek_settlement_currency
 from engine.adapters.amazon.reports import Document, open_text
 from engine.adapters.amazon.settlement import MAX_LINE_CHARS, ParsedSettlement, SettlementError
-from engine.adapters.amazon.settlement_locale import locale_picker
+from engine.adapters.amazon.settlement_locale import charset_for, locale_picker
 from engine.config import Config
 from engine.config.marketplaces import MARKETPLACE_REGION, REGIONS
 from engine.errors import ConfigError, EngineError, ParseError
@@ -56,24 +57,6 @@ class Imported:
     locale: str
     region: str
     status: str
-
-
-def _peek_currency(path: Path, compressed: bool) -> str:
-    """The summary row's currency, read bytewise (the column is ASCII in every charset)."""
-    opener = gzip.open if compressed else open
-    with opener(path, "rb") as raw:
-        head = raw.readline(MAX_LINE_CHARS).decode("latin-1").lstrip("\ufeffï»¿").rstrip("\r\n")
-        names = [c.strip().lower() for c in head.split("\t")]
-        if "currency" not in names or "transaction-type" not in names:
-            return ""
-        ci, ti = names.index("currency"), names.index("transaction-type")
-        for _ in range(1000):  # the summary row is the first data row in real files
-            cells = raw.readline(MAX_LINE_CHARS).decode("latin-1").rstrip("\r\n").split("\t")
-            if not cells or cells == [""]:
-                break
-            if len(cells) > max(ci, ti) and not cells[ti].strip():
-                return cells[ci].strip().upper()
-    return ""
 
 
 def _region(cfg: Config, currency: str, forced: str | None, path: Path) -> str:
@@ -111,12 +94,14 @@ def _source(cfg: Config, path: Path, region_opt: str | None) -> SettlementSource
         while chunk := raw.read(1 << 20):
             h.update(chunk)
             size += len(chunk)
-    currency = _peek_currency(path, compressed)
-    region = _region(cfg, currency, region_opt, path)
     doc = Document(path, compressed, None, h.hexdigest(), size)
+    currency = peek_settlement_currency(doc)
+    region = _region(cfg, currency, region_opt, path)
+    # A file that is not UTF-8 is read in its marketplace locale's legacy charset.
+    legacy = charset_for(cfg.mapping.marketplaces, region, currency)
 
     def lines() -> Iterator[str]:
-        return open_text(doc, region=region, max_line=MAX_LINE_CHARS)
+        return open_text(doc, region=region, max_line=MAX_LINE_CHARS, fallback=legacy)
 
     return SettlementSource(
         doc,

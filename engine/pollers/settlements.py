@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from engine.adapters.amazon.client import AmazonClient
+from engine.adapters.amazon.document_text import peek_settlement_currency
 from engine.adapters.amazon.reports import Document, download_document, list_reports, open_text
 from engine.adapters.amazon.settlement import MAX_LINE_CHARS, SettlementError
-from engine.adapters.amazon.settlement_locale import locale_picker
+from engine.adapters.amazon.settlement_locale import charset_for, locale_picker
 from engine.config import MarketplaceMap, PollConfig
 from engine.errors import ParseError, RemoteUnavailable
 from engine.log.ports import EventLog
@@ -154,4 +155,9 @@ class SettlementsPoller:
 
     def _lines(self, doc: Document) -> Iterator[str]:
         # Capped: an over-long line is refused while read (the settlement is quarantined).
-        return open_text(doc, region=self.client.region, max_line=MAX_LINE_CHARS)
+        # A document without a charset that is not UTF-8 is read in the marketplace locale's
+        # legacy charset (settlement_locales), not guessed from the region alone.
+        region = self.client.region
+        currency = peek_settlement_currency(doc)
+        legacy = charset_for(self.cfg.marketplaces, region, currency, self.cfg.locale)
+        return open_text(doc, region=region, max_line=MAX_LINE_CHARS, fallback=legacy)

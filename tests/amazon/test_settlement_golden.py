@@ -2,9 +2,10 @@
 
 tests/golden/settlements/<mp>.txt are hand-made V2 flat files (README there: the evidence
 behind each layout). Each is read the way the engine reads a download without a charset
-(``open_text``: BOM, UTF-8 or the region's legacy charset) and parsed with the locale the
-marketplace's config picks, and must give these exact Decimal totals and UTC dates. The dates
-are chosen ambiguous (01/03, 04/03): a wrong day/month order fails the test, never passes it.
+(``open_text``: BOM, UTF-8 or the marketplace locale's legacy charset) and parsed with the
+locale the marketplace's config picks, and must give these exact Decimal totals and UTC
+dates. The dates are chosen ambiguous (01/03, 04/03): a wrong day/month order fails the test,
+never passes it.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from engine.adapters.amazon.document_text import peek_settlement_currency
 from engine.adapters.amazon.reports import Document, open_text
 from engine.adapters.amazon.settlement import SettlementError, parse_settlement
-from engine.adapters.amazon.settlement_locale import locale_picker
+from engine.adapters.amazon.settlement_locale import charset_for, locale_picker
 from engine.config import MarketplaceMap
 from engine.config.marketplaces import MARKETPLACE_REGION
 from engine.config.settlement_locales import MARKETPLACE_LOCALE
@@ -36,23 +38,33 @@ CASES = {
     "ES": ("A1RKKUPIHCS9HS", "EUR", "1073.76", "1234.56", "AÑO-01", "EU"),
     "JP": ("A1VC38T7YXB528", "JPY", "161064", "185184", "商品-01", "JP"),
     "IN": ("A21TJRUUN4KGV", "INR", "96638.40", "111110.40", "MLC-₹-1", "UK"),
-    "AU": ("A39IBJ37TRP1C6", "AUD", "1610.64", "1851.84", "MLC-AU-1", "UK"),
+    "AU": ("A39IBJ37TRP1C6", "AUD", "1610.64", "1851.84", "MLC-CAFÉ-1", "UK"),
 }
 
 
-def _lines(name: str, region: str) -> list[str]:
+def _lines(name: str, region: str, fallback: str | None = None) -> list[str]:
     path = GOLDEN / f"{name}.txt"
     data = path.read_bytes()
     doc = Document(path, False, None, hashlib.sha256(data).hexdigest(), len(data))
-    return list(open_text(doc, region=region))
+    return list(open_text(doc, region=region, fallback=fallback))
+
+
+def _engine_lines(name: str, marketplaces: dict[str, MarketplaceMap], region: str) -> list[str]:
+    """Read as the poller and the import do: the locale's charset picked by the currency."""
+    path = GOLDEN / f"{name}.txt"
+    data = path.read_bytes()
+    doc = Document(path, False, None, hashlib.sha256(data).hexdigest(), len(data))
+    legacy = charset_for(marketplaces, region, peek_settlement_currency(doc))
+    return list(open_text(doc, region=region, fallback=legacy))
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_golden_file_parses_to_exact_totals_and_utc_dates(name: str) -> None:
     mp, currency, total, principal, sku, locale = CASES[name]
     region = MARKETPLACE_REGION[mp]
-    pick = locale_picker({mp: MarketplaceMap(customer="AMZ", currency=currency)}, region)
-    parsed = parse_settlement(_lines(name, region), pick=pick)
+    marketplaces = {mp: MarketplaceMap(customer="AMZ", currency=currency)}
+    pick = locale_picker(marketplaces, region)
+    parsed = parse_settlement(_engine_lines(name, marketplaces, region), pick=pick)
     s = parsed.summary
     assert parsed.locale == locale == MARKETPLACE_LOCALE[mp]
     assert (s.currency, s.total_amount, parsed.detail_sum) == (
@@ -115,3 +127,20 @@ def test_unknown_locale_in_config_is_refused(tmp_path: Path) -> None:
     path.write_text(body + 'settlement_locale = "CA"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="settlement_locale"):
         load_config(path)
+
+
+def test_the_locale_charset_not_the_region_decides() -> None:
+    """AU settles in the Far East region, whose fallback is cp932, but its locale's charset is
+    cp1252: read by the region alone, the cp1252 \u00c9 decodes *without error* as a katakana."""
+    mp = "A39IBJ37TRP1C6"
+    marketplaces = {mp: MarketplaceMap(customer="AMZ-AU", currency="AUD")}
+    by_region = parse_settlement(_lines("AU", "FE"), pick=locale_picker(marketplaces, "FE"))
+    assert by_region.rows[0]["sku"] != "MLC-CAF\u00c9-1"  # the silent misreading fixed here
+    by_locale = parse_settlement(
+        _engine_lines("AU", marketplaces, "FE"), pick=locale_picker(marketplaces, "FE")
+    )
+    assert by_locale.rows[0]["sku"] == "MLC-CAF\u00c9-1"
+    assert charset_for(marketplaces, "FE", "AUD") == "cp1252"
+    assert charset_for(marketplaces, "FE", "AUD", forced="JP") == "cp932"
+    jp_too = {**marketplaces, "A1VC38T7YXB528": MarketplaceMap(customer="J", currency="AUD")}
+    assert charset_for(jp_too, "FE", "AUD") is None  # locales disagree: the region decides

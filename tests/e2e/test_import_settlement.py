@@ -11,6 +11,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from engine.config import MarketplaceMap
 from engine.log import SQLiteEventLog
 from engine.sim.amazon.documents import settlement_file
 from tests.e2e.configfile import run_cli as _cli
@@ -130,3 +131,20 @@ async def test_bad_file_is_a_clear_error_and_nothing_is_appended(make_world, tmp
         rc, out, err = await _cli("import", "settlement", "--config", str(config),
                                   str(tmp_path / "missing.txt"))  # fmt: skip
         assert rc == 1 and "Traceback" not in err and "missing.txt" in err, err
+
+
+async def test_a_far_east_file_in_its_locale_charset_keeps_its_text(make_world, tmp_path) -> None:
+    """An AU file (Far East region, whose fallback would be cp932) is read in the AU locale's
+    cp1252: the SKU arrives as written, not silently turned into a katakana."""
+    golden = Path(__file__).resolve().parents[1] / "golden" / "settlements" / "AU.txt"
+    async with make_world() as w:
+        cfg = w.config()
+        au = MarketplaceMap(customer="AMZ-AU", currency="AUD")
+        mapping = dataclasses.replace(cfg.mapping, marketplaces={"A39IBJ37TRP1C6": au})
+        cfg = dataclasses.replace(cfg, mapping=mapping)
+        config = write_config(cfg, tmp_path / "au.toml")
+        rc, out, err = await _cli("import", "settlement", "--config", str(config), str(golden))
+        assert rc == 0, (rc, out, err)
+        (event,) = await _settlement_events(Path(cfg.engine.db))
+        skus = {r["sku"] for r in event.payload["rows"] if r.get("sku")}
+        assert "MLC-CAF\u00c9-1" in skus, skus

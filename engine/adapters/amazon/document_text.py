@@ -16,7 +16,14 @@ from typing import BinaryIO
 
 from engine.errors import ParseError
 
-__all__ = ["MAX_LINE_CHARS", "READ_BUFFER_BYTES", "Document", "open_binary", "open_text"]
+__all__ = [
+    "MAX_LINE_CHARS",
+    "READ_BUFFER_BYTES",
+    "Document",
+    "open_binary",
+    "open_text",
+    "peek_settlement_currency",
+]
 
 MAX_LINE_CHARS = 1 << 20  # one report line; real ones are under 2 KB
 _REGION_FALLBACK = {"FE": "cp932", "NA": "cp1252", "EU": "cp1252"}
@@ -52,9 +59,14 @@ def open_binary(path: Path, compressed: bool, buffer_bytes: int = READ_BUFFER_BY
 
 
 def open_text(
-    doc: Document, *, region: str = "NA", max_line: int = MAX_LINE_CHARS
+    doc: Document,
+    *,
+    region: str = "NA",
+    max_line: int = MAX_LINE_CHARS,
+    fallback: str | None = None,
 ) -> Iterator[str]:
-    """Decoded lines of a document (streamed). Charset: Content-Type, BOM, then region fallback.
+    """Decoded lines of a document (streamed). Charset: BOM, Content-Type, UTF-8 when the bytes
+    are UTF-8, then ``fallback`` (the marketplace locale's legacy charset) or the region's.
 
     A line over ``max_line`` characters (terminator not counted) raises ParseError "line N: line
     too long" after reading at most ``max_line + 2`` of them: one 400 MB line must not become a
@@ -68,7 +80,7 @@ def open_text(
         elif doc.charset is not None:
             enc = "utf-8-sig" if doc.charset == "utf-8" else doc.charset
         else:
-            enc = _sniff(doc, region)
+            enc = _sniff(doc, fallback or _REGION_FALLBACK.get(region, "cp1252"))
         text = io.TextIOWrapper(raw, encoding=enc, errors="strict", newline="")
         text._CHUNK_SIZE = READ_BUFFER_BYTES  # type: ignore[attr-defined]  # see READ_BUFFER_BYTES
         readline, cap, n = text.readline, max_line + 2, 0  # +2: room for "\r\n"
@@ -87,8 +99,8 @@ def open_text(
                 text.detach()
 
 
-def _sniff(doc: Document, region: str) -> str:
-    """No charset given: UTF-8 if the whole file decodes as UTF-8, else the region's legacy one."""
+def _sniff(doc: Document, legacy: str) -> str:
+    """No charset given: UTF-8 if the whole file decodes as UTF-8, else ``legacy``."""
     dec = codecs.getincrementaldecoder("utf-8")()
     with open_binary(doc.path, doc.compressed) as raw:
         try:
@@ -97,4 +109,22 @@ def _sniff(doc: Document, region: str) -> str:
             dec.decode(b"", final=True)
             return "utf-8"
         except UnicodeDecodeError:
-            return _REGION_FALLBACK.get(region, "cp1252")
+            return legacy
+
+
+def peek_settlement_currency(doc: Document) -> str:
+    """A settlement file's currency from its summary row, read bytewise before the charset is
+    known (the column is ASCII in every charset Amazon uses); "" when there is none."""
+    with open_binary(doc.path, doc.compressed) as raw:
+        head = raw.readline(MAX_LINE_CHARS).decode("latin-1").lstrip("\ufeffï»¿")
+        names = [c.strip().lower() for c in head.rstrip("\r\n").split("\t")]
+        if "currency" not in names or "transaction-type" not in names:
+            return ""
+        ci, ti = names.index("currency"), names.index("transaction-type")
+        for _ in range(1000):  # the summary row is the first data row in real files
+            cells = raw.readline(MAX_LINE_CHARS).decode("latin-1").rstrip("\r\n").split("\t")
+            if not cells or cells == [""]:
+                break
+            if len(cells) > max(ci, ti) and not cells[ti].strip():
+                return cells[ci].strip().upper()
+    return ""

@@ -19,6 +19,7 @@ __all__ = [
     "DECIMAL_COMMA",
     "DOTTED_DATE",
     "MDY_CURRENCIES",
+    "charset_for",
     "guess_decimal_comma",
     "iso_utc",
     "locale_picker",
@@ -151,3 +152,22 @@ def locale_picker(
         return codes[0] if len(layouts) == 1 else None
 
     return pick
+
+
+def charset_for(
+    marketplaces: Mapping[str, MarketplaceMap],
+    region: str,
+    currency: str,
+    forced: str | None = None,
+) -> str | None:
+    """The legacy charset a settlement in ``currency`` falls back to: the forced locale's, else
+    that of the configured marketplaces of ``region`` settling in it (their
+    ``settlement_locale`` or default) when they agree; None = the region's fallback decides."""
+    if forced:
+        return LOCALES[forced].charset
+    charsets = {
+        LOCALES[m.settlement_locale or default_locale(mp)].charset
+        for mp, m in marketplaces.items()
+        if m.currency.strip().upper() == currency and MARKETPLACE_REGION.get(mp) == region
+    }
+    return charsets.pop() if len(charsets) == 1 else None
