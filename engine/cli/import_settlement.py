@@ -1,7 +1,9 @@
-"""``ml-connector import settlement FILE... --config F [--dry-run] [--region R]``.
+"""``ml-connector import settlement|loan-statement FILE... --config F [--dry-run]``.
 
-Parses, reconciles and appends settlement flat files downloaded from Seller Central; the logic
-and its identity guarantee are in engine/ops/import_settlement.py, this module parses and prints.
+Parses, reconciles and appends settlement flat files downloaded from Seller Central, and the
+monthly interest of Amazon Lending from its loan statement; the logic and its identity
+guarantees are in engine/ops/import_settlement.py and import_loan.py, this module parses and
+prints.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import load_config
+from engine.ops.import_loan import import_loan_statement
 from engine.ops.import_settlement import import_settlements
 
 __all__ = ["register", "run"]
@@ -43,7 +46,7 @@ Examples:
 def register(sub: Any) -> None:
     parser = sub.add_parser(
         "import",
-        help="import settlement files downloaded from Seller Central",
+        help="import settlement files and loan statements from Seller Central",
         description="Import data Amazon's API no longer lists.",
     )
     what = parser.add_subparsers(dest="what", metavar="WHAT", required=True)
@@ -65,6 +68,52 @@ def register(sub: Any) -> None:
         "the file's currency)",
     )
     p.set_defaults(func=run)
+    loan = what.add_parser(
+        "loan-statement",
+        help="Amazon Lending interest per month -> a journal moving it out of the loan account",
+        description="Append the monthly interest of Amazon Lending (from the loan statement) "
+        "to the event log; each month posts a QAD journal: debit the loan_interest account, "
+        "credit the loan account.",
+        epilog=_LOAN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    loan.add_argument("files", nargs="+", type=Path, metavar="FILE", help="CSV file(s)")
+    loan.add_argument("--config", type=Path, required=True, help="config.toml ([engine] db)")
+    loan.add_argument("--dry-run", action="store_true", help="check only; append nothing")
+    loan.set_defaults(func=run_loan)
+
+
+_LOAN_EPILOG = """\
+Why:
+  A settlement carries each loan repayment as one line, principal and interest combined; it is
+  booked whole to the loan account ([mapping.accounts] loan, 2500) and flagged
+  SettlementLoanUnsplit. The interest part is on Amazon's loan statement (Seller Central >
+  Payments > Amazon Lending); this command books it: debit loan_interest (6900), credit loan.
+
+The file (CSV, UTF-8, a header row; one row per month, and per loan if there are several):
+  month,currency,interest,loan
+  2026-03,USD,12.40,
+  2026-04,USD,11.95,
+
+  A bad row, or a month already imported with another amount, stops the import with exit 1 and
+  nothing appended (a posted month is corrected in QAD by hand). The same file imported again
+  appends nothing. --dry-run checks and appends nothing.
+
+Example:
+  ml-connector import loan-statement --config config.toml --dry-run lending-2026.csv
+"""
+
+
+def run_loan(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    results = asyncio.run(import_loan_statement(cfg, args.files, dry_run=args.dry_run))
+    for r in results:
+        m = r.month
+        print(f"{m.key}: interest {m.interest} {m.currency}: {r.status}")
+    n = sum(r.status in ("appended", "would append") for r in results)
+    verb = "would append" if args.dry_run else "appended"
+    print(f"{verb} {n} of {len(results)} month(s)", file=sys.stderr)
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:

@@ -103,6 +103,9 @@ class SettlementCheck:
     reserve_held: Decimal = ZERO
     reserve_released: Decimal = ZERO
     reserve_balance: Decimal = ZERO  # running, per currency, after this settlement
+    # What the projector flagged (open charge-clearing pair, Lending unsplit, suspense, no
+    # marketplace): not a QAD difference, so the report stays clean, but the accountant sees it.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def status(self) -> str:
@@ -256,6 +259,7 @@ async def expected_settlements(
             reserve_released=digest.reserve_released,
         )
         _expected_docs(check, p.commands)
+        check.notes = [note for f in p.flags if (note := flag_note(f.type, f.payload))]
         if p.parks and not p.commands:
             check.parked = "; ".join(pk.reason for pk in p.parks)
         else:
@@ -269,6 +273,26 @@ async def expected_settlements(
     if since is not None:
         checks = [c for c in checks if c.end >= since.isoformat()]
     return checks
+
+
+def flag_note(kind: str, p: dict[str, Any]) -> str:
+    """One line for a settlement flag ("" for a kind reconcile does not show)."""
+    if kind == "SettlementClearingUnmatched":
+        legs = ", ".join(f"{k} {v}" for k, v in p.get("lines", {}).items())
+        return (
+            f"charge clearing open by {p.get('open_amount')} on {p.get('clearing_pair_account')} "
+            f"(a Payable to Amazon without its matching charge line: {legs})"
+        )
+    if kind == "SettlementLoanUnsplit":
+        return (
+            f"Amazon Lending booked whole to {p.get('loan_account')}: "
+            "import the loan statement to move the interest out (import loan-statement)"
+        )
+    if kind == "SettlementLinesToSuspense":
+        return f"lines booked to suspense {p.get('suspense_account')}: {p.get('lines')}"
+    if kind == "SettlementMarketplaceUnknown":
+        return f"no marketplace named: posted to customer {p.get('customer')}"
+    return ""
 
 
 def _found_invoice(doc: dict[str, Any], want: dict[str, str]) -> dict[str, str]:

@@ -39,6 +39,7 @@ def render_text(report: ReconcileReport) -> str:
         )
         if s.parked:
             out.append(f"    parked: {s.parked}")
+        out += [f"    note: {n}" for n in s.notes]
         for d in s.docs:
             if d.status != OK:
                 out.append(_doc_line(d.kind, d.reference, d.status, d.expected, d.found))
@@ -114,8 +115,9 @@ CSV_COLUMNS = ["record", "settlement_id", "end", "marketplace", "currency", "dep
 def render_csv(report: ReconcileReport) -> str:
     """One row per record: ``document`` (each expected document; a parked settlement: one
     row with its reason), ``journal_line`` (each account and fee type of a journal),
-    ``order`` (each Order / refund row group: expected = settled, found = QAD order total)
-    and ``reserve`` (per settlement: held, released, running balance)."""
+    ``order`` (each Order / refund row group: expected = settled, found = QAD order total),
+    ``note`` (what the projector flagged, e.g. an open charge-clearing pair) and ``reserve``
+    (per settlement: held, released, running balance)."""
     buf = io.StringIO()
     w = csv.DictWriter(buf, CSV_COLUMNS, lineterminator="\r\n", restval="")
     w.writeheader()
@@ -143,6 +145,8 @@ def render_csv(report: ReconcileReport) -> str:
                         "document_status": o.status, "expected": str(o.settled),
                         "found": _s(o.qad_total), "description": o.transaction_type,
                         "difference": str(o.variance), "qad_document": o.qad_document})  # fmt: skip
+        for n in s.notes:
+            w.writerow({**head, "record": "note", "description": n})
         w.writerow({**head, "record": "reserve", "reserve_held": str(s.reserve_held),
                     "reserve_released": str(s.reserve_released),
                     "reserve_balance": str(s.reserve_balance)})  # fmt: skip
@@ -196,6 +200,11 @@ Deposits: {% for cur, v in deposits.items() %}{{ v }} {{ cur }}
 <td>{{ ln.description }}</td><td class="n">{{ '-' if ln.expected is none else ln.expected }}</td>
 <td class="n">{{ '-' if ln.found is none else ln.found }}</td>
 <td class="{{ ln.status }}">{{ ln.status }}</td></tr>{% endfor %}{% endfor %}{% endfor %}
+</table>
+<h2>Notes</h2>
+<table id="notes"><tr><th>Settlement</th><th>Note</th></tr>
+{% for s in report.settlements %}{% for n in s.notes %}<tr>
+<td>{{ s.settlement_id }}</td><td>{{ n }}</td></tr>{% endfor %}{% endfor %}
 </table>
 <h2>Orders</h2>
 <p>{{ orders.matched }} matched, {{ orders.variance }} variance, {{ orders.no_invoice }}

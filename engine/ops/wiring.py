@@ -28,6 +28,7 @@ from engine.pollers.qad_items import QadItemsPoller
 from engine.pollers.settlements import SettlementsPollConfig, SettlementsPoller
 from engine.projectors.catalog import CatalogProjector
 from engine.projectors.inventory import InventoryProjector, fba_sources
+from engine.projectors.lending import LendingProjector
 from engine.projectors.mapping import Mapper
 from engine.projectors.order_money import MoneyRules
 from engine.projectors.orders import OrdersProjector
@@ -49,6 +50,7 @@ def build_projectors(cfg: Config) -> list[Any]:
     return [
         OrdersProjector(mapper, MoneyRules.of(cfg.orders)),
         SettlementsProjector(mapper),
+        LendingProjector(mapper),
         InventoryProjector(
             mapper,
             cfg.inventory.mfn_mode,

@@ -10,7 +10,9 @@ Booking model (documents referenced ``AMZ-STL-<settlement id>``, built in settle
   amount-description) maps to by rule or account class (positive amounts credit, negative
   debit), aggregated per account and line kind; the balancing line is the clearing account.
   Lines no rule maps go to the suspense account and are flagged; so are settlements naming no
-  marketplace (posted to ``default_settlement_marketplace``) and Lending lines booked whole.
+  marketplace (posted to ``default_settlement_marketplace``), Lending lines booked whole
+  (engine/projectors/lending.py reclassifies the interest) and charge-clearing pairs that do
+  not cancel.
 A settlement whose lines do not sum to its total is parked, never half-posted.
 """
 
@@ -148,8 +150,31 @@ class SettlementsProjector:
                 loan_account=self.mapper.class_account("loan"),
                 lines=loans,
             )
+        self._flag_open_pairs(out, sid, event.position, buckets)
         out.state[event.key] = {"posted": True, "position": event.position}
         return out
+
+    def _flag_open_pairs(
+        self, out: Projection, sid: str, position: int, buckets: dict[Bucket, Decimal]
+    ) -> None:
+        """Charge-clearing lines come in pairs that cancel ([D] LMB: "Payable to Amazon" with
+        its "Successful charge" card charge or its "Debt adjustment"): a leg without its match
+        leaves the clearing-pair account open by that amount, so it is flagged."""
+        legs: dict[str, Decimal] = {}
+        for (_acct, label, _month, cls), amount in buckets.items():
+            if cls == "clearing_pair":
+                legs[label] = legs.get(label, ZERO) + amount
+        open_amount = sum(legs.values(), ZERO)
+        if open_amount != ZERO:
+            self._flag(
+                out,
+                "SettlementClearingUnmatched",
+                sid,
+                position,
+                clearing_pair_account=self.mapper.class_account("clearing_pair"),
+                open_amount=str(open_amount),
+                lines={k: str(v) for k, v in sorted(legs.items())},
+            )
 
     def _flag(self, out: Projection, etype: str, sid: str, position: int, **data: Any) -> None:
         payload = {"settlement_id": sid, **data, "position": position}
