@@ -271,6 +271,10 @@ class OrdersConfig:
     # Replacement orders (IsReplacementOrder): "zero" = posted with Amazon's (zero) prices so the
     # goods ship from QAD; "skip" = not posted.
     replacement_orders: str = checked("zero", one_of("zero", "skip"))
+    # Promotion discounts: "net" = netted into the line's price (list = net price); "list" =
+    # the line keeps Amazon's undiscounted unit price as QAD's list price and the discounted
+    # one as its net price, so QAD shows the discount on the line. Totals equal either way.
+    discount_treatment: str = checked("net", one_of("net", "list"))
 
 
 @dataclass(frozen=True, slots=True)

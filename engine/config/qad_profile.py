@@ -276,6 +276,8 @@ class QadFields:
     line_quantity: str = name("quantityOrdered", "C", db="sod_det.sod_qty_ord")
     line_list_price: str = name("listPrice", "C", db="sod_det.sod_list_pr")
     line_net_price: str = name("netPrice", "C", db="sod_det.sod_price")
+    # The line's discount %: sent with the prices ([orders] discount_treatment = "list").
+    line_discount: str = name("discountFormatted", "C", db="sod_det.sod_disc")
     line_status: str = name("lineStatus", "G", db="sod_det.sod_status")
     # Unplanned receipt/issue (IUnplannedReceiveV2): the public loader's tree.
     unplanned_headers: str = name("unplannedProcessorHeaderV2s", "C")

@@ -184,6 +184,7 @@ def qad_handlers(
             price=_dec(ln, "price"),
             site=str(ln.get("site") or b.get("site") or ""),
             line=int(ln.get("line", 0)),
+            list_price=_dec(ln, "list_price") if ln.get("list_price") is not None else None,
         )
 
     async def so_create(cmd: Command, uncertain: bool, unsent: bool = False) -> Outcome:
@@ -212,6 +213,9 @@ def qad_handlers(
                     line=int(ln["line"]),
                     quantity=_dec(ln, "quantity") if ln.get("quantity") is not None else None,
                     price=_dec(ln, "price") if ln.get("price") is not None else None,
+                    list_price=(
+                        _dec(ln, "list_price") if ln.get("list_price") is not None else None
+                    ),
                 )
                 for ln in b.get("lines", ())
             ),

@@ -5,7 +5,11 @@ that a later version of the order maps onto the lines already posted.
 
 Rules (README "Order money"):
 - Item line total = Amazon's ItemPrice - PromotionDiscount (the item promotion is netted into
-  the line it discounts: QAD's line is what the buyer paid for those units).
+  the line it discounts: QAD's line is what the buyer paid for those units). Discount
+  treatment ``list``: the line's list price is the undiscounted unit price (ItemPrice /
+  quantity, 4 decimals: QAD keeps list prices to 4 decimals [I]) and its net price the
+  discounted one, so QAD shows the discount; the extended amount is still from the net price.
+  The shipping line likewise (list = ShippingPrice, net = ShippingPrice - ShippingDiscount).
 - Exact amounts: QAD's extended amount is quantity x net price rounded to the currency's
   decimals ([I]: QAD rounds the extended amount of a line to the currency's rounding). A line
   total T of q units whose cents are not divisible by q is split: ``q - r`` units at
@@ -27,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import ROUND_FLOOR, Decimal, InvalidOperation
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 __all__ = ["MoneyError", "MoneyRules", "Planned", "plan", "split_exact"]
@@ -49,6 +53,7 @@ class MoneyRules:
     facilitator_tax: str = "memo"  # memo | book
     facilitator_tax_book: tuple[str, ...] = ()  # marketplace ids booked whatever the default
     replacement_orders: str = "zero"  # zero | skip
+    discount_treatment: str = "net"  # net | list
 
     @classmethod
     def of(cls, cfg: Any) -> MoneyRules:
@@ -69,10 +74,15 @@ class Planned:
     item: str
     quantity: int
     price: Decimal | None
+    # The undiscounted unit price (discount treatment "list" and a discount only), else None.
+    list_price: Decimal | None = None
 
     @property
     def extended(self) -> Decimal:
         return Decimal(0) if self.price is None else self.price * self.quantity
+
+
+LIST_PRICE_QUANTUM = Decimal("0.0001")
 
 
 def quantum(currency: str | None) -> Decimal:
@@ -143,7 +153,7 @@ def plan(
     q = quantum(order.get("currency"))
     out: list[Planned] = []
     priced = False
-    shipping = gift = tax = memo_tax = Decimal(0)
+    shipping = shipping_gross = gift = tax = memo_tax = Decimal(0)
     book_mf = rules.books_facilitator_tax(str(order.get("marketplace_id") or ""))
     for ln in _lines(order):
         qty = _qty(ln)
@@ -161,12 +171,18 @@ def plan(
             out.append(Planned(key, sku, item, qty, None))
             continue
         priced = True
-        total = gross - _z(ln, "promotion_discount")
+        discount = _z(ln, "promotion_discount")
+        total = gross - discount
         if total < 0:
             raise MoneyError(f"line {key}: promotion discount exceeds the item price")
+        listed = None
+        if rules.discount_treatment == "list" and discount:
+            listed = (gross / qty).quantize(LIST_PRICE_QUANTUM, rounding=ROUND_HALF_UP)
         for n, (units, price) in enumerate(split_exact(total, qty, q)):
-            out.append(Planned(key if n == 0 else f"{key}+", sku, item, units, price))
+            shown = listed if listed is not None and listed > price else None  # a discount
+            out.append(Planned(key if n == 0 else f"{key}+", sku, item, units, price, shown))
         shipping += _z(ln, "shipping_price") - _z(ln, "shipping_discount")
+        shipping_gross += _z(ln, "shipping_price")
         gift += _z(ln, "gift_wrap_price")
         if ln.get("tax_model") == FACILITATOR and not book_mf:
             memo_tax += line_tax(ln)
@@ -188,6 +204,9 @@ def plan(
     for key, item, amount in charges:
         if amount < 0:
             raise MoneyError(f"the order's {key} is negative ({amount})")
+        listed = None
+        if key == "shipping" and rules.discount_treatment == "list" and shipping_gross != amount:
+            listed = shipping_gross
         if amount:
-            out.append(Planned(f"@{key}", None, item, 1, amount))
+            out.append(Planned(f"@{key}", None, item, 1, amount, listed))
     return out, memo

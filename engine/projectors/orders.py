@@ -26,7 +26,7 @@ from engine.log.records import StoredEvent
 from engine.projectors.base import Projection, State
 from engine.projectors.mapping import Mapper
 from engine.projectors.order_keys import rebind_weak_keys, replacement_unknown
-from engine.projectors.order_money import MoneyError, MoneyRules, plan
+from engine.projectors.order_money import MoneyError, MoneyRules, Planned, plan
 from engine.security.pii import is_envelope
 
 __all__ = ["OrdersProjector"]
@@ -34,6 +34,12 @@ __all__ = ["OrdersProjector"]
 _NO_LINES_YET = frozenset({"PendingAvailability"})
 _CANCELLED = frozenset({"Canceled", "Cancelled", "Unfulfillable"})
 _SHIPPED = frozenset({"Shipped", "InvoiceUnconfirmed"})
+
+
+def _listed(pl: Planned) -> dict[str, str]:
+    """A line's list price when it shows a discount (treatment "list"); nothing otherwise, so
+    commands under the default treatment keep their bodies (and ids)."""
+    return {} if pl.list_price is None or pl.price is None else {"list_price": str(pl.list_price)}
 
 
 class OrdersProjector:
@@ -126,6 +132,7 @@ class OrdersProjector:
                     "quantity": str(pl.quantity),
                     "price": price,
                     "site": mp.site,
+                    **_listed(pl),
                 }
             )
             line_state[str(n)] = [str(pl.quantity), price]
@@ -193,6 +200,7 @@ class OrdersProjector:
                 site = mp.site if mp is not None else ""
                 added.append(
                     {"line": pos, "item": pl.item, "quantity": qty, "price": price, "site": site}
+                    | _listed(pl)
                 )
                 keys[pl.key] = pos
                 new_lines[str(pos)] = [qty, price]
@@ -200,7 +208,7 @@ class OrdersProjector:
             key = str(pos)
             price = old_lines[key][1] if pl.price is None else str(pl.price)
             if [qty, price] != old_lines[key] and Decimal(qty) > 0:
-                changes.append({"line": pos, "quantity": qty, "price": price})
+                changes.append({"line": pos, "quantity": qty, "price": price} | _listed(pl))
                 new_lines[key] = [qty, price]
         wanted = {pl.key for pl in planned}
         all_priced = bool(planned) and all(pl.price is not None for pl in planned)

@@ -1,5 +1,6 @@
 """Every QAD sales order total equals its Amazon order total to the cent, over real HTTP, in both
-Orders API versions: item lines (split where needed), shipping, gift wrap, promotions, tax.
+Orders API versions: item lines (split where needed), shipping, gift wrap, promotions (netted,
+or shown as list price and discount %), tax.
 
 The Amazon total is the simulator's truth (what the buyer paid); the QAD total is what the QAD
 simulator computes from its sod_det rows (quantity x net price, rounded per line). By default the
@@ -25,14 +26,23 @@ def _facilitator_tax(o: Any) -> Decimal:
 
 
 @pytest.mark.parametrize(
-    ("api", "facilitator"), [("2026-01-01", "memo"), ("v0", "memo"), ("2026-01-01", "book")]
+    ("api", "facilitator", "discounts"),
+    [
+        ("2026-01-01", "memo", "net"),
+        ("v0", "memo", "net"),
+        ("2026-01-01", "book", "net"),
+        ("2026-01-01", "memo", "list"),
+    ],
 )
-async def test_every_qad_order_total_equals_the_amazon_total(make_world, api, facilitator):
+async def test_every_qad_order_total_equals_the_amazon_total(
+    make_world, api, facilitator, discounts
+):
     async with make_world(orders_per_day=10) as w:
         base = w.config(orders_api=api)
-        cfg = dataclasses.replace(
-            base, orders=dataclasses.replace(base.orders, facilitator_tax=facilitator)
+        orders_cfg = dataclasses.replace(
+            base.orders, facilitator_tax=facilitator, discount_treatment=discounts
         )
+        cfg = dataclasses.replace(base, orders=orders_cfg)
         async with w.engine(cfg) as eng:
             report = await eng.sync_once()
             assert not report.poll_errors, report.poll_errors
@@ -64,6 +74,15 @@ async def test_every_qad_order_total_equals_the_amazon_total(make_world, api, fa
                 seen.add("free shipping")
             if any(ln.promotion for ln in o.lines):
                 seen.add("promotion")
+                shown = [
+                    ln
+                    for ln in lines
+                    if ln["sod_part"] not in CHARGE_ITEMS
+                    and Decimal(str(ln["sod_list_pr"])) > Decimal(str(ln["sod_price"]))
+                ]
+                # "list": the discount is on QAD's lines (list above net, a %); "net": never.
+                assert bool(shown) == (discounts == "list"), (oid, lines)
+                assert all(Decimal(str(ln["sod_disc"])) > 0 for ln in shown)
         assert compared > 100
         # The seeded business exercises every component (see engine/sim/amazon/data.py shares).
         kinds = {"AMZ-SHIP", "AMZ-GIFT", "AMZ-TAX", "business", "free shipping", "promotion"}

@@ -217,3 +217,43 @@ def test_business_and_replacement_orders() -> None:
     skip = OrdersProjector(Mapper(MAPPING), MoneyRules(replacement_orders="skip"))
     cmds, parks, state = run(skip, [ev("amazon.orders", OID, repl, 1)])
     assert cmds == [] and parks == [] and state[OID]["skipped"] == "replacement order"
+
+
+def test_list_treatment_carries_the_undiscounted_price_on_create_and_update() -> None:
+    """Default "net": no list price in any command (bodies as before). "list": the lines a
+    promotion discounts carry Amazon's unit price as ``list_price``, also in later updates."""
+    first = order(
+        "Unshipped",
+        [line("1", "SKU-A", 2, item_price="20.00", promotion_discount="3.01",
+              shipping_price="5.00", shipping_discount="5.00")],
+    )  # fmt: skip
+    more = order(
+        "Unshipped", [line("1", "SKU-A", 2, item_price="20.00", promotion_discount="4.00")]
+    )
+    events = [ev("amazon.orders", OID, v, n) for n, v in enumerate((first, more), 1)]
+    cmds, _, _ = run(OrdersProjector(Mapper(MAPPING)), events)
+    assert all("list_price" not in ln for c in cmds for ln in c.body.get("lines", ()))
+    listed = OrdersProjector(Mapper(MAPPING), MoneyRules(discount_treatment="list"))
+    create, update = run(listed, events)[0]
+    assert create.body["lines"] == [
+        {
+            "line": 1,
+            "item": "10-1000",
+            "quantity": "1",
+            "price": "8.49",
+            "site": "10-100",
+            "list_price": "10.0000",
+        },
+        {
+            "line": 2,
+            "item": "10-1000",
+            "quantity": "1",
+            "price": "8.50",
+            "site": "10-100",
+            "list_price": "10.0000",
+        },
+    ]  # free shipping nets to 0: no shipping line
+    assert update.body["lines"] == [
+        {"line": 1, "quantity": "2", "price": "8.00", "list_price": "10.0000"},
+        {"line": 2, "quantity": "1", "price": "0"},  # the split no longer needed
+    ]

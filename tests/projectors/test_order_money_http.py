@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -116,3 +116,89 @@ async def test_pending_order_gets_its_split_and_charges_added_by_an_update(tmp_p
             bad = SalesOrderUpdate(ref, add=(SalesOrderLine("NO-SUCH", Decimal(1), CENT, line=5),))
             with pytest.raises(Rejected, match="NO-SUCH"):
                 await client.update_sales_order(bad)
+
+
+discounted_spec = st.tuples(
+    st.integers(1, 60),  # quantity
+    st.integers(1, 900_000),  # item price in cents
+    st.integers(0, 100),  # promotion as a share of the item price, in %
+    st.integers(0, 2000),  # shipping in cents
+    st.integers(0, 100),  # shipping promotion, in % of the shipping
+)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spec=st.lists(discounted_spec, min_size=1, max_size=2))
+def test_list_discount_treatment_shows_the_discount_and_keeps_the_total(
+    spec: list[Any],
+) -> None:
+    """``discount_treatment = "list"``: QAD's lines carry Amazon's undiscounted unit price as
+    list price, a discount % that agrees with it (the simulator refuses one that does not) and
+    the net price; the order total is still Amazon's to the cent."""
+    ref = "113-0000777-0000001"
+    lines, want = [], Decimal(0)
+    for i, (qty, item, promo, ship, ship_promo) in enumerate(spec):
+        price, ship_price = Decimal(item) * CENT, Decimal(ship) * CENT
+        discount = (price * promo / 100).quantize(CENT)
+        ship_discount = (ship_price * ship_promo / 100).quantize(CENT)
+        lines.append(
+            {
+                "order_item_id": f"{i}",
+                "sku": "SKU-A" if i == 0 else "SKU-B",
+                "quantity": qty,
+                "item_price": str(price),
+                "promotion_discount": str(discount),
+                "shipping_price": str(ship_price),
+                "shipping_discount": str(ship_discount),
+            }
+        )
+        want += price - discount + ship_price - ship_discount
+    amazon = {"order_id": ref, "currency": "USD", "lines": lines}
+    planned, _ = plan(amazon, MoneyRules(discount_treatment="list"), ITEMS)
+
+    async def post() -> list[dict[str, Any]]:
+        with tempfile.TemporaryDirectory() as tmp:
+            async with (
+                QadSimulator(Path(tmp) / "qad.db", seed=1) as sim,
+                aiohttp.ClientSession() as session,
+            ):
+                cfg = QadSettings(
+                    tenant_url=sim.tenant_url(), username=sim.username, password=sim.password
+                )
+                async with QadClient(session, cfg) as client:
+                    so_lines = tuple(
+                        SalesOrderLine(
+                            p.item,
+                            Decimal(p.quantity),
+                            p.price or Decimal(0),
+                            line=n,
+                            list_price=p.list_price,
+                        )
+                        for n, p in enumerate(planned, 1)
+                    )
+                    so = SalesOrder(ref, "AMZ-US", TODAY, so_lines)
+                    assert (await client.post_sales_order(so)).created
+                assert sim.order_totals()[ref] == want
+                (stored,) = [o for o in sim.sales_orders() if o["so_po"] == ref]
+                return list(stored["lines"])
+
+    stored = asyncio.run(post())
+    assert len(stored) == len(planned)
+    for p, ln in zip(planned, stored, strict=True):
+        lst, net, disc = (Decimal(str(ln[k])) for k in ("sod_list_pr", "sod_price", "sod_disc"))
+        assert net == p.price
+        if p.list_price is None:
+            assert lst == net and disc == 0
+        else:
+            assert lst == p.list_price > net and disc > 0
+            assert abs(lst * (1 - disc / 100) - net) <= Decimal("0.005")
+    for i, (qty, item, promo, _s, _sp) in enumerate(spec):
+        gross = Decimal(item) * CENT
+        item_lines = [p for p in planned if p.sku is not None and p.key.startswith(f"{i}")]
+        if (gross * promo / 100).quantize(CENT):
+            unit = (gross / qty).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+            # A split line the discount leaves at the list price (a cent more) shows none.
+            for p in item_lines:
+                assert p.list_price == unit if p.list_price else (p.price or 0) >= unit
+        else:
+            assert {p.list_price for p in item_lines} == {None}

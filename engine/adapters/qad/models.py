@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from engine.errors import DataError
@@ -25,6 +25,7 @@ __all__ = [
     "SalesOrderLine",
     "SalesOrderUpdate",
     "ShipTo",
+    "discount_percent",
 ]
 
 
@@ -44,6 +45,21 @@ def _ref(value: str, what: str = "reference") -> None:
         raise DataError(f"{what} {value!r} must be 1-80 characters without commas")
 
 
+DISCOUNT_QUANTUM = Decimal("0.0001")
+
+
+def discount_percent(list_price: Any, net_price: Any) -> Decimal:
+    """QAD's line discount % for a list and a net price; 0 without a list price or when the net
+    is not below it. Four decimals [I: QAD's discount field takes decimals]: list x (1 - % /
+    100) then gives the net back to within half a cent for list prices up to 10,000."""
+    if list_price is None or net_price is None:
+        return Decimal(0)
+    lst, net = Decimal(str(list_price or 0)), Decimal(str(net_price or 0))
+    if lst <= 0 or net >= lst:
+        return Decimal(0)
+    return ((lst - net) * 100 / lst).quantize(DISCOUNT_QUANTUM, rounding=ROUND_HALF_UP)
+
+
 @dataclass(frozen=True, slots=True)
 class SalesOrderLine:
     item: str
@@ -51,10 +67,13 @@ class SalesOrderLine:
     price: Decimal
     site: str = ""  # "" = the order's site
     line: int = 0  # 0 = position in the order (1-based)
+    list_price: Decimal | None = None  # None = the net price (no discount shown on the line)
 
     def __post_init__(self) -> None:
         _money(self.quantity, "quantity")
         _money(self.price, "price")
+        if self.list_price is not None:
+            _money(self.list_price, "list_price")
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -129,6 +148,7 @@ class LineChange:
     line: int
     quantity: Decimal | None = None
     price: Decimal | None = None
+    list_price: Decimal | None = None  # None = the new net price (with a price change)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from typing import Any
 
 from engine.errors import Rejected, RemoteError, UnknownOutcome
 
-from .models import LineChange, PostResult, SalesOrderUpdate
+from .models import LineChange, PostResult, SalesOrderUpdate, discount_percent
 from .sales_orders import CLOSED, DELETE, UPDATE, SalesOrders
 from .transport import SYSTEM
 from .wire import CONCURRENCY_HASH, DATA_OPERATION, URI, Doc, dec
@@ -33,11 +33,18 @@ class SalesOrderUpdates:
     def __init__(self, orders: SalesOrders) -> None:
         self.orders = orders
 
-    def _keep_prices(self, rec: Doc, cur: Doc, price: Any = None) -> Doc:
+    def _keep_prices(self, rec: Doc, cur: Doc, price: Any = None, listed: Any = None) -> Doc:
         f = self.orders.f
         net = cur.get(f.line_net_price) if price is None else price
-        lst = cur.get(f.line_list_price) if price is None else price
-        return {**rec, f.line_net_price: net, f.line_list_price: lst, DATA_OPERATION: UPDATE}
+        lst = cur.get(f.line_list_price) if price is None else price if listed is None else listed
+        disc = cur.get(f.line_discount, 0) if price is None else discount_percent(lst, net)
+        return {
+            **rec,
+            f.line_net_price: net,
+            f.line_list_price: lst,
+            f.line_discount: disc,
+            DATA_OPERATION: UPDATE,
+        }
 
     async def _change_rows(
         self, number: str, lines: list[Doc], changes: tuple[LineChange, ...]
@@ -54,7 +61,7 @@ class SalesOrderUpdates:
                 changed = {**cur, f.line_quantity: ch.quantity, DATA_OPERATION: UPDATE}
                 rec = await self.orders.field_change(changed, f.line_quantity, UPDATE)
             if ch.price is not None and dec(cur.get(f.line_net_price)) != ch.price:
-                rec = self._keep_prices(rec or cur, cur, ch.price)
+                rec = self._keep_prices(rec or cur, cur, ch.price, ch.list_price)
             elif rec is not None:
                 rec = self._keep_prices(rec, cur)  # QAD may re-price on a quantity change
             if rec is not None:

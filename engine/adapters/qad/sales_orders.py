@@ -20,7 +20,7 @@ from engine.errors import Rejected, RemoteError, UnknownOutcome
 
 from .browsing import Browser
 from .idempotent import LookupProof, find_after_unknown, settle
-from .models import PostResult, SalesOrder, SalesOrderLine
+from .models import PostResult, SalesOrder, SalesOrderLine, discount_percent
 from .settings import QadSettings
 from .transport import SYSTEM, QadBusinessError
 from .wire import (
@@ -281,8 +281,9 @@ class SalesOrders:
         # Prices are ours (the Amazon price), not QAD's defaults.
         return {
             **rec,
-            f.line_list_price: line.price,
+            f.line_list_price: line.price if line.list_price is None else line.list_price,
             f.line_net_price: line.price,
+            f.line_discount: discount_percent(line.list_price, line.price),
             DATA_OPERATION: CREATE,
         }
 

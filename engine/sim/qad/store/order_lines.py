@@ -2,7 +2,8 @@
 
 A line reaches sod_det only through the UI's three steps [C] (public sales-order loader):
 initialise a blank line (a line number is reserved), field-change ``itemCode`` and
-``quantityOrdered`` (QAD defaults unit and prices), commit the grid. The strict simulator
+``quantityOrdered`` (QAD defaults unit and prices), commit the grid. List price, discount % and
+net price must agree ([I], ``_discount``). The strict simulator
 remembers every value that went through field-change (``sim_sod_changed``) and rejects a commit
 whose item or quantity did not, so a client that skips the steps is caught here. Updates
 (``UPDATE``, ``lineStatus`` "C") and ``DELETE`` in the same commit are [G].
@@ -175,6 +176,29 @@ def _prices(
     return lst, net
 
 
+def _discount(rec: Mapping[str, Any], lst: Decimal, net: Decimal) -> Decimal:
+    """The line's discount %, kept in agreement with its list and net prices.
+
+    [I] QAD derives a line's net price from its list price and discount %, and the % from a net
+    price entered by hand: a line never holds a list, a discount and a net that disagree. So a
+    line sent without a discount (absent or 0) gets the % its prices imply, and one whose
+    stated discount puts the net more than half a cent off list x (1 - % / 100) is refused,
+    rather than stored as three prices QAD would not keep together."""
+    disc = dec(rec.get("discountFormatted") or 0, "discountFormatted")
+    if disc < 0 or disc > 100:
+        raise BusinessError("discountFormatted", "Discount must be between 0 and 100")
+    if disc == 0:
+        if lst <= 0 or net >= lst:
+            return Decimal(0)
+        return ((lst - net) * 100 / lst).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+    if abs(lst * (1 - disc / 100) - net) > Decimal("0.005"):
+        raise BusinessError(
+            "discountFormatted",
+            f"Net price {net} does not follow from list price {lst} less {disc}%",
+        )
+    return disc
+
+
 def _status(rec: Mapping[str, Any], default: str) -> str:
     status = text(rec.get("lineStatus", default))
     if status not in ("", "C"):
@@ -205,7 +229,7 @@ def _create(
     )
     if _status(rec, "") != "":
         raise BusinessError("lineStatus", "A new line cannot be closed")
-    disc = dec(rec.get("discountFormatted") or 0, "discountFormatted")
+    disc = _discount(rec, lst, net)
     return (
         "INSERT INTO sod_det (sod_domain, sod_nbr, sod_line, sod_part, sod_site, sod_qty_ord, "
         "sod_um, sod_list_pr, sod_price, sod_due_date, sod_status, sod_disc) "
@@ -246,6 +270,7 @@ def _update(
     site = text(rec.get("siteCode")) or line["sod_site"]
     store.need_site(site)
     lst, net = _prices(rec, line["sod_list_pr"], line["sod_price"])
+    disc = _discount(rec, lst, net)
     due = (
         parse_date(rec["dueDate"], "dueDate").isoformat()
         if rec.get("dueDate")
@@ -254,6 +279,17 @@ def _update(
     status = _status(rec, text(line["sod_status"]))
     return (
         "UPDATE sod_det SET sod_part=?, sod_qty_ord=?, sod_site=?, sod_list_pr=?, sod_price=?, "
-        "sod_due_date=?, sod_status=? WHERE sod_nbr=? AND sod_line=?",
-        (part, str(qty), site, str(lst), str(net), due, status, line["sod_nbr"], number),
+        "sod_due_date=?, sod_status=?, sod_disc=? WHERE sod_nbr=? AND sod_line=?",
+        (
+            part,
+            str(qty),
+            site,
+            str(lst),
+            str(net),
+            due,
+            status,
+            str(disc),
+            line["sod_nbr"],
+            number,
+        ),
     )
