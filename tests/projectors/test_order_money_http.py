@@ -28,12 +28,17 @@ TODAY = datetime.now(UTC).date()
 
 def _lines(planned: list[Planned]) -> tuple[SalesOrderLine, ...]:
     return tuple(
-        SalesOrderLine(p.item, Decimal(p.quantity), p.price or Decimal(0), line=n)
+        SalesOrderLine(
+            p.item, Decimal(p.quantity), p.price or Decimal(0), line=n, list_price=p.list_price
+        )
         for n, p in enumerate(planned, 1)
     )
 
 
-async def _post_and_total(orders: list[tuple[str, list[Planned]]]) -> dict[str, Decimal]:
+async def _post(
+    orders: list[tuple[str, list[Planned]]],
+) -> tuple[dict[str, Decimal], list[dict[str, Any]]]:
+    """Post through the QAD client: (the simulator's order totals, its stored sales orders)."""
     with tempfile.TemporaryDirectory() as tmp:
         async with (
             QadSimulator(Path(tmp) / "qad.db", seed=1) as sim,
@@ -46,7 +51,7 @@ async def _post_and_total(orders: list[tuple[str, list[Planned]]]) -> dict[str, 
                 for ref, planned in orders:
                     so = SalesOrder(ref, "AMZ-US", TODAY, _lines(planned))
                     assert (await client.post_sales_order(so)).created
-            return sim.order_totals()
+            return sim.order_totals(), list(sim.sales_orders())
 
 
 line_spec = st.tuples(
@@ -78,7 +83,7 @@ def test_qad_order_totals_equal_amazon_totals_over_http(specs: list[list[Any]]) 
         planned, _ = plan(amazon, MoneyRules(), ITEMS)
         orders.append((ref, planned))
         want[ref] = sum((Decimal(i + s + t) * CENT for _, i, s, t in spec), Decimal(0))
-    assert asyncio.run(_post_and_total(orders)) == want
+    assert asyncio.run(_post(orders))[0] == want
 
 
 async def test_pending_order_gets_its_split_and_charges_added_by_an_update(tmp_path) -> None:
@@ -156,33 +161,9 @@ def test_list_discount_treatment_shows_the_discount_and_keeps_the_total(
     amazon = {"order_id": ref, "currency": "USD", "lines": lines}
     planned, _ = plan(amazon, MoneyRules(discount_treatment="list"), ITEMS)
 
-    async def post() -> list[dict[str, Any]]:
-        with tempfile.TemporaryDirectory() as tmp:
-            async with (
-                QadSimulator(Path(tmp) / "qad.db", seed=1) as sim,
-                aiohttp.ClientSession() as session,
-            ):
-                cfg = QadSettings(
-                    tenant_url=sim.tenant_url(), username=sim.username, password=sim.password
-                )
-                async with QadClient(session, cfg) as client:
-                    so_lines = tuple(
-                        SalesOrderLine(
-                            p.item,
-                            Decimal(p.quantity),
-                            p.price or Decimal(0),
-                            line=n,
-                            list_price=p.list_price,
-                        )
-                        for n, p in enumerate(planned, 1)
-                    )
-                    so = SalesOrder(ref, "AMZ-US", TODAY, so_lines)
-                    assert (await client.post_sales_order(so)).created
-                assert sim.order_totals()[ref] == want
-                (stored,) = [o for o in sim.sales_orders() if o["so_po"] == ref]
-                return list(stored["lines"])
-
-    stored = asyncio.run(post())
+    totals, orders = asyncio.run(_post([(ref, planned)]))
+    assert totals[ref] == want
+    (stored,) = [o["lines"] for o in orders if o["so_po"] == ref]
     assert len(stored) == len(planned)
     for p, ln in zip(planned, stored, strict=True):
         lst, net, disc = (Decimal(str(ln[k])) for k in ("sod_list_pr", "sod_price", "sod_disc"))
