@@ -1,7 +1,9 @@
-"""``ml-connector log stats|show|check|backup|restore``: look into and look after an event log.
+"""``ml-connector log stats|show|check|backup|restore|migrate``: look into and look after an
+event log.
 
 ``stats``, ``show``, ``check`` and ``backup`` only read (safe beside a running sync, and they
-never create the file); ``restore`` writes and refuses while an engine holds the log.
+never create the file); ``restore`` writes and refuses while an engine holds the log;
+``migrate`` reads the SQLite log and writes a PostgreSQL copy (engine/log/migrate.py).
 """
 
 from __future__ import annotations
@@ -9,11 +11,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from engine.config.database import is_postgresql_url
 from engine.errors import ConfigError
 from engine.log import SQLiteEventLog
 from engine.log.backup import backup, check, restore
@@ -74,6 +78,25 @@ def register(sub: Any) -> None:
     res.add_argument("--db", required=True, help="event log file to (re)create")
     res.add_argument("--force", action="store_true", help="replace an existing event log")
     res.set_defaults(func=run_restore)
+    mig = which.add_parser(
+        "migrate",
+        help="copy the SQLite log into PostgreSQL, position for position (resumable)",
+        description="Copy every event (same positions, payloads and times) and the pollers' "
+        "bookmarks into a PostgreSQL event log, then verify both sides give the same digest. "
+        "The source is only read. A target holding part of the copy is resumed; one holding "
+        "anything else is refused. Not copied yet: tracking positions, outbox, projection "
+        "state and PII keys (their PostgreSQL form is still to come: keep the SQLite file).",
+        epilog="example:\n  ml-connector log migrate --db ml-connector.db "
+        "--to postgresql://mlc@db.example/mlc --dry-run",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    mig.add_argument("--db", required=True, help="event log file (SQLite) to copy from")
+    mig.add_argument("--to", required=True, help="postgresql://user@host[:port]/database")
+    mig.add_argument("--dry-run", action="store_true", help="check and count; write nothing")
+    mig.add_argument(
+        "--batch", type=int, default=5000, help="events per transaction (default 5000)"
+    )
+    mig.set_defaults(func=run_migrate)
 
 
 def _existing(db: str) -> Path:
@@ -151,5 +174,40 @@ def run_restore(args: argparse.Namespace) -> int:
     print(
         f"restored {result.events} events (head {result.head}) from {result.source} into "
         f"{result.target}"
+    )
+    return 0
+
+
+def run_migrate(args: argparse.Namespace) -> int:
+    if not is_postgresql_url(args.to):
+        raise ConfigError("--to must be a postgresql:// URL")
+    if not 1 <= args.batch <= 100_000:
+        raise ConfigError("--batch must be 1..100000")
+    from engine.log.migrate import migrate_log  # psycopg: the optional extra
+    from engine.log.postgres import safe_label
+
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 2 or done == total:
+            last[0] = now
+            print(f"  {done}/{total} events", file=sys.stderr)
+
+    report = asyncio.run(
+        migrate_log(
+            _existing(args.db), args.to, batch_size=args.batch, dry_run=args.dry_run,
+            progress=progress,
+        )
+    )  # fmt: skip
+    target = safe_label(args.to)
+    if report.status == "would copy":
+        print(f"would copy {report.copied} events (after {report.resumed_from}) to {target}")
+        return 0
+    rate = report.copied / report.seconds if report.seconds else 0.0
+    print(
+        f"{report.status}: {report.copied} events copied (resumed after {report.resumed_from}), "
+        f"{report.bookmarks} bookmarks, head {report.source_head}, {report.seconds:.1f} s "
+        f"({rate:.0f} events/s) to {target}; sha256 {report.digest[:16]} on both sides"
     )
     return 0

@@ -19,7 +19,12 @@ import psycopg
 
 from engine.errors import StoreError
 
-__all__ = ["EVENT_COLUMNS", "GUARDS", "MIGRATIONS", "SCHEMA_VERSION", "migrate"]
+__all__ = ["EVENT_COLUMNS", "GUARDS", "MIGRATIONS", "SCHEMA_VERSION", "NoEventLog", "migrate"]
+
+
+class NoEventLog(StoreError):
+    """A read-only open of a database that holds no event log yet."""
+
 
 # Any constant unique to ml-connector: the key of the migration advisory lock.
 _MIGRATION_LOCK = 0x6D6C_6331
@@ -151,7 +156,7 @@ async def migrate(conn: psycopg.AsyncConnection[Any], label: str, *, readonly: b
             if readonly:
                 version = await _inspect(conn, label)
                 if version is None:
-                    raise StoreError(f"event log {label} is an empty database, not an event log")
+                    raise NoEventLog(f"event log {label} is an empty database, not an event log")
                 if version < SCHEMA_VERSION:
                     raise StoreError(
                         f"event log {label} has schema version {version}: open it writable once "
