@@ -27,6 +27,7 @@ appears in messages.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -95,8 +96,26 @@ def safe_label(dsn: str) -> str:
     return f"postgresql://{host}{port}/{parts.get('dbname') or ''}"
 
 
-def _error(what: str, exc: psycopg.Error) -> StoreError:
+# ``scheme://user:password@``: what libpq echoes when it cannot parse a URI.
+_URI_PASSWORD = re.compile(r"(\w+://[^:/@\s]*:)[^@\s]*@")
+
+
+def _redact(message: str, dsn: str) -> str:
+    """``message`` without the DSN's password: libpq quotes an unparsable URI whole."""
+    message = message.replace(dsn, safe_label(dsn))
+    try:
+        password = psycopg.conninfo.conninfo_to_dict(dsn).get("password")
+    except psycopg.Error:
+        password = None
+    if password:
+        message = message.replace(str(password), "***")
+    return _URI_PASSWORD.sub(r"\1***@", message)
+
+
+def _error(what: str, exc: psycopg.Error, dsn: str | None = None) -> StoreError:
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if dsn is not None:
+        message = _redact(message, dsn)
     if exc.sqlstate in _BUSY:
         return StoreBusy(f"{what}: {message}")
     return StoreError(f"{what}: {message}")
@@ -222,7 +241,7 @@ class PostgresEventLog:
                 dsn, autocommit=True, connect_timeout=max(1, int(connect_timeout_s))
             )
         except psycopg.Error as exc:
-            raise _error(f"cannot open event log {label}", exc) from exc
+            raise _error(f"cannot open event log {label}", exc, dsn) from exc
         try:
             await configure(first)
             await schema.migrate(first, label, readonly=readonly)

@@ -101,3 +101,12 @@ async def test_cli_dry_run_copy_and_errors(tmp_path: Path, pg_dsn: str) -> None:
     bad = "postgresql://mlc:s3cret-pw@127.0.0.1:1/nowhere"
     rc, out, err = await _cli("--db", str(src), "--to", bad)
     assert rc == 1 and "Traceback" not in err and "s3cret-pw" not in out + err, err
+
+
+async def test_an_unparsable_url_never_echoes_its_password(tmp_path: Path) -> None:
+    """libpq quotes a URI it cannot parse whole: the error must not carry the password."""
+    src = tmp_path / "log.db"
+    await _source(src, 10)
+    rc, out, err = await _cli("--db", str(src), "--to", "postgresql://u:s3cret-pw@[bad/x")
+    assert rc in (1, 2) and "Traceback" not in err, (rc, err)
+    assert "s3cret-pw" not in out + err and "cannot open event log" in err, err
