@@ -26,8 +26,7 @@ from typing import Any
 
 from engine.commands.records import ATTEMPT_COLS, AttemptRecord, iso
 from engine.commands.vocabulary import TERMINAL_OUTCOMES, Command
-from engine.log.ports import Transaction
-from engine.log.sqlite import SQLiteEventLog
+from engine.log.ports import EventLog, Transaction
 
 __all__ = [
     "DONE_OUTCOMES",
@@ -77,7 +76,7 @@ AfterAttempts = Callable[[Transaction, Sequence[AttemptRecord]], Awaitable[None]
 class AttemptGroups:
     """Mixin of ``Outbox``: the attempt group commit and the send intents."""
 
-    log: SQLiteEventLog
+    log: EventLog
     clock: Callable[[], datetime]
     after_attempts: AfterAttempts | None
     _queued: list[tuple[AttemptRecord, asyncio.Future[int]]]

@@ -29,6 +29,7 @@ from engine.commands.attempt_groups import (
     AfterAttempts,
     AttemptGroups,
 )
+from engine.commands.postgres_ddl import PG_GUARDS, PG_STATE_COUNTS, PG_STATE_COUNTS_FILL
 from engine.commands.queries import OutboxQueries
 from engine.commands.records import (
     CMD_COLS,
@@ -44,8 +45,8 @@ from engine.commands.records import (
 )
 from engine.commands.state_counts import STATE_COUNTS_CREATE, STATE_COUNTS_TRIGGERS
 from engine.commands.vocabulary import OUTBOX_SCHEMA, Command, Park
-from engine.log.ports import Transaction
-from engine.log.sqlite import SQLiteEventLog, encode_payload
+from engine.log.ports import EventLog, Transaction
+from engine.log.sqlite import encode_payload
 
 __all__ = [
     "DONE_OUTCOMES",
@@ -73,6 +74,15 @@ CREATE TABLE IF NOT EXISTS open_commands (
 CREATE INDEX IF NOT EXISTS open_commands_by_record ON open_commands (record_key, seq);
 """
 
+_COMMAND_COLUMNS = (
+    "INTO commands (command_id, seq, kind, target, record_key, reference, idempotency_key, "
+    "body, positions, projector, created_at) "
+    "SELECT ?, coalesce(max(seq), 0) + 1, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM commands"
+)
+_INSERT_COMMAND = f"INSERT OR IGNORE {_COMMAND_COLUMNS}"
+_INSERT_COMMAND_PG = f"INSERT {_COMMAND_COLUMNS} ON CONFLICT (command_id) DO NOTHING"
+_COMMANDS_LOCK = 0x6D6C_6333  # PostgreSQL advisory lock: one command-adding transaction at once
+
 _GUARDS = "".join(
     f"""
 CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table}
@@ -86,7 +96,7 @@ class Outbox(AttemptGroups, OutboxQueries):
     """Commands and attempts beside the log (see module doc; writes of attempts and send
     intents: engine.commands.attempt_groups)."""
 
-    def __init__(self, log: SQLiteEventLog, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(self, log: EventLog, clock: Callable[[], datetime] = utc_now) -> None:
         self.log = log
         self.clock = clock
         # Attempts waiting for the next group commit, and the task writing them.
@@ -100,18 +110,19 @@ class Outbox(AttemptGroups, OutboxQueries):
     async def ensure(self) -> None:
         """Create the outbox tables and their append-only guards (idempotent); an outbox
         written before ``open_commands`` existed gets it filled from its history once."""
-        had = {
-            str(r[0])
-            for r in await self.log.query(
-                "SELECT name FROM sqlite_master WHERE type = 'table' "
-                "AND name IN ('open_commands', 'sent_references', 'command_state_counts')"
+        had = await self.log.tables()
+        if self.log.capabilities.backend == "postgresql":
+            await self.log.ensure_schema(OUTBOX_SCHEMA + _OPEN_SCHEMA + INTENT_SCHEMA)
+            fill = "command_state_counts" not in had
+            await self.log.ensure_schema(
+                PG_GUARDS + (PG_STATE_COUNTS_FILL if fill else PG_STATE_COUNTS), native=True
             )
-        }
-        await self.log.ensure_schema(OUTBOX_SCHEMA + _GUARDS + _OPEN_SCHEMA + INTENT_SCHEMA)
-        if "command_state_counts" in had:
-            await self.log.ensure_schema(STATE_COUNTS_TRIGGERS)
         else:
-            await self.log.ensure_schema(STATE_COUNTS_CREATE)
+            await self.log.ensure_schema(OUTBOX_SCHEMA + _GUARDS + _OPEN_SCHEMA + INTENT_SCHEMA)
+            if "command_state_counts" in had:
+                await self.log.ensure_schema(STATE_COUNTS_TRIGGERS)
+            else:
+                await self.log.ensure_schema(STATE_COUNTS_CREATE)
         if "sent_references" not in had:
             async with self.log.transaction() as tx:
                 await tx.execute(INTENT_FILL, (iso(self.clock()),))
@@ -133,11 +144,16 @@ class Outbox(AttemptGroups, OutboxQueries):
         """Insert commands not stored yet (by command_id); returns how many were new."""
         now = iso(self.clock())
         added = 0
+        insert = _INSERT_COMMAND
+        if commands and self.log.capabilities.backend == "postgresql":
+            # Several writers: seq = max + 1 must be taken one transaction at a time (held to
+            # COMMIT, so seq is also commit order), and only a repeated command_id may be
+            # ignored; a clash on seq would otherwise drop a command without a word.
+            await tx.execute("SELECT pg_advisory_xact_lock(?)", (_COMMANDS_LOCK,))
+            insert = _INSERT_COMMAND_PG
         for cmd in commands:
             new = await tx.execute(
-                "INSERT OR IGNORE INTO commands (command_id, seq, kind, target, record_key, "
-                "reference, idempotency_key, body, positions, projector, created_at) "
-                "SELECT ?, coalesce(max(seq), 0) + 1, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM commands",
+                insert,
                 (
                     cmd.command_id,
                     cmd.kind,
@@ -238,8 +254,8 @@ class Outbox(AttemptGroups, OutboxQueries):
             # An older unfinished command of the same record keeps this one back.
             "AND NOT EXISTS (SELECT 1 FROM open_commands o WHERE o.record_key = oc.record_key "
             " AND o.seq < oc.seq) "
-            "ORDER BY oc.seq LIMIT ?",
-            (after_seq, due_before, -1 if limit is None else limit),
+            "ORDER BY oc.seq" + ("" if limit is None else " LIMIT ?"),
+            (after_seq, due_before) + (() if limit is None else (limit,)),
         )
         return [
             PendingCommand(

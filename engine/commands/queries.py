@@ -19,7 +19,7 @@ from engine.commands.records import (
 )
 from engine.commands.state_counts import COUNT_FROM_TABLES, FLAGGED_SKIPS
 from engine.errors import StoreError
-from engine.log.sqlite import SQLiteEventLog
+from engine.log.ports import EventLog
 
 __all__ = ["OutboxQueries"]
 
@@ -27,7 +27,7 @@ __all__ = ["OutboxQueries"]
 class OutboxQueries:
     """Read-only queries over the outbox tables (see ``engine.commands.outbox``)."""
 
-    log: SQLiteEventLog
+    log: EventLog
 
     async def _newest_with_outcome(self, outcome: str) -> list[tuple[Any, ...]]:
         # Not a done outcome ('parked', ...): only open commands can have it, so the scan starts
@@ -153,16 +153,10 @@ class OutboxQueries:
         return OutboxCounts(by_target, by_kind, reasons, records, flagged, by_kind_region)
 
     async def _has_table(self, name: str) -> bool:
-        rows = await self.log.query(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
-        )
-        return bool(rows)
+        return name in await self.log.tables()
 
     async def has_tables(self) -> bool:
-        rows = await self.log.query(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
-            "('commands', 'attempts', 'parked_records')"
-        )
-        if not rows or int(rows[0][0]) not in (0, 3):
-            raise StoreError(f"{self.log.path}: outbox tables are incomplete")
-        return int(rows[0][0]) == 3
+        present = {"commands", "attempts", "parked_records"} & await self.log.tables()
+        if len(present) not in (0, 3):
+            raise StoreError(f"{self.log.label}: outbox tables are incomplete")
+        return len(present) == 3

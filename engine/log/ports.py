@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
+from engine.log.capabilities import LogCapabilities
 from engine.log.records import AppendResult, NewEvent, StoredEvent
 
 __all__ = ["EventLog", "Transaction"]
@@ -52,6 +53,14 @@ class Transaction(Protocol):
 class EventLog(Protocol):
     """The append-only event log: single source of truth."""
 
+    # What the backend offers beyond these semantics (engine.log.capabilities).
+    capabilities: LogCapabilities
+
+    @property
+    def label(self) -> str:
+        """Where the log is, for messages: a file path or ``postgresql://host:port/db``."""
+        ...
+
     async def append(
         self, events: Sequence[NewEvent], *, bookmark: tuple[str, dict[str, Any]] | None = None
     ) -> AppendResult:
@@ -76,6 +85,14 @@ class EventLog(Protocol):
         """The last position (0 for an empty log)."""
         ...
 
+    async def latest(self, stream: str, key: str) -> StoredEvent | None:
+        """The newest version of one record, or None."""
+        ...
+
+    async def tables(self) -> set[str]:
+        """The names of the tables the log's database holds (derived rooms check for theirs)."""
+        ...
+
     async def tracking(self, consumer: str) -> int:
         """The last position ``consumer`` committed (0 if none)."""
         ...
@@ -88,8 +105,11 @@ class EventLog(Protocol):
         """Counts per stream and type, and the head position."""
         ...
 
-    async def ensure_schema(self, ddl: str) -> None:
-        """Create derived tables/indexes (idempotent DDL, e.g. CREATE TABLE IF NOT EXISTS)."""
+    async def ensure_schema(self, ddl: str, *, native: bool = False) -> None:
+        """Create derived tables/indexes (idempotent DDL, e.g. CREATE TABLE IF NOT EXISTS).
+
+        ``ddl`` is SQLite's dialect (translated where the backend differs); ``native`` says it
+        is already written for this backend (``capabilities.backend``), run as it is."""
         ...
 
     async def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:

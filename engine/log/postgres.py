@@ -296,10 +296,10 @@ class PostgresEventLog:
                 await tx.set_bookmark(*bookmark)
         return result
 
-    async def ensure_schema(self, ddl: str) -> None:
+    async def ensure_schema(self, ddl: str, *, native: bool = False) -> None:
         if self._readonly:
             raise StoreError(f"event log {self.label} was opened read-only")
-        translated = translate_ddl(ddl)
+        translated = ddl if native else translate_ddl(ddl)
         try:
             async with self._pool.connection() as conn, conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_DDL_LOCK,))
@@ -359,6 +359,12 @@ class PostgresEventLog:
         sql = f"{_SELECT} WHERE key = %s AND stream = %s ORDER BY position DESC LIMIT 1"
         rows = await self._fetch(sql, (key, stream))
         return _row_to_event(rows[0]) if rows else None
+
+    async def tables(self) -> set[str]:
+        rows = await self._fetch(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+        )
+        return {str(r[0]) for r in rows}
 
     async def head(self) -> int:
         # The committed counter: equal to max(position), in O(1).

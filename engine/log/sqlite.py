@@ -251,7 +251,7 @@ class SQLiteEventLog:
         assert result is not None  # commit runs ``last`` whenever it is given
         return result
 
-    async def ensure_schema(self, ddl: str) -> None:
+    async def ensure_schema(self, ddl: str, *, native: bool = False) -> None:
         if self._writer is None:
             raise StoreError(f"event log {self.path} was opened read-only")
         async with self._write_lock:
@@ -340,6 +340,15 @@ class SQLiteEventLog:
         sql = f"{_SELECT} WHERE key = ? AND stream = ? ORDER BY position DESC LIMIT 1"
         rows = await self.query(sql, (key, stream))
         return _row_to_event(rows[0]) if rows else None
+
+    @property
+    def label(self) -> str:
+        """The log's name in messages and status (its file path)."""
+        return str(self.path)
+
+    async def tables(self) -> set[str]:
+        rows = await self.query("SELECT name FROM sqlite_master WHERE type = 'table'")
+        return {str(r[0]) for r in rows}
 
     async def head(self) -> int:
         rows = await self.query("SELECT max(position) FROM events")

@@ -19,7 +19,7 @@ from engine.dispatch.dispatcher import Dispatcher
 from engine.dispatch.handlers import qad_handlers
 from engine.dispatch.limits import LimiterRegistry, Rate
 from engine.dispatch.retry import RetryPolicy
-from engine.log import SQLiteEventLog
+from engine.log.opening import open_event_log
 from engine.sim import business
 from engine.sim.qad import QadSimulator
 
@@ -54,9 +54,18 @@ async def client(qad: QadSimulator, session: aiohttp.ClientSession) -> AsyncIter
         yield c
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def log_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where the outbox's log is: an SQLite file, or a fresh PostgreSQL database (skipped with
+    the reason where no server can start). The same outbox tests run on both."""
+    if request.param == "sqlite":
+        return str(tmp_path / "events.db")
+    return str(request.getfixturevalue("pg_dsn"))
+
+
 @pytest.fixture
-async def outbox(tmp_path: Path) -> AsyncIterator[Outbox]:
-    async with SQLiteEventLog.open(tmp_path / "events.db") as log:
+async def outbox(log_target: str) -> AsyncIterator[Outbox]:
+    async with open_event_log(log_target) as log:
         box = Outbox(log)
         await box.ensure()
         yield box

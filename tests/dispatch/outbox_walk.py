@@ -14,7 +14,8 @@ from typing import Any
 from engine.commands.outbox import Outbox
 from engine.commands.records import AttemptRecord, utc_now
 from engine.commands.vocabulary import Command, make_command
-from engine.log import SQLiteEventLog
+from engine.log.opening import open_event_log
+from engine.log.ports import EventLog
 
 OUTCOMES = ("ok", "exists", "skipped", "retry", "unknown", "parked", "verifying")
 
@@ -55,16 +56,16 @@ async def random_walk(
 
 @asynccontextmanager
 async def walked(
-    path: Path,
+    target: str | Path,
     seed: int,
     steps: int,
-    kept: Callable[[SQLiteEventLog], Awaitable[Any]],
-    defined: Callable[[SQLiteEventLog], Awaitable[Any]],
+    kept: Callable[[EventLog], Awaitable[Any]],
+    defined: Callable[[EventLog], Awaitable[Any]],
     **walk: Any,
-) -> AsyncIterator[tuple[SQLiteEventLog, Outbox]]:
+) -> AsyncIterator[tuple[EventLog, Outbox]]:
     """A fresh outbox walked ``steps`` times, ``kept(log) == defined(log)`` after every step
     (what the outbox keeps vs its definition read from the history); yields it for more."""
-    async with SQLiteEventLog.open(path) as log:
+    async with open_event_log(target) as log:
         box = Outbox(log)
         await box.ensure()
 

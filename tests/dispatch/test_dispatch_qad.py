@@ -233,7 +233,7 @@ async def test_update_never_overtakes_its_create(qad, client, outbox, dispatcher
     assert so["lines"][0]["sod_qty_ord"] == 5
 
 
-async def test_attempts_are_append_only(qad, client, outbox, dispatcher_for):
+async def test_attempts_are_append_only(qad, client, outbox, dispatcher_for, log_target):
     qad.faults.add("status", path=SO_PATH, method="POST", status=503, times=2)
     await add(outbox, so_create("ORD-AO", (ITEMS[0], "1", "9.99")))
     dispatcher = dispatcher_for(client)
@@ -244,18 +244,24 @@ async def test_attempts_are_append_only(qad, client, outbox, dispatcher_for):
     assert after[: len(before)] == before and len(after) == 3
     async with outbox.log.transaction() as tx:
         await outbox.add_park(tx, Park("ORD-P", 1, "unmapped SKU X"), "orders")
-    for sql in (
-        "UPDATE attempts SET outcome = 'ok'",
-        "DELETE FROM attempts",
-        "UPDATE commands SET body = x''",
-        "DELETE FROM parked_records",
+    for sql, params in (
+        ("UPDATE attempts SET outcome = 'ok'", ()),
+        ("DELETE FROM attempts", ()),
+        ("UPDATE commands SET body = ?", (b"",)),
+        ("DELETE FROM parked_records", ()),
     ):
         with pytest.raises(StoreError, match="append-only"):
             async with outbox.log.transaction() as tx:
-                await tx.execute(sql)
+                await tx.execute(sql, params)
     assert await outbox.log.query("SELECT * FROM attempts ORDER BY id") == after
-    # Also refused to a plain sqlite3 connection (the guard is in the database itself).
-    conn = sqlite3.connect(outbox.log.path)
+    # Also refused to a plain connection of the database's own (the guard is in the database).
+    if outbox.log.capabilities.backend == "postgresql":
+        import psycopg
+
+        with psycopg.connect(log_target) as pg, pytest.raises(psycopg.errors.RaiseException):
+            pg.execute("TRUNCATE attempts")
+        return
+    conn = sqlite3.connect(log_target)
     try:
         with pytest.raises(sqlite3.IntegrityError):
             conn.execute("UPDATE attempts SET response = 'x'")

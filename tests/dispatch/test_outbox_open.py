@@ -14,24 +14,25 @@ from pathlib import Path
 from engine.commands.outbox import DONE_OUTCOMES, Outbox
 from engine.commands.records import NEWEST
 from engine.log import SQLiteEventLog
+from engine.log.ports import EventLog
 from tests.dispatch.outbox_walk import six_journals, walked
 
 OUTCOMES = ("ok", "exists", "skipped", "retry", "unknown", "parked", "verifying")
 
 
-async def _open_table(log: SQLiteEventLog) -> set[str]:
+async def _open_table(log: EventLog) -> set[str]:
     return {r[0] for r in await log.query("SELECT command_id FROM open_commands")}
 
 
-async def _from_history(log: SQLiteEventLog) -> set[str]:
+async def _from_history(log: EventLog) -> set[str]:
     rows = await log.query(
         f"SELECT c.command_id, a.outcome FROM commands c LEFT JOIN attempts a ON {NEWEST}"
     )
     return {cid for cid, outcome in rows if outcome not in DONE_OUTCOMES}
 
 
-async def test_open_commands_follow_every_outcome_and_requeue(tmp_path: Path) -> None:
-    async with walked(tmp_path / "events.db", 18, 300, _open_table, _from_history) as (log, box):
+async def test_open_commands_follow_every_outcome_and_requeue(log_target: str) -> None:
+    async with walked(log_target, 18, 300, _open_table, _from_history) as (log, box):
         # pending honours per-record order exactly as the history says
         due = await box.pending()
         open_ids = await _from_history(log)

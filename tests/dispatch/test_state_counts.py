@@ -19,6 +19,8 @@ from engine.commands.records import NEWEST
 from engine.commands.vocabulary import make_command
 from engine.log import SQLiteEventLog
 from engine.log.backup import check
+from engine.log.opening import open_event_log
+from engine.log.ports import EventLog
 from engine.log.records import NewEvent
 from tests.dispatch.outbox_walk import attempt, six_journals, walked
 
@@ -38,7 +40,7 @@ def _scan_counts(con_rows: list[tuple[str, str, str, str | None]]) -> dict[tuple
     return out
 
 
-async def _from_history(log: SQLiteEventLog) -> dict[tuple[str, str], int]:
+async def _from_history(log: EventLog) -> dict[tuple[str, str], int]:
     rows = await log.query(
         f"SELECT c.target, c.kind, a.outcome, a.response FROM commands c LEFT JOIN attempts a "
         f"ON {NEWEST}"
@@ -46,17 +48,16 @@ async def _from_history(log: SQLiteEventLog) -> dict[tuple[str, str], int]:
     return _scan_counts([(str(r[0]), str(r[1]), r[2], r[3]) for r in rows])
 
 
-async def _kept(log: SQLiteEventLog) -> dict[tuple[str, str], int]:
+async def _kept(log: EventLog) -> dict[tuple[str, str], int]:
     rows = await log.query(
         "SELECT kind, state, sum(n) FROM command_state_counts GROUP BY 1, 2 HAVING sum(n) != 0"
     )
     return {(str(k), str(s)): int(n) for k, s, n in rows}
 
 
-async def test_command_counts_follow_every_outcome_requeue_and_drift(tmp_path: Path) -> None:
+async def test_command_counts_follow_every_outcome_requeue_and_drift(log_target: str) -> None:
     responses = ("drift +3 (QAD 5, Amazon 8)", "not applied in 1 h", "r")
-    path = tmp_path / "events.db"
-    walk = walked(path, 1818, 400, _kept, _from_history, kinds=KINDS, responses=responses)
+    walk = walked(log_target, 1818, 400, _kept, _from_history, kinds=KINDS, responses=responses)
     async with walk as (log, box):
         counts = await box.counts()
         history = await _from_history(log)
@@ -139,9 +140,9 @@ async def test_stream_counts_follow_appends_duplicates_and_rollbacks(tmp_path: P
             assert await _stream_stats(log) == await _streams_from_events(log), step
 
 
-async def test_commands_are_counted_in_the_region_of_their_first_event(tmp_path: Path) -> None:
+async def test_commands_are_counted_in_the_region_of_their_first_event(log_target: str) -> None:
     rng = random.Random(7)
-    async with SQLiteEventLog.open(tmp_path / "events.db") as log:
+    async with open_event_log(log_target) as log:
         box = Outbox(log)
         await box.ensure()
         await log.append(

@@ -1,0 +1,44 @@
+"""Open the event log ``[engine] db`` names: an SQLite file (the default) or a PostgreSQL URL.
+
+The one place a backend is chosen, so every room above works on ``EventLog`` and the choice is
+config alone. psycopg is imported only when a PostgreSQL URL is opened (the optional extra).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from engine.errors import StoreError
+from engine.log.ports import EventLog
+from engine.log.sqlite import SQLiteEventLog
+
+__all__ = ["is_postgresql_url", "open_event_log"]
+
+_SCHEMES = ("postgresql", "postgres")
+
+
+def is_postgresql_url(value: str | Path) -> bool:
+    text = str(value)
+    return "://" in text and text.split("://", 1)[0].lower() in _SCHEMES
+
+
+@asynccontextmanager
+async def open_event_log(
+    target: str | Path, *, readonly: bool = False, synchronous: str = "FULL", pool_size: int = 4
+) -> AsyncIterator[EventLog]:
+    """The log at ``target``; ``synchronous`` applies to SQLite, ``pool_size`` to PostgreSQL."""
+    if not is_postgresql_url(target):
+        async with SQLiteEventLog.open(target, readonly=readonly, synchronous=synchronous) as log:
+            yield log
+        return
+    try:
+        from engine.log.postgres import PostgresEventLog
+    except ImportError as exc:  # the extra is not installed
+        raise StoreError(
+            "[engine] db is a PostgreSQL URL but psycopg is not installed: "
+            "pip install 'ml-connector[postgresql]'"
+        ) from exc
+    async with PostgresEventLog.open(str(target), readonly=readonly, pool_size=pool_size) as pg:
+        yield pg
