@@ -31,7 +31,7 @@ from engine.config import DispatchConfig
 from engine.dispatch.handlers import Handler, Handlers, Outcome
 from engine.dispatch.limits import LimiterRegistry
 from engine.dispatch.retry import Decision, RetryPolicy, error_text
-from engine.log.sqlite import SQLiteEventLog
+from engine.log.ports import EventLog
 from engine.observe import NULL_OBSERVER, Observer
 from engine.security.log_context import log_context_for
 
@@ -70,7 +70,7 @@ class Dispatcher:
 
     def __init__(
         self,
-        log: SQLiteEventLog,
+        log: EventLog,
         outbox: Outbox,
         handlers: Handlers,
         limiters: LimiterRegistry,

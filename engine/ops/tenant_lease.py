@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from engine.errors import ConfigError, StoreError
+from engine.log.ports import EventLog
 from engine.log.sqlite import SQLiteEventLog
 from engine.ops.status import existing_db
 from engine.security.keys import config_dir
@@ -68,7 +69,7 @@ def _claim_path(tenant_url: str, entity: str, directory: Path) -> Path:
     return directory / f"{digest}.json"
 
 
-async def log_identity(log: SQLiteEventLog) -> str:
+async def log_identity(log: EventLog) -> str:
     """This log's random identity, created on first use (the same for every later open)."""
     await log.ensure_schema(_DEPLOYMENT)
     async with log.transaction() as tx:
@@ -78,6 +79,12 @@ async def log_identity(log: SQLiteEventLog) -> str:
         )
         rows = await tx.fetchall("SELECT value FROM deployment WHERE key = 'log_id'")
     return str(rows[0][0])
+
+
+def _where(log: EventLog) -> str:
+    """The log's place for the operator: a resolved file path, or the PostgreSQL label (which
+    never carries a user or password)."""
+    return str(Path(log.label).resolve()) if log.capabilities.single_file else log.label
 
 
 @contextlib.contextmanager
@@ -112,7 +119,7 @@ def current_claim(
 
 
 async def claim_tenant(
-    log: SQLiteEventLog,
+    log: EventLog,
     tenant_url: str,
     entity: str,
     *,
@@ -140,7 +147,7 @@ async def claim_tenant(
             tenant_url=tenant_url,
             entity=entity,
             log_id=my_id,
-            db=str(Path(log.path).resolve()),
+            db=_where(log),
             claimed_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
         atomic_write(path, json.dumps(asdict(mine), indent=1).encode())

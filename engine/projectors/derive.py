@@ -13,9 +13,10 @@ from collections.abc import AsyncIterator, Iterator
 
 import orjson
 
+from engine.log.ports import EventLog
 from engine.log.records import StoredEvent
 from engine.log.scratch import Scratch
-from engine.log.sqlite import SQLiteEventLog, encode_payload
+from engine.log.sqlite import encode_payload
 from engine.projectors.base import Projection, Projector, State
 
 __all__ = ["STATE_DDL", "batch_size_of", "derive_batches", "load_state", "state_rows"]
@@ -40,7 +41,7 @@ def batch_size_of(projector: Projector, default: int) -> int:
 
 
 async def derive_batches(
-    log: SQLiteEventLog, projector: Projector, scratch: Scratch, *, batch_size: int = 1000
+    log: EventLog, projector: Projector, scratch: Scratch, *, batch_size: int = 1000
 ) -> AsyncIterator[list[tuple[StoredEvent, Projection]]]:
     """Every event of ``projector`` from position 0 with its projection, one batch at a time;
     side-effect free on the log (state goes to ``scratch``'s ``state`` table)."""

@@ -21,8 +21,8 @@ from typing import Any
 
 from engine.commands.outbox import Outbox
 from engine.commands.vocabulary import Command, Park
+from engine.log.ports import EventLog
 from engine.log.scratch import Scratch, pack, unpack
-from engine.log.sqlite import SQLiteEventLog
 from engine.projectors.base import Projector
 from engine.projectors.derive import derive_batches, state_rows
 
@@ -76,7 +76,7 @@ class RebuildDiff:
 
 
 async def rebuild(
-    log: SQLiteEventLog,
+    log: EventLog,
     outbox: Outbox,
     projectors: Sequence[Projector],
     *,
@@ -97,7 +97,7 @@ async def rebuild(
 
 
 async def _derive(
-    log: SQLiteEventLog,
+    log: EventLog,
     projector: Projector,
     scratch: Scratch,
     diff: RebuildDiff,
@@ -133,7 +133,7 @@ async def _derive(
     scratch.execute("INSERT OR REPLACE INTO tracking VALUES (?, ?)", (name, last))
 
 
-async def _copy_outbox(log: SQLiteEventLog, scratch: Scratch) -> None:
+async def _copy_outbox(log: EventLog, scratch: Scratch) -> None:
     """The stored command ids and the open park keys, page by page (keyset on their keys)."""
     after = ""
     while rows := await log.query(
@@ -181,7 +181,7 @@ def _fill(scratch: Scratch, diff: RebuildDiff) -> None:
 
 
 async def _write(
-    log: SQLiteEventLog, outbox: Outbox, projectors: Sequence[Projector], scratch: Scratch
+    log: EventLog, outbox: Outbox, projectors: Sequence[Projector], scratch: Scratch
 ) -> None:
     """Add the new commands and parks, close the resolved parks, store the rebuilt state and
     tracking: one transaction, streamed from the scratch database."""

@@ -20,8 +20,9 @@ import orjson
 
 from engine.commands.outbox import Outbox
 from engine.commands.vocabulary import Command
+from engine.log.ports import EventLog
 from engine.log.records import StoredEvent
-from engine.log.sqlite import SQLiteEventLog, encode_payload
+from engine.log.sqlite import encode_payload
 from engine.projectors import rebuild_diff
 from engine.projectors.base import Projection, Projector, State
 from engine.projectors.rebuild_diff import RebuildDiff
@@ -38,7 +39,7 @@ class ProjectionRunner:
 
     def __init__(
         self,
-        log: SQLiteEventLog,
+        log: EventLog,
         outbox: Outbox,
         projectors: Sequence[Projector],
         batch_size: int = 500,
@@ -135,7 +136,7 @@ class ProjectionRunner:
 
 
 async def project_from_start(
-    log: SQLiteEventLog, projector: Projector, state: dict[str, State]
+    log: EventLog, projector: Projector, state: dict[str, State]
 ) -> AsyncIterator[tuple[StoredEvent, Projection]]:
     """Every event of ``projector`` from position 0 with its projection, side-effect free;
     ``state`` is folded as it goes (rebuild and replay-to-tenant derive from this)."""
