@@ -20,7 +20,7 @@ def test_a_postgresql_url_is_refused_naming_what_is_not_ported(url: str) -> None
         parse_config({"engine": {"db": url}})
     message = str(info.value)
     assert "engine.db" in message and "PostgreSQL event log, a preview" in message
-    assert "outbox" in message and "projection state" in message
+    assert "replay" in message and "run --worker" in message
     assert "db.example.com" in message
 
 

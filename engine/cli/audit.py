@@ -1,4 +1,4 @@
-"""``ml-connector audit --db F KEY``: the whole story of one Amazon order, settlement or SKU.
+"""``ml-connector audit --db F|URL KEY``: the whole story of one Amazon order, settlement or SKU.
 
 Fetched events (every stored version), the commands derived from them, each attempt (when,
 endpoint, request summary, response / QAD error text, outcome) and the resulting QAD document.
@@ -15,9 +15,9 @@ from typing import Any
 
 import orjson
 
-from engine.log import SQLiteEventLog
+from engine.log.opening import open_event_log
 from engine.ops.audit import collect_audit
-from engine.ops.status import existing_db
+from engine.ops.status import existing_log
 
 __all__ = ["register", "run"]
 
@@ -29,7 +29,9 @@ def register(sub: Any) -> None:
         description="Fetched events (versions), derived commands, every attempt and the QAD "
         "document, for an Amazon order id, settlement id or SKU (read-only).",
     )
-    parser.add_argument("--db", required=True, help="event log file (SQLite)")
+    parser.add_argument(
+        "--db", required=True, help="event log: an SQLite file or a postgresql:// URL"
+    )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("key", help="Amazon order id, settlement id or SKU")
     parser.set_defaults(func=run)
@@ -86,10 +88,10 @@ def render(audit: dict[str, Any], out: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    path = existing_db(args.db)
+    target = existing_log(args.db)  # a file is checked first; a URL goes to its server
 
     async def main() -> dict[str, Any]:
-        async with SQLiteEventLog.open(path, readonly=True) as log:
+        async with open_event_log(target, readonly=True) as log:
             return await collect_audit(log, args.key)
 
     audit = asyncio.run(main())

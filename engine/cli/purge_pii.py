@@ -5,7 +5,9 @@ PurchaseDate; keys stored without one age from their creation), so the sealed ad
 events can never be decrypted again; the append-only events themselves are untouched and still
 replay (projectors see ``None`` for the address). The erasure is verified on disk: while a reader
 holds the log open (a running engine, status, audit, sqlite3) it fails with exit 1; run it again
-once they are stopped.
+once they are stopped. ``--db`` may also be a PostgreSQL URL: the key table is then rewritten
+(VACUUM FULL, CHECKPOINT) and the message says what that leaves (WAL archives, replicas,
+earlier backups keep wrapped copies).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from engine.config.database import is_postgresql_url
 from engine.errors import ConfigError
 from engine.ops.purge import purge_pii
 from engine.ops.status import existing_db
@@ -32,7 +35,8 @@ def register(sub: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--db", type=Path, required=True, help="event log file")
+    # str, not Path: Path would fold a URL's "//" and it would no longer read as a URL.
+    parser.add_argument("--db", required=True, help="event log file or postgresql:// URL")
     parser.add_argument(
         "--older-than",
         type=float,
@@ -51,14 +55,19 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"--older-than must be more than 0 and at most {MAX_DAYS} days, not {days:g}"
         )
-    db: Path = args.db
-    if not db.exists():
-        raise ConfigError(f"event log {db} does not exist (check --db)")
-    existing_db(db)  # a directory or an empty file: one line before the key is even loaded
     cutoff = datetime.now(UTC) - timedelta(days=days)
-    n = asyncio.run(purge_pii(db, cutoff))
+    if is_postgresql_url(args.db):
+        result = asyncio.run(purge_pii(args.db, cutoff))
+        where = result.where  # the label: the URL without user or password
+    else:
+        db = Path(args.db)
+        if not db.exists():
+            raise ConfigError(f"event log {db} does not exist (check --db)")
+        existing_db(db)  # a directory or an empty file: one line before the key is even loaded
+        result = asyncio.run(purge_pii(db, cutoff))
+        where = str(db)
     print(
-        f"purged {n} buyer-PII keys of orders placed before {cutoff:%Y-%m-%d %H:%M} UTC in {db} "
-        "(erasure verified: WAL checkpointed)"
+        f"purged {result.destroyed} buyer-PII keys of orders placed before "
+        f"{cutoff:%Y-%m-%d %H:%M} UTC in {where} ({result.erasure})"
     )
     return 0

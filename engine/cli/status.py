@@ -1,9 +1,9 @@
-"""``ml-connector status --db F``: per flow, last poll, lag, events, commands and parked items.
+"""``ml-connector status --db F|URL``: per flow, last poll, lag, events, commands and parked items.
 
 Also warns when a stored LWA client secret expires within 30 days (see engine/security/rotation).
 
-Opens the log read-only (safe beside a running sync). Shows codes, ids and counts only: never
-credentials or buyer data (payloads are not printed at all).
+Opens the log read-only (safe beside a running sync): an SQLite file or a PostgreSQL URL.
+Shows codes, ids and counts only: never credentials or buyer data (payloads are not printed).
 """
 
 from __future__ import annotations
@@ -11,14 +11,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from pathlib import Path
 from typing import Any
 
 import orjson
 
 from engine.config import load_config
 from engine.errors import ConfigError
-from engine.log import SQLiteEventLog
-from engine.ops.status import collect_status, credential_warnings, existing_db
+from engine.log.opening import open_event_log
+from engine.ops.status import (
+    collect_status,
+    credential_warnings,
+    existing_db,
+    existing_log,
+)
 from engine.ops.status_check import CheckResult, check_status
 
 # existing_db is re-exported: engine/cli/replay.py imports it from here.
@@ -31,7 +37,9 @@ def register(sub: Any) -> None:
         help="per flow: last poll, lag, events, commands pending/sent/parked",
         description="Show the state of every flow (read-only; safe beside a running sync).",
     )
-    parser.add_argument("--db", required=True, help="event log file (SQLite)")
+    parser.add_argument(
+        "--db", required=True, help="event log: an SQLite file or a postgresql:// URL"
+    )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument(
         "--vault",
@@ -138,12 +146,12 @@ def _health_line(w: Any, h: dict[str, Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    path = existing_db(args.db)
+    target = existing_log(args.db)  # a file is checked first; a URL goes to its server
     if args.check:
-        return run_check(path, args)
+        return run_check(target, args)
 
     async def main() -> dict[str, Any]:
-        async with SQLiteEventLog.open(path, readonly=True) as log:
+        async with open_event_log(target, readonly=True) as log:
             return await collect_status(log)
 
     status = asyncio.run(main())
@@ -155,14 +163,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_check(path: Any, args: argparse.Namespace) -> int:
+def run_check(target: str | Path, args: argparse.Namespace) -> int:
     """``status --check`` (engine/ops/status_check.py): 0 all well, 1 one line per problem."""
     if args.max_parked < 0:
         raise ConfigError("--max-parked must be 0 or more")
     poll = load_config(args.config).poll if args.config else None
 
     async def main() -> CheckResult:
-        async with SQLiteEventLog.open(path, readonly=True) as log:
+        async with open_event_log(target, readonly=True) as log:
             return await check_status(log, poll, max_parked=args.max_parked)
 
     result = asyncio.run(main())

@@ -29,7 +29,7 @@ from engine.commands.attempt_groups import (
     AfterAttempts,
     AttemptGroups,
 )
-from engine.commands.postgres_ddl import PG_GUARDS, PG_STATE_COUNTS, PG_STATE_COUNTS_FILL
+from engine.commands.postgres_ddl import PG_GUARDS, PG_STATE_COUNTS
 from engine.commands.queries import OutboxQueries
 from engine.commands.records import (
     CMD_COLS,
@@ -113,10 +113,7 @@ class Outbox(AttemptGroups, OutboxQueries):
         had = await self.log.tables()
         if self.log.capabilities.backend == "postgresql":
             await self.log.ensure_schema(OUTBOX_SCHEMA + _OPEN_SCHEMA + INTENT_SCHEMA)
-            fill = "command_state_counts" not in had
-            await self.log.ensure_schema(
-                PG_GUARDS + (PG_STATE_COUNTS_FILL if fill else PG_STATE_COUNTS), native=True
-            )
+            await self.log.ensure_schema(PG_GUARDS + PG_STATE_COUNTS, native=True)
         else:
             await self.log.ensure_schema(OUTBOX_SCHEMA + _GUARDS + _OPEN_SCHEMA + INTENT_SCHEMA)
             if "command_state_counts" in had:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from engine.commands.state_counts import COUNT_FROM_TABLES, command_region_sql, state_label_sql
 from engine.log.postgres_sql import translate_ddl
 
-__all__ = ["PG_GUARDS", "PG_STATE_COUNTS", "PG_STATE_COUNTS_FILL"]
+__all__ = ["PG_GUARDS", "PG_STATE_COUNTS"]
 
 _TABLES = ("commands", "attempts", "parked_records")
 
@@ -99,14 +99,17 @@ _TRIGGERS = (
         "attempts_count_state", "attempts", "AFTER INSERT", "ROW", "ml_attempts_count_state"
     )
 )
-# An outbox that already has its counts: the functions and triggers (idempotent).
-PG_STATE_COUNTS = _COUNTS_TABLE + _TRIGGERS
-# A new counts table: its history counted once, then the triggers, in one transaction (so no
-# write can fall between the count and the triggers).
-PG_STATE_COUNTS_FILL = (
-    _COUNTS_TABLE
-    + "\nINSERT INTO command_state_counts (target, kind, region, state, n) "
-    + translate_ddl(COUNT_FROM_TABLES)
-    + ";"
+# The counts table, its history counted once when it is new, then the triggers: in one
+# transaction under ensure_schema's advisory lock, so no write falls between the count and the
+# triggers, and engines starting together count once (the second finds the table).
+PG_STATE_COUNTS = (
+    f"""
+DO $$ BEGIN
+    IF to_regclass('command_state_counts') IS NULL THEN
+        {_COUNTS_TABLE.strip()}
+        INSERT INTO command_state_counts (target, kind, region, state, n)
+        {translate_ddl(COUNT_FROM_TABLES).strip()};
+    END IF;
+END $$;"""
     + _TRIGGERS
 )

@@ -1,9 +1,9 @@
 """``[engine] db``: an SQLite file (the default) or, in preview, a PostgreSQL URL.
 
-Issue 20 moves the log to PostgreSQL first (engine/log/postgres.py); the outbox, projections
-and the rest still run on SQLite only. So a PostgreSQL URL is recognised and refused here, at
-config check time, naming what is missing: the engine never half-runs with the log in one
-database and its commands in another.
+Issue 20 moves the engine to PostgreSQL step by step: the log, the outbox, projection state, PII
+keys and the status views run there (engine/ops/engine.py opens either), but some commands still
+open only SQLite files. So a PostgreSQL URL is recognised and refused here, at config check time,
+naming what is missing, rather than accepted by `sync` and refused later by `replay`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ __all__ = ["NOT_YET_ON_POSTGRESQL", "event_log_target", "is_postgresql_url"]
 
 _SCHEMES = ("postgresql", "postgres")
 NOT_YET_ON_POSTGRESQL = (
-    "the outbox (commands, attempts, parks), projection state, PII keys, tenant claims, "
-    "rebuild/replay and the status views"
+    "replay to a fresh log, reconcile, the settlement and loan imports, backup and log check, "
+    "creds rotate-key, and several workers (run --worker)"
 )
 
 

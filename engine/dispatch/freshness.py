@@ -27,8 +27,14 @@ __all__ = ["KINDS", "RETENTION", "SCHEMA", "FreshnessRecorder"]
 
 log = logging.getLogger(__name__)
 
+# ``sample_id`` numbers the samples for the metrics scrape (engine/ops/metrics.py reads the new
+# ones each time). On SQLite ``INTEGER PRIMARY KEY`` is the rowid itself, so a table created
+# before the column existed (keyed by order and version alone) reads the same by its rowid; on
+# PostgreSQL the translated DDL makes it an identity column. The (order, version) key that makes
+# a re-post count once is the UNIQUE constraint, which INSERT OR IGNORE honours on both.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS order_freshness (
+    sample_id   INTEGER PRIMARY KEY,
     order_id    TEXT NOT NULL,
     last_update TEXT NOT NULL,   -- Amazon LastUpdateDate of the posted version (ISO Z)
     flow        TEXT NOT NULL,   -- status flow name, e.g. amazon.orders
@@ -37,7 +43,7 @@ CREATE TABLE IF NOT EXISTS order_freshness (
     posted_at   TEXT NOT NULL,   -- on the engine's Amazon clock (ISO Z)
     seconds     REAL NOT NULL,   -- posted_at - last_update
     command_id  TEXT NOT NULL,
-    PRIMARY KEY (order_id, last_update)
+    UNIQUE (order_id, last_update)
 );
 CREATE INDEX IF NOT EXISTS order_freshness_by_posted ON order_freshness (posted_at);
 """

@@ -394,3 +394,7 @@ class PostgresEventLog:
 
     async def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return await self._fetch(translate(sql), tuple(params))
+
+    async def maintain(self, sql: str) -> None:  # VACUUM, CHECKPOINT: refused in a transaction
+        async with self._pool.connection() as conn:  # autocommit pool: psycopg sends no BEGIN [D]
+            await conn.execute(sql)

@@ -39,7 +39,7 @@ from engine.commands.outbox import Outbox
 from engine.commands.records import ParkedItem
 from engine.config.alerts import AlertsConfig
 from engine.config.model import Config, PollConfig
-from engine.log import SQLiteEventLog
+from engine.log import EventLog
 from engine.ops.flow_state import DISABLED, FAILING, HEALTHY, PAUSED, flow_states
 from engine.security.redact import redact
 from engine.security.vault import Vault
@@ -127,7 +127,7 @@ class Alerter:
         self._states: dict[str, str] = {}
         self._parked: set[str] | None = None  # None until the first check (then: known)
 
-    async def check(self, log_: SQLiteEventLog, now: datetime | None = None) -> list[Notice]:
+    async def check(self, log_: EventLog, now: datetime | None = None) -> list[Notice]:
         """Queue a notice per change since the last check; then send what the limit allows."""
         at = (now or datetime.now(UTC)).isoformat(timespec="seconds")
         notices = [*await self._flow_notices(log_, now, at), *await self._parked_notices(log_, at)]
@@ -136,9 +136,7 @@ class Alerter:
         await self.flush()
         return notices
 
-    async def _flow_notices(
-        self, log_: SQLiteEventLog, now: datetime | None, at: str
-    ) -> list[Notice]:
+    async def _flow_notices(self, log_: EventLog, now: datetime | None, at: str) -> list[Notice]:
         out = []
         for row in await flow_states(log_, self.poll, now):
             before = self._states.get(row.flow)
@@ -155,7 +153,7 @@ class Alerter:
                 out.append(Notice("flow_recovered", row.flow, f"{row.flow} works again", at))
         return out
 
-    async def _parked_notices(self, log_: SQLiteEventLog, at: str) -> list[Notice]:
+    async def _parked_notices(self, log_: EventLog, at: str) -> list[Notice]:
         outbox = Outbox(log_)
         items = await outbox.parked() if await outbox.has_tables() else []
         keys = {_key(i): i for i in items}
@@ -280,8 +278,12 @@ class _Watched(Protocol):
     """What ``watch_alerts`` needs of the engine (``engine.ops.engine.Engine``)."""
 
     cfg: Config
-    log: SQLiteEventLog
     alert_secrets: AlertSecrets
+
+    # Read-only, so an engine holding any backend (an ``EventLog``, or the SQLite class
+    # itself) matches: a plain attribute member would have to be exactly this type.
+    @property
+    def log(self) -> EventLog: ...
 
     @property
     def stop_event(self) -> asyncio.Event: ...

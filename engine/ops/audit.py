@@ -8,7 +8,7 @@ from typing import Any
 
 from engine.commands.outbox import CommandHistory, Outbox
 from engine.dispatch.listing_handlers import NOT_APPLIED, VERIFY_KIND
-from engine.log import SQLiteEventLog, StoredEvent
+from engine.log import EventLog, StoredEvent
 
 __all__ = ["collect_audit", "sanitize"]
 
@@ -62,7 +62,7 @@ def sanitize(obj: Any) -> Any:
     return obj
 
 
-async def _event_at(log: SQLiteEventLog, position: int) -> StoredEvent | None:
+async def _event_at(log: EventLog, position: int) -> StoredEvent | None:
     async for ev in log.read(after=position - 1, batch_size=1):
         return ev if ev.position == position else None
     return None
@@ -129,7 +129,7 @@ def _not_applied(h: CommandHistory) -> bool:
     )
 
 
-async def collect_audit(log: SQLiteEventLog, key: str) -> dict[str, Any]:
+async def collect_audit(log: EventLog, key: str) -> dict[str, Any]:
     outbox = Outbox(log)
     has_outbox = await outbox.has_tables()
     own = await log.history(None, key)

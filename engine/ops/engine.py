@@ -33,8 +33,9 @@ from engine.dispatch.freshness import FreshnessRecorder
 from engine.dispatch.handlers import qad_handlers
 from engine.dispatch.limits import LimiterRegistry
 from engine.dispatch.listing_handlers import listing_handlers
-from engine.errors import CredentialError, FatalRemoteError, RetriableRemoteError
-from engine.log.sqlite import SQLiteEventLog
+from engine.errors import ConfigError, CredentialError, FatalRemoteError, RetriableRemoteError
+from engine.log.opening import is_postgresql_url, open_event_log
+from engine.log.ports import EventLog
 from engine.ops.alerts import AlertSecrets, watch_alerts
 from engine.ops.flow_health import FlowHealth
 from engine.ops.metrics import Metrics
@@ -71,6 +72,19 @@ class SyncReport:
     parked_total: int = 0
 
 
+def _raw_dir(cfg: Config) -> Path:
+    """Where raw report downloads go: ``[poll] raw_dir``, else beside an SQLite log file; a
+    PostgreSQL log has no folder of its own, so there it must be configured."""
+    if cfg.poll.raw_dir:
+        return Path(cfg.poll.raw_dir)
+    if is_postgresql_url(cfg.engine.db):
+        raise ConfigError(
+            "[poll] raw_dir must be set when [engine] db is a PostgreSQL URL (report downloads "
+            'are files on this machine, e.g. raw_dir = "/var/lib/ml-connector/raw")'
+        )
+    return Path(cfg.engine.db).parent / "raw"
+
+
 def _wall_now() -> datetime:
     return datetime.now(UTC)
 
@@ -81,7 +95,7 @@ class Engine:
     def __init__(self, cfg: Config, stack: AsyncExitStack) -> None:
         self.cfg = cfg
         self._stack = stack
-        self.log: SQLiteEventLog
+        self.log: EventLog
         self.outbox: Outbox
         self.runner: ProjectionRunner
         self.dispatcher: Dispatcher
@@ -115,7 +129,7 @@ class Engine:
         async with AsyncExitStack() as stack:
             eng = cls(cfg, stack)
             eng.log = await stack.enter_async_context(
-                SQLiteEventLog.open(cfg.engine.db, synchronous=cfg.engine.synchronous)
+                open_event_log(cfg.engine.db, synchronous=cfg.engine.synchronous)
             )
             eng.outbox = Outbox(eng.log)
             eng.health = FlowHealth(eng.log, cfg.poll.refused_retry_s)
@@ -146,7 +160,7 @@ class Engine:
             # Freshness samples (engine.ops.freshness) on the Amazon clock, with each done state.
             await eng.log.ensure_schema(FRESHNESS_SCHEMA)
             eng.outbox.after_attempts = FreshnessRecorder(amazon_clock or _wall_now)
-            raw = raw_dir or Path(cfg.poll.raw_dir or Path(cfg.engine.db).parent / "raw")
+            raw = raw_dir or _raw_dir(cfg)
             eng.pollers = build_pollers(cfg, eng.log, eng.amazon, eng.qad, sealer, raw)
             if cfg.notifications.enabled:  # the accelerator; the orders pollers stay on
                 if aws_credential is None:

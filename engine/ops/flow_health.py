@@ -3,7 +3,8 @@
 ``Engine.poll`` and the ``run`` scheduler record here whether a flow last succeeded, was refused
 (an SP-API 403 for a missing role, a revoked grant, another fatal answer: the flow is disabled
 for that region and tried again every ``[poll] refused_retry_s``) or failed (anything else: a
-bug, a store error). The row lives in the event log file (table ``flow_health``), so
+bug, a store error). The row lives in the event log's database (table ``flow_health``, on
+either backend: plain upserts valid in SQLite and PostgreSQL alike), so
 ``status --db`` from another process, or after a restart, shows the same. A state change is
 logged once, at ERROR for a refusal or failure and at WARNING when a flow recovers; repeating the
 same refusal is logged at INFO only (never every cycle at ERROR).
@@ -18,7 +19,7 @@ from typing import Any
 
 from engine.adapters.amazon.roles import is_role_refusal, role_fix, role_hint
 from engine.errors import StoreError
-from engine.log import SQLiteEventLog
+from engine.log import EventLog
 from engine.security.redact import redact
 
 __all__ = ["SCHEMA", "FlowHealth", "FlowState", "read_health", "status_flow"]
@@ -82,7 +83,7 @@ def classify(flow: str, exc: BaseException, fatal: bool) -> FlowState:
 class FlowHealth:
     """Remembers each flow's state in memory (log once per change) and in the event log."""
 
-    def __init__(self, log_: SQLiteEventLog, retry_s: float) -> None:
+    def __init__(self, log_: EventLog, retry_s: float) -> None:
         self._log = log_
         self.retry_s = retry_s
         self.states: dict[str, FlowState] = {}
@@ -173,16 +174,13 @@ class FlowHealth:
             log.warning("cannot record the state of %s: %s", flow, exc)
 
 
-async def read_health(log_: SQLiteEventLog) -> list[dict[str, Any]]:
-    """Every recorded flow state (empty when no engine has written one yet)."""
-    have = await log_.query(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'flow_health'"
-    )
-    if not have:
+async def read_health(log_: EventLog) -> list[dict[str, Any]]:
+    """Every recorded flow state, by flow name (empty when no engine has written one yet)."""
+    if "flow_health" not in await log_.tables():
         return []
     rows = await log_.query(
-        "SELECT flow, state, reason, role, fix, since, last_try, next_try FROM flow_health "
-        "ORDER BY flow"
+        "SELECT flow, state, reason, role, fix, since, last_try, next_try FROM flow_health"
     )
+    rows.sort()  # in Python: a PostgreSQL collation may order names unlike SQLite's bytes
     keys = ("flow", "state", "reason", "role", "fix", "since", "last_try", "next_try")
     return [dict(zip(keys, row, strict=True)) | {"group": status_flow(row[0])} for row in rows]

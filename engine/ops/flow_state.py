@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from engine.config.model import PollConfig
-from engine.log import SQLiteEventLog
+from engine.log import EventLog
 from engine.ops.flow_health import read_health, status_flow
 
 __all__ = [
@@ -116,22 +116,20 @@ def classify_flow(
     return HEALTHY, age
 
 
-async def read_successes(log: SQLiteEventLog) -> dict[str, datetime]:
+async def read_successes(log: EventLog) -> dict[str, datetime]:
     """flow -> last successful poll (empty for a log no engine has run on yet)."""
-    have = await log.query(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'flow_success'"
-    )
-    if not have:
+    if "flow_success" not in await log.tables():
         return {}
     out = {}
-    for flow, at in await log.query("SELECT flow, at FROM flow_success ORDER BY flow"):
+    # Sorted in Python: a PostgreSQL collation may order names unlike SQLite.
+    for flow, at in sorted(await log.query("SELECT flow, at FROM flow_success")):
         t = datetime.fromisoformat(at)
         out[flow] = t if t.tzinfo else t.replace(tzinfo=UTC)
     return out
 
 
 async def flow_states(
-    log: SQLiteEventLog,
+    log: EventLog,
     poll: PollConfig,
     now: datetime | None = None,
     expected: Iterable[str] = (),

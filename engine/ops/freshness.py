@@ -5,7 +5,8 @@ Samples come from ``order_freshness`` (engine/dispatch/freshness.py: one row per
 posted, on the engine's Amazon clock). The windows end at ``now``: by default the newest post in
 the table, so a log of a time-scaled simulator run, or of an engine stopped yesterday, reads
 as "the last hour of posting" rather than as empty (the result names that moment in ``now``).
-Read-only; a log without the table gives empty windows.
+Read-only; a log without the table gives empty windows. The times are ISO text on both backends,
+compared as text (the recorder writes one fixed UTC form), so no SQL date function is needed.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from engine.commands.records import iso
-from engine.log import SQLiteEventLog
+from engine.log import EventLog
 
 __all__ = ["WINDOWS", "freshness_summary", "percentile"]
 
@@ -32,17 +33,14 @@ def percentile(sorted_values: list[float], p: float) -> float | None:
 
 
 async def freshness_summary(
-    log: SQLiteEventLog, now: datetime | None = None, *, since: datetime | None = None
+    log: EventLog, now: datetime | None = None, *, since: datetime | None = None
 ) -> dict[str, Any]:
     """``{"now": iso|None, "windows": {"hour": [row...], "day": [row...]}}``; each row is
     ``{"flow", "region", "count", "p50_s", "p95_s", "max_s"}``, per region and, with region
     ``"*"``, per flow over all regions. ``since``: leave out versions last updated before it
     (a benchmark measuring only what arrived while it ran, not the initial catch-up)."""
-    have = await log.query(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'order_freshness'"
-    )
     empty: dict[str, Any] = {"now": None, "windows": {name: [] for name in WINDOWS}}
-    if not have:
+    if "order_freshness" not in await log.tables():
         return empty
     if now is None:
         newest = await log.query("SELECT max(posted_at) FROM order_freshness")

@@ -7,10 +7,10 @@ Two sources, one exposition:
 - in-process, as things happen (``Metrics`` is the ``engine.observe.Observer`` of the SP-API
   clients, the QAD transport and the dispatcher): SP-API and QAD calls by operation and outcome
   with their latency, dispatch attempts by command kind and outcome;
-- from the event log file at scrape time (``exposition(log)``), so ``serve --db F`` beside a
-  running engine shows the same: events appended per stream, order freshness, parked items and
-  commands per flow and state, each flow's last successful poll and state (the shared rule of
-  engine/ops/flow_state.py), the log head.
+- from the event log at scrape time (``exposition(log)``, either backend), so ``serve --db``
+  beside a running engine shows the same: events appended per stream, order freshness, parked
+  items and commands per flow and state, each flow's last successful poll and state (the
+  shared rule of engine/ops/flow_state.py), the log head.
 
 Naming follows https://prometheus.io/docs/practices/naming [D]: prefix ``mlc_``, base units
 (seconds), ``_total`` on counters (prometheus_client adds it), labels from closed vocabularies
@@ -20,8 +20,10 @@ only (flow, region, operation, method, outcome, kind, state): never an order id,
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -33,7 +35,7 @@ from engine import __version__
 from engine.commands.outbox import Outbox
 from engine.config.model import PollConfig
 from engine.dispatch.listing_handlers import VERIFY_KIND
-from engine.log import SQLiteEventLog
+from engine.log import EventLog
 from engine.observe import RemoteCall
 from engine.ops.flow_state import STATES, flow_states
 from engine.ops.status import FLOWS
@@ -149,7 +151,7 @@ class Metrics:
         self._snapshot = _Snapshot()
         r.register(self._snapshot)
         self._events_after = 0  # events counted up to this position
-        self._freshness_after = 0  # order_freshness rowid observed up to
+        self._samples = SamplePager()  # which order_freshness rows were observed
         self._lock = asyncio.Lock()
 
     # -- Observer (engine.observe) ----------------------------------------------------------
@@ -170,15 +172,18 @@ class Metrics:
 
     # -- exposition ---------------------------------------------------------------------------
 
-    async def exposition(self, log: SQLiteEventLog | None, now: datetime | None = None) -> bytes:
+    async def exposition(self, log: EventLog | None, now: datetime | None = None) -> bytes:
         """The text exposition format (``CONTENT_TYPE``), the log-derived parts read first."""
         async with self._lock:  # two scrapes at once must not count the same events twice
             if log is not None:
                 await self.refresh(log, now)
             return generate_latest(self.registry)
 
-    async def refresh(self, log: SQLiteEventLog, now: datetime | None = None) -> None:
+    async def refresh(self, log: EventLog, now: datetime | None = None) -> None:
         """Read the log-derived counters (new events, new freshness samples) and gauges."""
+        # Positions are safe to page by on both backends: an append takes its positions under
+        # the log's write lock (SQLite's writer, PostgreSQL's head row) and commits before the
+        # next append gets any, so no committed position ever appears behind one already read.
         rows = await log.query(
             "SELECT stream, count(*), max(position) FROM events WHERE position > ? GROUP BY stream",
             (self._events_after,),
@@ -186,17 +191,21 @@ class Metrics:
         for stream, n, last in rows:
             self.events_appended.labels(stream).inc(int(n))
             self._events_after = max(self._events_after, int(last))
-        if await _has_table(log, "order_freshness"):
+        if "order_freshness" in await log.tables():
+            # SQLite: the rowid (the sample_id column of a new table is that rowid; a table from
+            # before the column keeps its shape and its rowid). PostgreSQL: the identity column.
+            column = "rowid" if log.capabilities.backend == "sqlite" else "sample_id"
             samples = await log.query(
-                "SELECT rowid, region, seconds FROM order_freshness WHERE rowid > ? ORDER BY rowid",
-                (self._freshness_after,),
+                f"SELECT {column}, region, seconds FROM order_freshness WHERE {column} > ? "
+                f"ORDER BY {column}",
+                (self._samples.floor,),
             )
-            for rowid, region, seconds in samples:
+            in_order = log.capabilities.backend == "sqlite"
+            for _sample, region, seconds in self._samples.new(samples, in_order=in_order):
                 self.freshness.labels(region).observe(max(0.0, float(seconds)))
-                self._freshness_after = int(rowid)
         self._snapshot.families = list(await self._gauges(log, now))
 
-    async def _gauges(self, log: SQLiteEventLog, now: datetime | None) -> Iterator[Metric]:
+    async def _gauges(self, log: EventLog, now: datetime | None) -> Iterator[Metric]:
         head = GaugeMetricFamily("mlc_log_head_position", "Position of the newest event")
         head.add_metric([], float(await log.head()))
         info = InfoMetricFamily("mlc_build", "ml-connector version")
@@ -264,13 +273,69 @@ def _command_states(by_kind: dict[str, dict[str, int]]) -> dict[str, dict[str, i
     return out
 
 
-async def _has_table(log: SQLiteEventLog, name: str) -> bool:
-    rows = await log.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
-    return bool(rows)
+class SamplePager:
+    """Which ``order_freshness`` rows (by id) a scrape has already observed, so each sample
+    lands in the histogram once even when ids do not become visible in id order.
+
+    SQLite has one writer and a new rowid is max+1 inside its write transaction, so ids commit
+    in order and "id > last seen" never skips one. On PostgreSQL several worker processes may
+    insert samples: an identity value is taken at insert time and shows at commit, so a
+    transaction holding id 7 can commit after one holding id 8 has been read. Paging past 8
+    would lose 7 for good, so a missing id below the newest one seen is a gap, held open (the
+    query still reads from below it; rows already seen are skipped) for ``settle_s``: longer
+    than an attempt-group transaction lasts. A gap that never fills is given up after that: a
+    rolled-back insert, or ``INSERT ... ON CONFLICT DO NOTHING`` on a re-post, burns its id.
+    Chosen over "accept the loss" because a histogram count that silently drifts from the
+    table's count is exactly what the scrape tests compare, and over reading by time because
+    posted_at is the Amazon clock (a simulator's may jump), not commit order.
+    """
+
+    def __init__(
+        self,
+        settle_s: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+        lookback: int = 1000,
+    ) -> None:
+        self.settle_s = settle_s
+        self.clock = clock
+        # At the first read, ids this close below the oldest row are gaps too (inserts in
+        # flight while this process started: at most the workers' open attempt groups); older
+        # ones are pruned history, never waited for one by one.
+        self.lookback = lookback
+        self.floor = 0  # every id <= floor was observed, or given up on
+        self._seen: set[int] = set()  # ids above floor already observed
+        self._gaps: dict[int, float] = {}  # ids above floor still missing -> when first missed
+        self._started = False
+
+    def new(
+        self, rows: Sequence[tuple[Any, ...]], *, in_order: bool = False
+    ) -> list[tuple[Any, ...]]:
+        """Of ``rows`` (id first, all above ``floor``, ascending), the ones not seen before.
+        ``in_order``: ids are known to commit in order (SQLite), so there is no gap to wait for
+        and no row is read twice."""
+        if in_order:
+            self.floor = max([self.floor, *(int(r[0]) for r in rows)])
+            return list(rows)
+        if not self._started and rows:
+            self.floor = max(0, int(rows[0][0]) - 1 - self.lookback)
+        self._started = self._started or bool(rows)
+        fresh = [r for r in rows if int(r[0]) not in self._seen]
+        self._seen.update(int(r[0]) for r in fresh)
+        for r in fresh:
+            self._gaps.pop(int(r[0]), None)
+        now = self.clock()
+        top = max(self._seen, default=self.floor)
+        for missing in range(self.floor + 1, top):
+            if missing not in self._seen:
+                self._gaps.setdefault(missing, now)
+        self._gaps = {i: t for i, t in self._gaps.items() if now - t <= self.settle_s}
+        self.floor = min(self._gaps, default=top + 1) - 1
+        self._seen = {i for i in self._seen if i > self.floor}
+        return fresh
 
 
 def metrics_routes(
-    log: SQLiteEventLog, metrics: Metrics | None = None, poll: PollConfig | None = None
+    log: EventLog, metrics: Metrics | None = None, poll: PollConfig | None = None
 ) -> Sequence[web.RouteDef]:
     """``GET /metrics`` for the web app (engine/web): the running engine's ``metrics`` under
     ``run``; a fresh registry under ``serve --db`` (its counters start at the log's contents)."""

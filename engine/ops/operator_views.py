@@ -1,20 +1,20 @@
 """Read-only lists for the status page (engine/web): parked items with their attempts, the
 settlements with their QAD documents, and the inventory drift. Plain data, like ``status``.
 
-Everything here comes from the event log file (events + outbox), so it works beside a running
-engine. Whether a settlement *reconciles* against what QAD holds needs QAD (``ml-connector
+Everything here comes from the event log (events + outbox, either backend), so it works beside
+a running engine. Whether a settlement *reconciles* against what QAD holds needs QAD (``ml-connector
 reconcile``); the page shows what the outbox knows: deposit, documents posted, their ids.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
 from engine.commands.outbox import Outbox
 from engine.commands.records import CMD_COLS, NEWEST, command_from_row
-from engine.log import SQLiteEventLog
+from engine.log import EventLog, SQLiteEventLog
 from engine.ops.reconcile_record import recorded_outcomes
 
 __all__ = ["inventory_drift", "parked_details", "settlement_rows"]
@@ -23,7 +23,7 @@ SETTLEMENT_KINDS = ("qad.invoice.create", "qad.journal.create")
 MAX_ROWS = 500  # a page, not an export: the CLI lists everything
 
 
-async def parked_details(log: SQLiteEventLog) -> list[dict[str, Any]]:
+async def parked_details(log: EventLog) -> list[dict[str, Any]]:
     """Every parked command and open record park (oldest first) with what an operator needs:
     kind, reference, attempts (since the last re-queue and in all), first and last failure."""
     outbox = Outbox(log)
@@ -63,7 +63,7 @@ async def parked_details(log: SQLiteEventLog) -> list[dict[str, Any]]:
     return out
 
 
-async def settlement_rows(log: SQLiteEventLog) -> list[dict[str, Any]]:
+async def settlement_rows(log: EventLog) -> list[dict[str, Any]]:
     """Newest settlements first: deposit, currency, dates, and per QAD document (invoice or
     credit note, journal) its reference, state and QAD document id when posted."""
     events = await log.query(
@@ -109,9 +109,9 @@ async def settlement_rows(log: SQLiteEventLog) -> list[dict[str, Any]]:
         for item in await outbox.parked():
             if item.kind == "record" and item.record_key in rows:
                 rows[item.record_key]["parked"] = item.reason
-    checked = await recorded_outcomes(
-        log
-    )  # the last `reconcile` run's (engine/ops/reconcile_record)
+    # The last `reconcile` run's (engine/ops/reconcile_record). It reads one bookmark through
+    # the port, but its hint still names the SQLite class: the cast goes with that hint.
+    checked = await recorded_outcomes(cast(SQLiteEventLog, log))
     for key, row in rows.items():
         states = {d["state"] for d in row["documents"]}
         row["posted"] = bool(states) and states <= {"ok", "exists"}
@@ -119,7 +119,7 @@ async def settlement_rows(log: SQLiteEventLog) -> list[dict[str, Any]]:
     return list(rows.values())
 
 
-async def inventory_drift(log: SQLiteEventLog) -> list[dict[str, Any]]:
+async def inventory_drift(log: EventLog) -> list[dict[str, Any]]:
     """Per QAD item and site, the newest stock alignment: what the inventory projection
     expects (Amazon's quantity), and what the last dispatch found in QAD (the handler's text:
     "drift +3 (QAD 7, Amazon 10)", "in line", an adjustment posted)."""

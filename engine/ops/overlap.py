@@ -29,7 +29,7 @@ from typing import Any, Protocol, TypeVar
 
 from engine.commands.outbox import Outbox
 from engine.dispatch.dispatcher import Dispatcher, RunCounts
-from engine.log.sqlite import SQLiteEventLog
+from engine.log.ports import EventLog
 from engine.projectors.runner import ProjectionRunner
 
 __all__ = ["PROJECT_EVERY_S", "Overlappable", "sync_overlapped"]
@@ -52,7 +52,7 @@ Report_co = TypeVar("Report_co", bound=PassReport, covariant=True)
 class Overlappable(Protocol[Report_co]):
     """What the pass needs of the engine (``engine.ops.engine.Engine``; no import: a cycle)."""
 
-    log: SQLiteEventLog
+    log: EventLog
     outbox: Outbox
     runner: ProjectionRunner
     dispatcher: Dispatcher

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from engine.commands.outbox import AttemptRecord, Outbox, utc_now
 from engine.dispatch.dispatcher import RunCounts
 from engine.errors import ConfigError
-from engine.log import SQLiteEventLog
+from engine.log import EventLog
 
 __all__ = ["ActionResult", "clean_text", "dismiss_command", "dismiss_record", "retry_parked"]
 
@@ -46,7 +46,7 @@ def clean_text(text: str, limit: int = MAX_NOTE) -> str:
 
 
 async def retry_parked(
-    log: SQLiteEventLog,
+    log: EventLog,
     *,
     who: str,
     command_ids: list[str] | None = None,
@@ -72,7 +72,7 @@ async def retry_parked(
     return ActionResult(chosen, counts, still)
 
 
-async def dismiss_command(log: SQLiteEventLog, command_id: str, *, who: str, note: str) -> bool:
+async def dismiss_command(log: EventLog, command_id: str, *, who: str, note: str) -> bool:
     """Finish a parked command without posting it; False when it is not parked (any more)."""
     text = clean_text(note)
     if not text:
@@ -94,7 +94,7 @@ async def dismiss_command(log: SQLiteEventLog, command_id: str, *, who: str, not
 
 
 async def dismiss_record(
-    log: SQLiteEventLog, projector: str, record_key: str, *, who: str, note: str
+    log: EventLog, projector: str, record_key: str, *, who: str, note: str
 ) -> bool:
     """Close a record's open park (e.g. an unmapped SKU the operator will not map) with the
     note as the resolving row's reason; False when no such park is open."""

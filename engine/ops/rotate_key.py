@@ -32,6 +32,10 @@ probes instead of trusting the journal: the vault is opened with the new key, el
 each PII key is readable under one of the two keys at every instant, both keys are on disk
 until the last rename, and running the same command again finishes the job.
 
+A PostgreSQL event log is refused (ConfigError, nothing changed): the locks above are file
+locks, and engines on other hosts sharing that database would keep wrapping new PII keys under
+the old master key mid-rotation; supporting it needs a database-side lock first [I].
+
 With ``$ML_CONNECTOR_KEY`` the key cannot be replaced by us: the rotation ends with everything
 under the new key, which stays in ``master.key.new`` and is shown once; every command then
 refuses (with that advice) until the variable holds it, and one more ``rotate-key`` run with the
@@ -43,6 +47,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AsyncExitStack, contextmanager
@@ -112,6 +117,8 @@ async def rotate_master_key(
     vault: Path, dbs: Sequence[Path], env: Mapping[str, str] | None = None
 ) -> Rotation:
     """Rotate (or finish an interrupted rotation of) the master key; see the module doc."""
+    for db in dbs:
+        _refuse_postgresql(db)
     env = os.environ if env is None else env
     key_file = default_key_file(env)
     vault = vault.expanduser().absolute()
@@ -343,6 +350,23 @@ def _check_event_log(db: Path) -> None:
         raise ConfigError(
             f"{db} is not an ml-connector event log (no events table); nothing changed"
         )
+
+
+# A URL arrives as a Path, which folds "//" into "/": match the scheme on either form.
+_POSTGRESQL = re.compile(r"(?i)(postgres(?:ql)?):/+(?:[^/@]*@)?(.*)")
+
+
+def _refuse_postgresql(db: str | Path) -> None:
+    found = _POSTGRESQL.fullmatch(str(db))
+    if found is None:
+        return
+    shown = f"{found[1]}://{found[2]}"  # without user or password
+    raise ConfigError(
+        f"creds rotate-key does not support a PostgreSQL event log yet ({shown}): it cannot lock "
+        "engines sharing that database out while PII keys are re-wrapped; nothing changed. Keep "
+        "the current master key for now, and do not use --skip-pii while that database holds "
+        "PII sealed with it (those addresses would become unreadable)"
+    )
 
 
 def _union(first: Sequence[str | Path], second: Sequence[Path]) -> list[Path]:

@@ -1,5 +1,9 @@
 """What ``ml-connector status`` shows, as plain data: per-flow counts, lag and parked items, and
-LWA client-secret expiry warnings from the vault. Also ``existing_db`` (status, audit, replay).
+LWA client-secret expiry warnings from the vault. Also ``existing_db`` (status, audit, replay)
+and ``existing_log`` (the same check, passing a PostgreSQL URL through to the server).
+
+Runs on either event-log backend (``EventLog``): SQLite-only SQL is chosen by
+``log.capabilities.backend`` where the two differ.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ import orjson
 from engine.commands.outbox import Outbox
 from engine.dispatch.listing_handlers import NOT_APPLIED, VERIFY_KIND
 from engine.errors import ConfigError, CredentialError, StoreError
-from engine.log import SQLiteEventLog
+from engine.log import EventLog
+from engine.log.opening import is_postgresql_url
 from engine.log.schema import region_of_source_sql
 from engine.ops.flow_health import read_health
 from engine.ops.freshness import freshness_summary
@@ -23,7 +28,14 @@ from engine.security.keys import load_master_key
 from engine.security.rotation import secret_expiry
 from engine.security.vault import Vault, default_vault_path
 
-__all__ = ["FLOWS", "Flow", "collect_status", "credential_warnings", "existing_db"]
+__all__ = [
+    "FLOWS",
+    "Flow",
+    "collect_status",
+    "credential_warnings",
+    "existing_db",
+    "existing_log",
+]
 
 PENDING_STATES = ("new", "retry", "unknown", "requeued")  # waiting to be sent (again)
 FLAGGED_SHOWN = 50  # listing patches not applied: the newest ones listed (all are counted)
@@ -89,16 +101,28 @@ def existing_db(db: str | Path) -> Path:
     return path
 
 
-async def collect_status(log: SQLiteEventLog) -> dict[str, Any]:
+def existing_log(db: str | Path) -> str | Path:
+    """``db`` for a command that reads an existing log: a PostgreSQL URL as it is (no file to
+    check; the server answers for the database when the log opens), else ``existing_db``."""
+    if is_postgresql_url(db):
+        return str(db)
+    return existing_db(db)
+
+
+async def collect_status(log: EventLog) -> dict[str, Any]:
     """Everything ``status`` shows, as plain data."""
     outbox = Outbox(log)
     has_outbox = await outbox.has_tables()
     counts = await outbox.counts() if has_outbox else None
     parked = await outbox.parked() if has_outbox else []
     needs_attention = await outbox.needs_attention() if has_outbox else 0
-    bookmarks = dict(await log.query("SELECT name, state FROM bookmarks ORDER BY name"))
+    # Sorted here, not by ORDER BY: a PostgreSQL collation may order names unlike SQLite.
+    bookmarks = dict(sorted(await log.query("SELECT name, state FROM bookmarks")))
     health = await read_health(log)  # refused / failed flows per region (engine/ops/flow_health)
     stats = await _stream_stats(log)
+    # "+stream" keeps SQLite's planner off the stream index (see below); PostgreSQL has no
+    # unary plus on text, and its cost-based planner picks the position range on its own.
+    stream_col = "+stream" if log.capabilities.backend == "sqlite" else "stream"
     flows = []
     for flow in FLOWS:
         marks = ",".join("?" * len(flow.streams))
@@ -106,10 +130,10 @@ async def collect_status(log: SQLiteEventLog) -> dict[str, Any]:
         tracked = await log.tracking(f"projector:{flow.projector}")
         lag = 0
         if last_pos > tracked:  # else caught up: nothing to count
-            # By position ("+stream" keeps SQLite off the stream index): the scan costs the
+            # By position (SQLite kept off the stream index by stream_col): the scan costs the
             # events since the oldest one not projected yet, not the whole history.
             lag_rows = await log.query(
-                f"SELECT count(*) FROM events WHERE position > ? AND +stream IN ({marks})",
+                f"SELECT count(*) FROM events WHERE position > ? AND {stream_col} IN ({marks})",
                 (tracked, *flow.streams),
             )
             lag = int(lag_rows[0][0])
@@ -185,7 +209,7 @@ async def collect_status(log: SQLiteEventLog) -> dict[str, Any]:
             }
         )
     return {
-        "db": str(log.path),
+        "db": log.label,  # a file path or postgresql://host:port/db
         "head": await log.head(),
         "outbox": has_outbox,
         # Outbox.needs_attention: parked commands + open record parks, all flows.
@@ -215,20 +239,30 @@ def _by_region(
     return out
 
 
-async def _stream_stats(log: SQLiteEventLog) -> dict[tuple[str, str], tuple[int, int, str | None]]:
-    """(stream, region) -> (events, newest position, newest recorded_at): the trigger-kept
-    counts of schema version 2 (engine.log.schema), or counted from the events of an older file
-    opened read-only (a writing open migrates it)."""
-    have = await log.query(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'stream_stats'"
-    )
+async def _stream_stats(log: EventLog) -> dict[tuple[str, str], tuple[int, int, str | None]]:
+    """(stream, region) -> (events, newest position, newest recorded_at as ISO text): the
+    trigger-kept counts of SQLite schema version 2 (engine.log.schema), or counted from the
+    events (an older file opened read-only, which a writing open migrates; a PostgreSQL log,
+    which keeps no such table)."""
+    have = "stream_stats" in await log.tables()
     sql = (
         "SELECT stream, region, events, last_position, last_recorded_at FROM stream_stats"
         if have
         else f"SELECT stream, {region_of_source_sql('source')}, count(*), max(position), "
         "max(recorded_at) FROM events GROUP BY 1, 2"
     )
-    return {(str(r[0]), str(r[1])): (int(r[2]), int(r[3]), r[4]) for r in await log.query(sql)}
+    return {
+        (str(r[0]), str(r[1])): (int(r[2]), int(r[3]), _iso_text(r[4]))
+        for r in await log.query(sql)
+    }
+
+
+def _iso_text(value: Any) -> str | None:
+    """SQLite stores recorded_at as ISO text; PostgreSQL returns its TIMESTAMPTZ as a datetime:
+    the same text either way (UTC, ``isoformat``, as the SQLite log writes it)."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    return None if value is None else str(value)
 
 
 def _flow_stats(
@@ -249,7 +283,7 @@ def _flow_stats(
     )
 
 
-async def _listing_checks(log: SQLiteEventLog, counts: Any) -> dict[str, Any]:
+async def _listing_checks(log: EventLog, counts: Any) -> dict[str, Any]:
     """Read-backs of accepted listing patches (engine/dispatch/listing_handlers.py): waiting,
     confirmed, and the patches Amazon accepted but did not apply within the window."""
     states = counts.by_kind.get(VERIFY_KIND, {})

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from engine.commands.outbox import Outbox
 from engine.config.model import PollConfig
-from engine.log import SQLiteEventLog
+from engine.log import EventLog
 from engine.ops.flow_state import DISABLED, FAILING, LATE, PAUSED, PENDING, FlowStateRow
 from engine.ops.flow_state import flow_states as read_flow_states
 from engine.ops.status import FLOWS
@@ -73,7 +73,7 @@ def flow_problem(row: FlowStateRow) -> str | None:
 
 
 async def check_status(
-    log: SQLiteEventLog,
+    log: EventLog,
     poll: PollConfig | None = None,
     *,
     max_parked: int = 0,

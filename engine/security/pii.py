@@ -6,7 +6,9 @@ order) gets its own random data key, stored wrapped by the master key in the mut
 after which the record's envelopes can never be opened again; the events themselves stay intact.
 A key ages from its record's date (an order's PurchaseDate), else from its creation. ``purge``
 verifies the erasure: ``secure_delete`` on the deleting connection and a WAL checkpoint(TRUNCATE)
-that must complete (busy = 0), else StoreError (a reader pins old pages holding the keys).
+that must complete (busy = 0), else StoreError (a reader pins old pages holding the keys). On a
+PostgreSQL log the table lives in that database, and ``purge`` rewrites it instead (VACUUM FULL,
+CHECKPOINT); what that does and does not erase: engine/security/pii_keys.py.
 
 Envelopes are deterministic on purpose (SIV-like): the nonce is HMAC(mac key, plaintext), so the
 same value sealed for the same record yields byte-identical output and the poller's payload digest
@@ -201,8 +203,12 @@ class PiiSealer:
             blob = nonce + self._master.encrypt(nonce, key, kid.encode("ascii"))
             dated = None if record_date is None else _ts(record_date)
             await self._store.insert(kid, _ts(datetime.now(UTC)), dated, blob)
-            # Re-read: a concurrent sealer may have inserted first (INSERT OR IGNORE).
+            # Re-read, and seal only with what the store holds: a concurrent sealer (another
+            # process on PostgreSQL) may have stored its key first (INSERT OR IGNORE), and an
+            # envelope sealed with our discarded key would never open (pii_keys.LogStore.insert).
             exists, wrapped = await self._store.get(kid)
+            if not exists:
+                raise StoreError("a new PII data key is not in the store after its insert")
         if wrapped is None:
             return None  # purged: tombstone
         try:

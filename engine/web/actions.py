@@ -16,7 +16,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from aiohttp import web
 
 from engine.errors import ConfigError, StoreBusy
-from engine.log import SQLiteEventLog
+from engine.log import EventLog
 from engine.ops.parked_actions import (
     ActionResult,
     clean_text,
@@ -57,7 +57,7 @@ def _back(request: web.Request, message: str, to: str = "/parked") -> web.Respon
 
 
 @asynccontextmanager
-async def _writing(ctx: WebContext) -> AsyncIterator[tuple[SQLiteEventLog, Dispatch | None]]:
+async def _writing(ctx: WebContext) -> AsyncIterator[tuple[EventLog, Dispatch | None]]:
     """One action at a time, with the writing log (and dispatch) the context opens."""
     if ctx.actions is None:
         raise web.HTTPConflict(text=READ_ONLY)

@@ -17,7 +17,7 @@ from aiohttp import web
 from engine.config import Config
 from engine.config.model import PollConfig
 from engine.dispatch.dispatcher import RunCounts
-from engine.log import SQLiteEventLog
+from engine.log import EventLog
 from engine.web.auth import session_of
 
 __all__ = ["CTX", "ENV", "ActionOpener", "Dispatch", "WebContext", "environment", "render"]
@@ -28,7 +28,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 
 # Opens what an action writes with: the writing event log and, when the page can post at
 # once (``serve --config``), a dispatch callable; None = the running engine posts later.
-ActionOpener = Callable[[], AbstractAsyncContextManager[tuple[SQLiteEventLog, Dispatch | None]]]
+ActionOpener = Callable[[], AbstractAsyncContextManager[tuple[EventLog, Dispatch | None]]]
 
 
 @dataclass(slots=True)
@@ -37,7 +37,7 @@ class WebContext:
     ``actions`` to write (None: a read-only page). ``dispatch_now`` says whether a retry posts
     at once; otherwise ``dispatch_note`` tells the operator when it will be posted."""
 
-    log: SQLiteEventLog
+    log: EventLog
     poll: PollConfig = field(default_factory=PollConfig)
     cfg: Config | None = None
     token: str | None = None
