@@ -8,6 +8,7 @@ naming what is missing, rather than accepted by `sync` and refused later by `rep
 
 from __future__ import annotations
 
+from os import PathLike
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,8 +24,9 @@ NOT_YET_ON_POSTGRESQL = (
 )
 
 
-def is_postgresql_url(value: str) -> bool:
-    return value.split("://", 1)[0].lower() in _SCHEMES and "://" in value
+def is_postgresql_url(value: str | PathLike[str]) -> bool:
+    text = str(value)
+    return "://" in text and text.split("://", 1)[0].lower() in _SCHEMES
 
 
 def event_log_target(value: Any, where: str) -> None:

@@ -10,18 +10,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from engine.config.database import is_postgresql_url
 from engine.errors import StoreError
 from engine.log.ports import EventLog
 from engine.log.sqlite import SQLiteEventLog
 
-__all__ = ["is_postgresql_url", "open_event_log"]
-
-_SCHEMES = ("postgresql", "postgres")
-
-
-def is_postgresql_url(value: str | Path) -> bool:
-    text = str(value)
-    return "://" in text and text.split("://", 1)[0].lower() in _SCHEMES
+__all__ = ["open_event_log"]
 
 
 @asynccontextmanager

@@ -27,6 +27,7 @@ from engine.adapters.qad.client import QadClient
 from engine.adapters.qad.settings import QadSettings
 from engine.commands.outbox import Outbox
 from engine.config import Config
+from engine.config.database import is_postgresql_url
 from engine.dispatch.dispatcher import Dispatcher
 from engine.dispatch.freshness import SCHEMA as FRESHNESS_SCHEMA
 from engine.dispatch.freshness import FreshnessRecorder
@@ -34,7 +35,7 @@ from engine.dispatch.handlers import qad_handlers
 from engine.dispatch.limits import LimiterRegistry
 from engine.dispatch.listing_handlers import listing_handlers
 from engine.errors import ConfigError, CredentialError, FatalRemoteError, RetriableRemoteError
-from engine.log.opening import is_postgresql_url, open_event_log
+from engine.log.opening import open_event_log
 from engine.log.ports import EventLog
 from engine.ops.alerts import AlertSecrets, watch_alerts
 from engine.ops.flow_health import FlowHealth

@@ -17,10 +17,10 @@ from typing import Any
 import orjson
 
 from engine.commands.outbox import Outbox
+from engine.config.database import is_postgresql_url
 from engine.dispatch.listing_handlers import NOT_APPLIED, VERIFY_KIND
 from engine.errors import ConfigError, CredentialError, StoreError
 from engine.log import EventLog
-from engine.log.opening import is_postgresql_url
 from engine.log.schema import region_of_source_sql
 from engine.ops.flow_health import read_health
 from engine.ops.freshness import freshness_summary
