@@ -27,177 +27,30 @@ appears in messages.
 
 from __future__ import annotations
 
-import re
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any, Self
 
 import orjson
 import psycopg
-import psycopg.conninfo
 import psycopg_pool
 
 import engine.log.postgres_schema as schema
-from engine.errors import StoreBusy, StoreError
+from engine.errors import StoreError
 from engine.log.capabilities import POSTGRESQL, LogCapabilities
 from engine.log.postgres_sql import translate, translate_ddl
+from engine.log.postgres_tx import (
+    SELECT_EVENTS,
+    PostgresTransaction,
+    error,
+    row_to_event,
+    safe_label,
+)
 from engine.log.records import AppendResult, NewEvent, StoredEvent
-from engine.log.sqlite import encode_payload, payload_digest
 
 __all__ = ["PostgresEventLog", "PostgresTransaction", "safe_label"]
 
-_SELECT = "SELECT position, stream, type, key, digest, payload, source, recorded_at FROM events"
-_LOCK_HEAD = "SELECT position FROM log_head WHERE id = 1 FOR UPDATE"
-# One statement per append batch: keep the first of equal (stream, key, digest) rows, drop those
-# already stored (safe: only the head-row holder inserts), number the rest from the locked head
-# in batch order, insert them and move the head by as many.
-_APPEND = """
-WITH input AS (
-    SELECT * FROM unnest(%(stream)s::text[], %(type)s::text[], %(key)s::text[],
-                         %(digest)s::text[], %(payload)s::bytea[], %(source)s::text[])
-        WITH ORDINALITY AS i (stream, type, key, digest, payload, source, ord)
-), fresh AS (
-    SELECT DISTINCT ON (stream, key, digest) * FROM input i
-    WHERE NOT EXISTS (SELECT 1 FROM events e
-                      WHERE e.stream = i.stream AND e.key = i.key AND e.digest = i.digest)
-    ORDER BY stream, key, digest, ord
-), ins AS (
-    INSERT INTO events (position, stream, type, key, digest, payload, source, recorded_at)
-    SELECT %(head)s + row_number() OVER (ORDER BY ord), stream, type, key, digest, payload,
-           source, %(now)s
-    FROM fresh
-    RETURNING 1
-)
-UPDATE log_head SET position = position + (SELECT count(*) FROM ins) WHERE id = 1
-RETURNING position
-"""
-_SET_TRACKING = (
-    "INSERT INTO tracking (consumer, position) VALUES (%s, %s) "
-    "ON CONFLICT (consumer) DO UPDATE SET position = excluded.position"
-)
-_SET_BOOKMARK = (
-    "INSERT INTO bookmarks (name, state) VALUES (%s, %s) "
-    "ON CONFLICT (name) DO UPDATE SET state = excluded.state"
-)
-# SQLSTATEs meaning "someone else holds it; try again", not "broken" [D] errcodes appendix.
-_BUSY = {"55P03", "40P01", "40001"}  # lock_not_available, deadlock_detected, serialization
 _DDL_LOCK = 0x6D6C_6332  # advisory lock serialising ensure_schema (CREATE IF NOT EXISTS races)
-
-
-def safe_label(dsn: str) -> str:
-    """``postgresql://host:port/dbname`` without user or password, for messages."""
-    try:
-        parts = psycopg.conninfo.conninfo_to_dict(dsn)
-    except psycopg.Error:
-        return "postgresql://(unparsable DSN)"
-    host = parts.get("host") or "localhost"
-    port = f":{parts['port']}" if parts.get("port") else ""
-    return f"postgresql://{host}{port}/{parts.get('dbname') or ''}"
-
-
-# ``scheme://user:password@``: what libpq echoes when it cannot parse a URI.
-_URI_PASSWORD = re.compile(r"(\w+://[^:/@\s]*:)[^@\s]*@")
-
-
-def _redact(message: str, dsn: str) -> str:
-    """``message`` without the DSN's password: libpq quotes an unparsable URI whole."""
-    message = message.replace(dsn, safe_label(dsn))
-    try:
-        password = psycopg.conninfo.conninfo_to_dict(dsn).get("password")
-    except psycopg.Error:
-        password = None
-    if password:
-        message = message.replace(str(password), "***")
-    return _URI_PASSWORD.sub(r"\1***@", message)
-
-
-def _error(what: str, exc: psycopg.Error, dsn: str | None = None) -> StoreError:
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if dsn is not None:
-        message = _redact(message, dsn)
-    if exc.sqlstate in _BUSY:
-        return StoreBusy(f"{what}: {message}")
-    return StoreError(f"{what}: {message}")
-
-
-def _row_to_event(row: Sequence[Any]) -> StoredEvent:
-    return StoredEvent(
-        position=int(row[0]),
-        stream=row[1],
-        type=row[2],
-        key=row[3],
-        digest=row[4],
-        payload=orjson.loads(row[5]),
-        source=row[6],
-        recorded_at=row[7].astimezone(UTC),
-    )
-
-
-class PostgresTransaction:
-    """One write transaction on a pooled connection (see ``ports.Transaction``)."""
-
-    def __init__(self, conn: psycopg.AsyncConnection[Any], label: str) -> None:
-        self._conn = conn
-        self._label = label
-        self._head: int | None = None  # set once this transaction holds the head row
-        self.finished = False
-
-    async def _run(self, sql: str, params: Any) -> psycopg.AsyncCursor[Any]:
-        if self.finished:
-            raise StoreError(f"write to {self._label} after its transaction ended")
-        try:
-            return await self._conn.execute(sql, params)
-        except psycopg.Error as exc:
-            raise _error(f"write to {self._label} failed", exc) from exc
-
-    async def append(self, events: Sequence[NewEvent]) -> AppendResult:
-        if self._head is None:
-            row = await (await self._run(_LOCK_HEAD, None)).fetchone()
-            self._head = int(row[0]) if row else 0
-        if not events:
-            return AppendResult(0, 0, self._head)
-        columns: dict[str, list[Any]] = {k: [] for k in ("stream", "type", "key", "digest")}
-        columns.update(payload=[], source=[])
-        for ev in events:
-            body = encode_payload(ev.payload)
-            columns["stream"].append(ev.stream)
-            columns["type"].append(ev.type)
-            columns["key"].append(ev.key)
-            columns["digest"].append(payload_digest(ev.type, body))
-            columns["payload"].append(body)
-            columns["source"].append(ev.source)
-        params = {**columns, "head": self._head, "now": datetime.now(UTC)}
-        row = await (await self._run(_APPEND, params)).fetchone()
-        head = int(row[0]) if row else self._head
-        appended, self._head = head - self._head, head
-        return AppendResult(appended, len(events) - appended, head)
-
-    async def set_tracking(self, consumer: str, position: int) -> None:
-        await self._run(_SET_TRACKING, (consumer, position))
-
-    async def set_bookmark(self, name: str, state: dict[str, Any]) -> None:
-        await self._run(_SET_BOOKMARK, (name, encode_payload(state)))
-
-    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        cur = await self._run(translate(sql), tuple(params))
-        return int(cur.rowcount)
-
-    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        batch = [tuple(r) for r in rows]
-        if not batch:
-            return
-        if self.finished:
-            raise StoreError(f"write to {self._label} after its transaction ended")
-        try:
-            async with self._conn.cursor() as cur:
-                await cur.executemany(translate(sql), batch)
-        except psycopg.Error as exc:
-            raise _error(f"write to {self._label} failed", exc) from exc
-
-    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        cur = await self._run(translate(sql), tuple(params))
-        return [tuple(r) for r in await cur.fetchall()]
 
 
 class PostgresEventLog:
@@ -241,12 +94,12 @@ class PostgresEventLog:
                 dsn, autocommit=True, connect_timeout=max(1, int(connect_timeout_s))
             )
         except psycopg.Error as exc:
-            raise _error(f"cannot open event log {label}", exc, dsn) from exc
+            raise error(f"cannot open event log {label}", exc, dsn) from exc
         try:
             await configure(first)
             await schema.migrate(first, label, readonly=readonly)
         except psycopg.Error as exc:
-            raise _error(f"cannot open event log {label}", exc) from exc
+            raise error(f"cannot open event log {label}", exc) from exc
         finally:
             await first.close()
         pool: psycopg_pool.AsyncConnectionPool[Any] = psycopg_pool.AsyncConnectionPool(
@@ -283,7 +136,7 @@ class PostgresEventLog:
                     tx.finished = True
             except psycopg.Error as exc:
                 tx.finished = True
-                raise _error(f"commit to {self.label} failed", exc) from exc
+                raise error(f"commit to {self.label} failed", exc) from exc
             finally:
                 tx.finished = True
 
@@ -305,7 +158,7 @@ class PostgresEventLog:
                 await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_DDL_LOCK,))
                 await conn.execute(translated)  # no parameters: a whole script [D]
         except psycopg.Error as exc:
-            raise _error(f"schema change on {self.label} failed", exc) from exc
+            raise error(f"schema change on {self.label} failed", exc) from exc
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -315,7 +168,7 @@ class PostgresEventLog:
                 cur = await conn.execute(sql, params)
                 return [tuple(r) for r in await cur.fetchall()]
         except psycopg.Error as exc:
-            raise _error(f"reading event log {self.label} failed", exc) from exc
+            raise error(f"reading event log {self.label} failed", exc) from exc
 
     async def read(
         self, after: int = 0, *, streams: Sequence[str] | None = None, batch_size: int = 1000
@@ -323,12 +176,12 @@ class PostgresEventLog:
         """Stream events after ``after`` in position order, one bounded batch at a time."""
         where = " AND stream = ANY(%s)" if streams else ""
         extra: tuple[Any, ...] = (list(streams),) if streams else ()
-        sql = f"{_SELECT} WHERE position > %s{where} ORDER BY position LIMIT %s"
+        sql = f"{SELECT_EVENTS} WHERE position > %s{where} ORDER BY position LIMIT %s"
         cursor = after
         while True:
             rows = await self._fetch(sql, (cursor, *extra, batch_size))
             for row in rows:
-                yield _row_to_event(row)
+                yield row_to_event(row)
             if len(rows) < batch_size:
                 return
             cursor = int(rows[-1][0])
@@ -337,7 +190,7 @@ class PostgresEventLog:
         self, after: int = 0, *, batch_size: int = 5000
     ) -> AsyncIterator[list[tuple[Any, ...]]]:
         """Batches of raw rows (payload still bytes) for bulk consumers such as benchmarks."""
-        sql = f"{_SELECT} WHERE position > %s ORDER BY position LIMIT %s"
+        sql = f"{SELECT_EVENTS} WHERE position > %s ORDER BY position LIMIT %s"
         cursor = after
         while True:
             rows = await self._fetch(sql, (cursor, batch_size))
@@ -348,17 +201,17 @@ class PostgresEventLog:
 
     async def history(self, stream: str | None, key: str) -> list[StoredEvent]:
         if stream is None:
-            rows = await self._fetch(f"{_SELECT} WHERE key = %s ORDER BY position", (key,))
+            rows = await self._fetch(f"{SELECT_EVENTS} WHERE key = %s ORDER BY position", (key,))
         else:
-            sql = f"{_SELECT} WHERE key = %s AND stream = %s ORDER BY position"
+            sql = f"{SELECT_EVENTS} WHERE key = %s AND stream = %s ORDER BY position"
             rows = await self._fetch(sql, (key, stream))
-        return [_row_to_event(r) for r in rows]
+        return [row_to_event(r) for r in rows]
 
     async def latest(self, stream: str, key: str) -> StoredEvent | None:
         """The newest version of one record."""
-        sql = f"{_SELECT} WHERE key = %s AND stream = %s ORDER BY position DESC LIMIT 1"
+        sql = f"{SELECT_EVENTS} WHERE key = %s AND stream = %s ORDER BY position DESC LIMIT 1"
         rows = await self._fetch(sql, (key, stream))
-        return _row_to_event(rows[0]) if rows else None
+        return row_to_event(rows[0]) if rows else None
 
     async def tables(self) -> set[str]:
         rows = await self._fetch(
