@@ -20,10 +20,18 @@ __all__ = ["open_event_log"]
 
 @asynccontextmanager
 async def open_event_log(
-    target: str | Path, *, readonly: bool = False, synchronous: str = "FULL", pool_size: int = 4
+    target: str | Path,
+    *,
+    readonly: bool = False,
+    synchronous: str = "FULL",
+    pool_size: int = 4,
+    namespace: str | None = None,
 ) -> AsyncIterator[EventLog]:
-    """The log at ``target``; ``synchronous`` applies to SQLite, ``pool_size`` to PostgreSQL."""
+    """The log at ``target``; ``synchronous`` applies to SQLite, ``pool_size`` and ``namespace``
+    (the schema holding the log, see PostgresEventLog.open) to PostgreSQL."""
     if not is_postgresql_url(target):
+        if namespace is not None:  # a programming error: an SQLite partition is its own file
+            raise StoreError(f"event log {target} is an SQLite file: it has no schemas")
         async with SQLiteEventLog.open(target, readonly=readonly, synchronous=synchronous) as log:
             yield log
         return
@@ -34,5 +42,7 @@ async def open_event_log(
             "[engine] db is a PostgreSQL URL but psycopg is not installed: "
             "pip install 'ml-connector[postgresql]'"
         ) from exc
-    async with PostgresEventLog.open(str(target), readonly=readonly, pool_size=pool_size) as pg:
+    async with PostgresEventLog.open(
+        str(target), readonly=readonly, pool_size=pool_size, namespace=namespace
+    ) as pg:
         yield pg

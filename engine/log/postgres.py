@@ -27,6 +27,7 @@ appears in messages.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Self
@@ -48,9 +49,22 @@ from engine.log.postgres_tx import (
 )
 from engine.log.records import AppendResult, NewEvent, StoredEvent
 
-__all__ = ["PostgresEventLog", "PostgresTransaction", "safe_label"]
+__all__ = ["PostgresEventLog", "PostgresTransaction", "check_namespace", "safe_label"]
 
 _DDL_LOCK = 0x6D6C_6332  # advisory lock serialising ensure_schema (CREATE IF NOT EXISTS races)
+# A schema name we quote ourselves: lower-case, so it needs no case folding rules, and short
+# enough for PostgreSQL's 63-byte identifiers; "pg_" names are reserved by the server [D].
+_NAMESPACE = re.compile(r"(?!pg_)[a-z_][a-z0-9_]{0,62}")
+
+
+def check_namespace(name: str) -> str:
+    """``name`` if it can be a log's PostgreSQL schema, else one StoreError line."""
+    if not _NAMESPACE.fullmatch(name):
+        raise StoreError(
+            f"{name!r} cannot name a PostgreSQL schema for an event log: use 1-63 lower-case "
+            "letters, digits and _, starting with a letter or _ and not with pg_"
+        )
+    return name
 
 
 class PostgresEventLog:
@@ -73,15 +87,22 @@ class PostgresEventLog:
         pool_size: int = 4,
         lock_timeout_s: float = 10.0,
         connect_timeout_s: float = 10.0,
+        namespace: str | None = None,
     ) -> AsyncIterator[Self]:
         """Connect, check the schema (a writable open creates or migrates it), pool connections.
 
         Refuses with one StoreError line an unreachable server, a newer schema version, a
         database whose ``events`` table is not ours, and (read-only) a database with no log.
         ``lock_timeout_s`` bounds every wait for a lock (the head row, DDL): StoreBusy after it.
+        ``namespace``: the PostgreSQL schema holding this log (one per partition, so partitions
+        share a database but never a table); None keeps the role's default ``search_path``.
         """
         label = safe_label(dsn)
         settings = [f"SET lock_timeout = '{int(lock_timeout_s * 1000)}ms'"]
+        if namespace is not None:
+            label = f"{label} (schema {check_namespace(namespace)})"
+            # Only the log's own schema: an unqualified name can never reach another partition.
+            settings.append(f'SET search_path TO "{namespace}"')
         if readonly:
             settings.append("SET default_transaction_read_only = on")
 
@@ -96,6 +117,8 @@ class PostgresEventLog:
         except psycopg.Error as exc:
             raise error(f"cannot open event log {label}", exc, dsn) from exc
         try:
+            if namespace is not None and not readonly:
+                await first.execute(f'CREATE SCHEMA IF NOT EXISTS "{namespace}"')
             await configure(first)
             await schema.migrate(first, label, readonly=readonly)
         except psycopg.Error as exc:
