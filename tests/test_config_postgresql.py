@@ -44,3 +44,15 @@ async def test_sync_with_a_postgresql_log_exits_2_before_touching_anything(tmp_p
     code, _out, err = await run_cli("sync", "--config", str(path), "--once")
     assert code == 2 and "PostgreSQL event log, a preview" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.toml"]
+
+
+@pytest.mark.parametrize("name", ["Acme", "1acme", "acme-eu", "a" * 51, "acme eu"])
+def test_a_partition_name_that_cannot_name_a_schema_is_refused(name: str) -> None:
+    with pytest.raises(ConfigError, match=r"engine.partition must be 1-50 lower-case"):
+        parse_config({"engine": {"partition": name}})
+
+
+def test_a_partition_with_an_sqlite_log_is_refused() -> None:
+    with pytest.raises(ConfigError, match="needs \\[engine\\] db to be a PostgreSQL URL"):
+        parse_config({"engine": {"db": "events.db", "partition": "acme_eu"}})
+    assert parse_config({"engine": {"db": "events.db"}}).engine.partition == ""

@@ -8,6 +8,7 @@ naming what is missing, rather than accepted by `sync` and refused later by `rep
 
 from __future__ import annotations
 
+import re
 from os import PathLike
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,7 +16,14 @@ from urllib.parse import urlsplit
 from engine.config.checks import nonempty
 from engine.errors import ConfigError
 
-__all__ = ["NOT_YET_ON_POSTGRESQL", "event_log_target", "is_postgresql_url"]
+__all__ = [
+    "NOT_YET_ON_POSTGRESQL",
+    "check_partition",
+    "event_log_target",
+    "is_postgresql_url",
+    "partition_name",
+    "partition_namespace",
+]
 
 _SCHEMES = ("postgresql", "postgres")
 NOT_YET_ON_POSTGRESQL = (
@@ -51,3 +59,38 @@ def event_log_target(value: Any, where: str) -> None:
         f"runs on PostgreSQL in this version, not yet {NOT_YET_ON_POSTGRESQL}; keep {where} an "
         "SQLite file for now (README: PostgreSQL (preview))"
     )
+
+
+# A partition's name becomes part of a PostgreSQL schema name (``mlc_p_<name>``, at most 63
+# bytes), quoted by us: lower-case letters, digits and _ only, so no case folding applies.
+_PARTITION = re.compile(r"[a-z][a-z0-9_]{0,49}")
+NAMESPACE_PREFIX = "mlc_p_"
+
+
+def partition_name(value: Any, where: str) -> None:
+    """``[engine] partition``: empty (the default: one seller, the log's default schema) or a
+    name such as ``acme_eu``."""
+    if value == "":
+        return
+    if not isinstance(value, str) or not _PARTITION.fullmatch(value):
+        raise ConfigError(
+            f"{where} must be 1-50 lower-case letters, digits and _ starting with a letter "
+            f"(e.g. acme_eu for the seller acme in Europe), got {value!r}"
+        )
+
+
+def check_partition(db: str, partition: str, source: str) -> None:
+    """A partition shares one PostgreSQL database with others; an SQLite log is one file per
+    partition already, so a partition name there would suggest a sharing that is not there."""
+    if partition and not is_postgresql_url(db):
+        raise ConfigError(
+            f"{source}: [engine] partition = {partition!r} needs [engine] db to be a PostgreSQL "
+            "URL (partitions share one database); with SQLite give each seller its own db file"
+        )
+
+
+def partition_namespace(db: str, partition: str) -> str | None:
+    """The PostgreSQL schema holding ``partition``'s log (None: the default schema, or SQLite)."""
+    if not partition or not is_postgresql_url(db):
+        return None
+    return f"{NAMESPACE_PREFIX}{partition}"

@@ -22,7 +22,7 @@ from engine.config.checks import (
     ranged,
     service_url,
 )
-from engine.config.database import event_log_target
+from engine.config.database import event_log_target, partition_name
 from engine.config.listings import ListingsConfig
 from engine.config.notifications import NotificationsConfig
 from engine.config.qad_profile import QadBrowses, QadFields, QadPaths, cancel_policy_check
@@ -60,6 +60,9 @@ class EngineConfig:
     db: str = checked("ml-connector.db", event_log_target)
     # synchronous=FULL survives power loss; NORMAL is faster and still crash-safe in WAL mode.
     synchronous: str = checked("FULL", one_of("FULL", "NORMAL", "EXTRA", fold_case=True))
+    # One (seller, region) of a PostgreSQL deployment holding many: its log, outbox and
+    # projections live in their own schema of the shared database (config/database.py).
+    partition: str = checked("", partition_name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from engine.adapters.qad.client import QadClient
 from engine.adapters.qad.settings import QadSettings
 from engine.commands.outbox import Outbox
 from engine.config import Config
-from engine.config.database import is_postgresql_url
+from engine.config.database import is_postgresql_url, partition_namespace
 from engine.dispatch.dispatcher import Dispatcher
 from engine.dispatch.freshness import SCHEMA as FRESHNESS_SCHEMA
 from engine.dispatch.freshness import FreshnessRecorder
@@ -130,7 +130,11 @@ class Engine:
         async with AsyncExitStack() as stack:
             eng = cls(cfg, stack)
             eng.log = await stack.enter_async_context(
-                open_event_log(cfg.engine.db, synchronous=cfg.engine.synchronous)
+                open_event_log(
+                    cfg.engine.db,
+                    synchronous=cfg.engine.synchronous,
+                    namespace=partition_namespace(cfg.engine.db, cfg.engine.partition),
+                )
             )
             eng.outbox = Outbox(eng.log)
             eng.health = FlowHealth(eng.log, cfg.poll.refused_retry_s)

@@ -34,6 +34,15 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str, int], None]
 
 
+# The two-key advisory lock space (int4, int4), apart from the one-key locks of the log and
+# outbox: (this class, hash of schema and consumer) orders one consumer's batches [D].
+_PROJECTION_LOCK_CLASS = 0x6D6C_6370
+
+
+class _TrackingMoved(Exception):
+    """Another process committed this consumer's batch first."""
+
+
 class ProjectionRunner:
     """Feeds events to projectors and persists their output transactionally."""
 
@@ -53,27 +62,38 @@ class ProjectionRunner:
         """Project every event not yet projected; returns how many events were processed."""
         total = 0
         for projector in self.projectors:
-            after = await self.log.tracking(_consumer(projector))
-            size = _batch_size(projector, self.batch_size)
-            batch: list[StoredEvent] = []
-            async for event in self.log.read(
-                after=after, streams=projector.streams, batch_size=size
-            ):
-                batch.append(event)
-                if len(batch) >= size:
-                    total += await self._commit_batch(projector, batch)
-                    batch = []
-                    if progress:
-                        progress(projector.name, total)
-            if batch:
-                total += await self._commit_batch(projector, batch)
-                if progress:
-                    progress(projector.name, total)
+            try:
+                total += await self._run_projector(projector, progress, total)
+            except _TrackingMoved as moved:  # another worker projects it: leave it to that one
+                log.info("%s", moved)
         return total
 
-    async def _commit_batch(self, projector: Projector, batch: list[StoredEvent]) -> int:
+    async def _run_projector(
+        self, projector: Projector, progress: Progress | None, total: int
+    ) -> int:
+        done = 0
+        after = await self.log.tracking(_consumer(projector))
+        size = _batch_size(projector, self.batch_size)
+        batch: list[StoredEvent] = []
+        async for event in self.log.read(after=after, streams=projector.streams, batch_size=size):
+            batch.append(event)
+            if len(batch) >= size:
+                done += await self._commit_batch(projector, batch, after)
+                after, batch = batch[-1].position, []
+                if progress:
+                    progress(projector.name, total + done)
+        if batch:
+            done += await self._commit_batch(projector, batch, after)
+            if progress:
+                progress(projector.name, total + done)
+        return done
+
+    async def _commit_batch(
+        self, projector: Projector, batch: list[StoredEvent], after: int
+    ) -> int:
         keys = sorted({k for ev in batch for k in projector.state_keys(ev)})
         async with self.log.transaction() as tx:
+            await self._fence(tx, _consumer(projector), after)
             state = await _load_state(tx, projector.name, keys)
             changed: dict[str, State | None] = {}
             commands: list[Command] = []  # one outbox call for a run of events (call order kept)
@@ -104,6 +124,27 @@ class ProjectionRunner:
                 )
             await tx.set_tracking(_consumer(projector), batch[-1].position)
         return len(batch)
+
+    async def _fence(self, tx: Any, consumer: str, after: int) -> None:
+        """Refuse the batch unless this consumer's tracking is still ``after``.
+
+        Several workers on one PostgreSQL log project only under the partition's lease, but a
+        worker that stalled past its lease could still be mid-batch: its state and commands
+        must not land on top of the new holder's (projector state is not idempotent). The
+        advisory lock orders concurrent batches of one consumer; SQLite's writer lock does.
+        """
+        if self.log.capabilities.backend == "postgresql":
+            await tx.fetchall(
+                "SELECT pg_advisory_xact_lock(?, hashtext(current_schema() || ':' || ?))",
+                (_PROJECTION_LOCK_CLASS, consumer),
+            )
+        rows = await tx.fetchall("SELECT position FROM tracking WHERE consumer = ?", (consumer,))
+        now = int(rows[0][0]) if rows else 0
+        if now != after:
+            raise _TrackingMoved(
+                f"projector {consumer}: tracking moved from {after} to {now} meanwhile "
+                "(another worker projects this partition); batch left to it"
+            )
 
     async def _persist(
         self,

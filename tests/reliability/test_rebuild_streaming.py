@@ -11,45 +11,22 @@ from pathlib import Path
 import pytest
 
 from engine.commands.outbox import Outbox
-from engine.log import NewEvent
 from engine.log.opening import open_event_log
 from engine.ops.demo import simulator_config
 from engine.ops.engine import build_projectors
 from engine.ops.retarget import derive_qad_commands
 from engine.projectors import rebuild_diff
 from engine.projectors.runner import ProjectionRunner
+from tests.reliability.order_logs import ROOT, seed_orders, target
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-
-from bench_log import make_order  # noqa: E402
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The log: an SQLite file or a fresh PostgreSQL database (skipped where none can start)."""
-    if request.param == "sqlite":
-        return str(tmp_path / "log.db")
-    return str(request.getfixturevalue("pg_dsn"))
-
-
-async def _log(db: str, orders: int) -> None:
-    import random
-
-    rng = random.Random(3)
-    async with open_event_log(db) as log:
-        events = []
-        for i in range(orders):
-            payload = make_order(i, rng)
-            events.append(NewEvent("amazon.orders", "OrderFetched", payload["order_id"], payload))
-        await log.append(events)
+__all__ = ["target"]  # the fixture, used by name
 
 
 async def test_counts_are_exact_past_the_samples_and_a_projected_log_has_no_diff(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str
 ) -> None:
     # The same on both backends: live projection, streamed rebuild and replay's derivation.
-    await _log(target, 40)
+    await seed_orders(target, 40)
     cfg = simulator_config(tmp_path / "log.db", amazon_base="http://x", lwa_url="", qad_url="")
     monkeypatch.setattr(rebuild_diff, "SAMPLE", 5)
     async with open_event_log(target) as log:
