@@ -218,7 +218,12 @@ class Outbox(AttemptGroups, OutboxQueries):
     # -- dispatcher ------------------------------------------------------------------------------
 
     async def pending(
-        self, limit: int | None = None, *, now: datetime | None = None, after_seq: int = 0
+        self,
+        limit: int | None = None,
+        *,
+        now: datetime | None = None,
+        after_seq: int = 0,
+        among: Sequence[str] = (),
     ) -> list[PendingCommand]:
         """Due commands in seq order: the oldest unfinished command of each record, if due.
 
@@ -228,9 +233,12 @@ class Outbox(AttemptGroups, OutboxQueries):
 
         ``after_seq`` and ``limit`` page through them (keyset on seq) so a dispatcher never
         holds the whole backlog in memory; the ordering rule is evaluated in SQL, so a page
-        starting past an unfinished older command of a record still respects it.
+        starting past an unfinished older command of a record still respects it. ``among``
+        (non-empty): only those of these command ids that are still due (a worker's check
+        after claiming them, engine.dispatch.claims).
         """
         due_before = iso(now or self.clock())
+        only = f"AND oc.command_id IN ({_q(among)}) " if among else ""
         rows = await self.log.query(
             f"SELECT {CMD_COLS}, a.outcome, a.retry_at, "
             "(SELECT count(*) FROM attempts x WHERE x.command_id = c.command_id "
@@ -245,14 +253,14 @@ class Outbox(AttemptGroups, OutboxQueries):
             # every command ever stored and probe the small table).
             "FROM open_commands oc CROSS JOIN commands c "
             f"LEFT JOIN attempts a ON {NEWEST} "
-            "WHERE c.command_id = oc.command_id AND oc.seq > ? "
+            f"WHERE c.command_id = oc.command_id AND oc.seq > ? {only}"
             "AND (a.id IS NULL OR (a.outcome != 'parked' "
             " AND (a.retry_at IS NULL OR a.retry_at <= ?))) "
             # An older unfinished command of the same record keeps this one back.
             "AND NOT EXISTS (SELECT 1 FROM open_commands o WHERE o.record_key = oc.record_key "
             " AND o.seq < oc.seq) "
             "ORDER BY oc.seq" + ("" if limit is None else " LIMIT ?"),
-            (after_seq, due_before) + (() if limit is None else (limit,)),
+            (after_seq, *among, due_before) + (() if limit is None else (limit,)),
         )
         return [
             PendingCommand(

@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 
 from engine.commands.outbox import AttemptRecord, Outbox, PendingCommand
 from engine.config import DispatchConfig
+from engine.dispatch.claims import CommandClaims, SingleProcess
 from engine.dispatch.handlers import Handler, Handlers, Outcome
 from engine.dispatch.limits import LimiterRegistry
 from engine.dispatch.retry import Decision, RetryPolicy, error_text
@@ -81,6 +82,7 @@ class Dispatcher:
         only_handled: bool = False,
         observer: Observer = NULL_OBSERVER,
         skip_unsent_lookups: bool = False,
+        claims: CommandClaims | None = None,
     ) -> None:
         self.log = log
         self.outbox = outbox
@@ -99,6 +101,9 @@ class Dispatcher:
         # was never sent goes without its look-up. False (the default, and replay
         # --to-tenant, whose outbox file may be new while the target is not): always look up.
         self.skip_unsent_lookups = skip_unsent_lookups
+        # Which due commands are ours to post (engine.dispatch.claims): every one, unless
+        # other workers dispatch the same PostgreSQL outbox.
+        self.claims: CommandClaims = claims or SingleProcess()
         self._stopping = False
         self._inflight: set[asyncio.Task[None]] = set()
         self._sem: asyncio.Semaphore | None = None
@@ -135,8 +140,13 @@ class Dispatcher:
                     and (not self.only_handled or p.command.kind in self.handlers)
                 ]
                 if due:
-                    progressed = True
-                    await self._run_page(due, self._sem, counts, tried)
+                    # Tried in this call even when another worker holds them: they come back
+                    # in the next call, not in a busy loop around that worker's claim.
+                    tried.update(p.command.command_id for p in due)
+                    async with self.claims.hold(due) as ours:
+                        if ours:
+                            progressed = True
+                            await self._run_page(ours, self._sem, counts, tried)
             if not progressed:
                 break
         return counts

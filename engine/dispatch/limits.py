@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from aiolimiter import AsyncLimiter
 
 from engine.config import DispatchConfig
 from engine.errors import ConfigError
 
-__all__ = ["LimiterRegistry", "Rate"]
+__all__ = ["BucketStore", "LimiterRegistry", "Rate"]
 
 log = logging.getLogger(__name__)
 
@@ -32,20 +33,47 @@ class Rate:
             raise ConfigError(f"rate must be >= 0 and burst >= 1, got {self.per_s}/{self.burst}")
 
 
-class LimiterRegistry:
-    """One limiter per target name (e.g. "qad", "amazon.listings")."""
+class BucketStore(Protocol):
+    """Buckets kept outside this process (engine.dispatch.shared_limits): shared by workers."""
 
-    def __init__(self, rates: Mapping[str, Rate]) -> None:
+    async def acquire(self, name: str, rate: Rate) -> None: ...
+
+
+class LimiterRegistry:
+    """One limiter per target name (e.g. "qad", "amazon.listings").
+
+    With ``shared`` and a bucket name for a target in ``shared_names`` (e.g. "qad" -> "qad
+    https://tenant/..."), that target's tokens come from the shared store instead, so every
+    worker posting to one tenant draws from one bucket.
+    """
+
+    def __init__(
+        self,
+        rates: Mapping[str, Rate],
+        *,
+        shared: BucketStore | None = None,
+        shared_names: Mapping[str, str] | None = None,
+    ) -> None:
         self.rates = dict(rates)
         self._limiters: dict[str, AsyncLimiter | None] = {}
+        self.shared = shared
+        self.shared_names = dict(shared_names or {})
 
     @classmethod
-    def from_config(cls, cfg: DispatchConfig) -> LimiterRegistry:
+    def from_config(
+        cls,
+        cfg: DispatchConfig,
+        *,
+        shared: BucketStore | None = None,
+        shared_names: Mapping[str, str] | None = None,
+    ) -> LimiterRegistry:
         return cls(
             {
                 "qad": Rate(cfg.qad_rate_per_s, cfg.qad_burst),
                 "amazon.listings": Rate(cfg.listings_rate_per_s, cfg.listings_burst),
-            }
+            },
+            shared=shared,
+            shared_names=shared_names,
         )
 
     def limiter(self, target: str) -> AsyncLimiter | None:
@@ -62,6 +90,10 @@ class LimiterRegistry:
 
     async def acquire(self, target: str) -> None:
         """Wait for a token of ``target``'s bucket."""
+        rate, name = self.rates.get(target), self.shared_names.get(target)
+        if self.shared is not None and name is not None and rate is not None and rate.per_s:
+            await self.shared.acquire(name, rate)
+            return
         limiter = self.limiter(target)
         if limiter is not None:
             await limiter.acquire()
