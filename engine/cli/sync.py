@@ -12,6 +12,8 @@ from typing import Any
 from engine.cli._engine import add_config_arguments, config_from, vault_from
 from engine.cli._logging import console
 from engine.cli._service import run_service
+from engine.cli.worker import add_worker_arguments, run_worker
+from engine.errors import ConfigError
 from engine.ops import session
 from engine.ops.rebuild import RebuildDiff, rebuild_and_dispatch, rebuild_only
 from engine.ops.status import existing_db
@@ -41,6 +43,7 @@ def register(sub: Any) -> None:
     )
     add_config_arguments(run)
     run.add_argument("--drain", type=float, default=30.0, help="seconds to finish in-flight posts")
+    add_worker_arguments(run)
     run.set_defaults(func=run_forever)
 
     rebuild = sub.add_parser(
@@ -93,6 +96,10 @@ def run_sync(args: argparse.Namespace) -> int:
 
 
 def run_forever(args: argparse.Namespace) -> int:
+    if getattr(args, "worker", False):
+        return run_worker(args)
+    if getattr(args, "partitions", None):
+        raise ConfigError("--partitions needs --worker (one process runs one config)")
     # SIGTERM/SIGINT drain and stop, SIGHUP reloads the config (engine/cli/_service.py).
     return run_service(args)
 

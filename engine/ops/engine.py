@@ -28,12 +28,14 @@ from engine.adapters.qad.settings import QadSettings
 from engine.commands.outbox import Outbox
 from engine.config import Config
 from engine.config.database import is_postgresql_url, partition_namespace
+from engine.dispatch.claims import claims_for
 from engine.dispatch.dispatcher import Dispatcher
 from engine.dispatch.freshness import SCHEMA as FRESHNESS_SCHEMA
 from engine.dispatch.freshness import FreshnessRecorder
 from engine.dispatch.handlers import qad_handlers
 from engine.dispatch.limits import LimiterRegistry
 from engine.dispatch.listing_handlers import listing_handlers
+from engine.dispatch.shared_limits import SharedBuckets
 from engine.errors import ConfigError, CredentialError, FatalRemoteError, RetriableRemoteError
 from engine.log.opening import open_event_log
 from engine.log.ports import EventLog
@@ -84,6 +86,19 @@ def _raw_dir(cfg: Config) -> Path:
             'are files on this machine, e.g. raw_dir = "/var/lib/ml-connector/raw")'
         )
     return Path(cfg.engine.db).parent / "raw"
+
+
+async def _limiters(
+    log: EventLog, cfg: Config, qad: QadSettings, account: AmazonAccount
+) -> LimiterRegistry:
+    """In-process buckets, or on PostgreSQL buckets every worker shares: one per QAD tenant
+    (partitions posting to one tenant draw from one) and one per seller's listings."""
+    if log.capabilities.backend != "postgresql":
+        return LimiterRegistry.from_config(cfg.dispatch)
+    buckets = SharedBuckets(log)
+    await buckets.ensure()
+    names = {"qad": f"qad {qad.tenant_url}", "amazon.listings": f"listings {account.seller_id}"}
+    return LimiterRegistry.from_config(cfg.dispatch, shared=buckets, shared_names=names)
 
 
 def _wall_now() -> datetime:
@@ -191,10 +206,11 @@ class Engine:
                 eng.log,
                 eng.outbox,
                 handlers,
-                LimiterRegistry.from_config(cfg.dispatch),
+                await _limiters(eng.log, cfg, qad_settings, amazon_account),
                 cfg.dispatch,
                 observer=eng.metrics,
                 skip_unsent_lookups=cfg.dispatch.lookup_before_create == "unless_unsent",
+                claims=claims_for(eng.log, eng.outbox),
             )
             yield eng
 

@@ -63,8 +63,9 @@ class PollFailed(RuntimeError):
     """Recorded in flow health when a flow's polls keep failing (status shows it)."""
 
 
-async def run_flows(engine: Schedulable, drain_s: float = 30.0) -> None:
-    """Run every flow until ``engine.stop()``; then drain the dispatcher for ``drain_s``."""
+async def run_flows(engine: Schedulable, drain_s: float | None = 30.0) -> None:
+    """Run every flow until ``engine.stop()``; then drain the dispatcher for ``drain_s``
+    (None: leave the dispatcher running, a worker's flows stop when its lease ends)."""
     poll = engine.cfg.poll
     cadence = {
         "orders": poll.orders_every_s,
@@ -116,7 +117,8 @@ async def run_flows(engine: Schedulable, drain_s: float = 30.0) -> None:
 
     tasks = [asyncio.create_task(flow(n)) for n in sorted(engine.pollers)]
     await stop.wait()
-    await engine.dispatcher.drain(drain_s)
+    if drain_s is not None:
+        await engine.dispatcher.drain(drain_s)
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)

@@ -4,8 +4,9 @@ warning) and run it: one ``sync --once`` pass, or the long-running ``run`` sched
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,11 +18,12 @@ from engine.ops.alerts import alert_secrets
 from engine.ops.credentials import amazon_account, build_qad_settings
 from engine.ops.engine import Engine, SyncReport
 from engine.ops.tenant_lease import claim_tenant
+from engine.ops.worker import Worker, check_partitions, partition_label
 from engine.security.keys import load_master_key
 from engine.security.rotation import secret_expiry
 from engine.security.vault import Vault, default_vault_path
 
-__all__ = ["open_engine", "run_forever", "sync_once"]
+__all__ = ["open_engine", "run_forever", "run_worker", "sync_once"]
 
 log = logging.getLogger(__name__)
 
@@ -92,3 +94,28 @@ async def run_forever(
         if started is not None:
             started(eng.stop)
         await eng.run_forever(drain_s=drain_s)
+
+
+async def run_worker(
+    configs: Sequence[Config],
+    *,
+    vault_path: Path | None = None,
+    stop: asyncio.Event,
+    lease_s: float = 30.0,
+    drain_s: float = 30.0,
+    started: Callable[[Worker], None] | None = None,
+) -> Worker:
+    """``run --worker``: open every partition's engine, then run them (engine.ops.worker)
+    until ``stop`` is set; returns the worker (its stats) once it has stopped cleanly."""
+    check_partitions({cfg.source: cfg for cfg in configs})
+    async with AsyncExitStack() as stack:
+        engines = {}
+        for cfg in configs:
+            engines[partition_label(cfg)] = await stack.enter_async_context(
+                open_engine(cfg, vault_path=vault_path)
+            )
+        worker = Worker(engines, lease_s=lease_s, drain_s=drain_s)
+        if started is not None:
+            started(worker)
+        await worker.run(stop)
+        return worker
