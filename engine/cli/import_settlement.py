@@ -32,7 +32,9 @@ What happens:
   reconcile (its lines sum to total-amount). Then each settlement is appended to the event log
   as the same event the settlements poller appends, keyed by the settlement id: a settlement
   already in the log (polled or imported) is skipped, so nothing posts twice. The next `sync` or
-  `run` posts the QAD invoice and journal.
+  `run` posts the QAD invoice and journal. A copy of each file appended is kept in
+  <[poll] raw_dir>/import (default: raw/ beside an SQLite log; with a PostgreSQL [engine] db
+  raw_dir must be set).
 
   A file that does not parse or does not reconcile stops the import with exit 1 and nothing of
   any file is appended. --dry-run reads and checks everything and appends nothing.

@@ -1,9 +1,11 @@
 """``ml-connector log stats|show|check|backup|restore|migrate``: look into and look after an
-event log.
+event log, an SQLite file or (``--db postgresql://...``) a PostgreSQL log.
 
 ``stats``, ``show``, ``check`` and ``backup`` only read (safe beside a running sync, and they
-never create the file); ``restore`` writes and refuses while an engine holds the log;
-``migrate`` reads the SQLite log and writes a PostgreSQL copy (engine/log/migrate.py).
+never create the file or the database); ``restore`` writes an SQLite file and refuses while an
+engine holds it (a PostgreSQL backup is restored with ``pg_restore``); ``migrate`` reads the
+SQLite log and writes a PostgreSQL copy (engine/ops/log_migrate.py). On PostgreSQL, ``check`` is
+engine/log/postgres_check.py and ``backup`` runs ``pg_dump`` (engine/log/postgres_backup.py).
 """
 
 from __future__ import annotations
@@ -17,25 +19,34 @@ from typing import Any
 
 import orjson
 
-from engine.config.database import is_postgresql_url
-from engine.errors import ConfigError
-from engine.log import SQLiteEventLog
-from engine.log.backup import backup, check, restore
-from engine.ops.status import existing_db
+from engine.config.database import is_postgresql_url, partition_namespace, split_partition
+from engine.errors import ConfigError, StoreError
+from engine.log.backup import CheckReport, backup, check, restore
+from engine.log.opening import open_event_log
+from engine.ops.status import existing_db, existing_log
+
+_DB_HELP = "event log: an SQLite file or a postgresql://user@host/db URL"
+_SCHEMA_HELP = "PostgreSQL only: the schema holding the log (a partition's, e.g. mlc_p_acme_eu)"
+
+
+def _db_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", required=True, help=_DB_HELP)
+    parser.add_argument("--schema", metavar="NAME", help=_SCHEMA_HELP)
 
 
 def register(sub: Any) -> None:
     parser = sub.add_parser(
         "log",
         help="inspect the append-only event log",
-        description="Inspect, check, back up or restore an event log file. Everything but "
-        "restore opens it read-only (safe beside a running sync).",
+        description="Inspect, check, back up or restore an event log (an SQLite file or a "
+        "PostgreSQL URL). Everything but restore and migrate only reads (safe beside a running "
+        "sync).",
     )
     which = parser.add_subparsers(dest="log_command", metavar="ACTION", required=True)
     stats = which.add_parser(
         "stats", help="event counts per stream and type, and the head position"
     )
-    stats.add_argument("--db", required=True, help="event log file (SQLite)")
+    _db_arguments(stats)
     stats.set_defaults(func=run_stats)
     show = which.add_parser(
         "show",
@@ -43,28 +54,34 @@ def register(sub: Any) -> None:
         description="Print the history of one record (e.g. an AmazonOrderId or settlement id) "
         "as JSON lines, oldest first.",
     )
-    show.add_argument("--db", required=True, help="event log file (SQLite)")
+    _db_arguments(show)
     show.add_argument("--stream", help="limit to one stream, e.g. amazon.orders")
     show.add_argument("key", help="the record's natural key")
     show.set_defaults(func=run_show)
     chk = which.add_parser(
         "check",
-        help="verify the file's integrity (exit 1 and the first problems if corrupt)",
-        description="Run PRAGMA quick_check (or integrity_check with --full) and the log's own "
-        "invariants (gap-free positions, append-only guards). Reads the whole file.",
+        help="verify the log's integrity (exit 1 and the first problems if corrupt)",
+        description="SQLite: PRAGMA quick_check (or integrity_check with --full), then the "
+        "log's own invariants: gap-free positions, every digest recomputed from its payload, "
+        "the append-only guards, the trigger-kept counts. PostgreSQL: the same invariants plus "
+        "the head row and the schema version, in one read-only snapshot. Reads the whole log.",
     )
-    chk.add_argument("--db", required=True, help="event log file (SQLite)")
+    _db_arguments(chk)
     chk.add_argument(
-        "--full", action="store_true", help="also check every index against its table (slower)"
+        "--full",
+        action="store_true",
+        help="SQLite: also check every index against its table (slower)",
     )
     chk.set_defaults(func=run_check)
     bak = which.add_parser(
         "backup",
-        help="consistent copy of a live log (SQLite online backup), mode 0600",
-        description="Copy the log with SQLite's online backup API: a consistent snapshot even "
-        "while the engine appends. The copy is one self-contained file, verified after writing.",
+        help="consistent copy of a live log (SQLite online backup / pg_dump), mode 0600",
+        description="SQLite: copy the log with SQLite's online backup API, a consistent "
+        "snapshot even while the engine appends, one self-contained file verified after "
+        "writing. PostgreSQL: pg_dump --format=custom of the log's schema (with --schema) or "
+        "database, on one snapshot, listed back by pg_restore; restore it with pg_restore.",
     )
-    bak.add_argument("--db", required=True, help="event log file (SQLite)")
+    _db_arguments(bak)
     bak.add_argument("--to", required=True, help="backup file to write")
     bak.add_argument("--force", action="store_true", help="replace an existing backup file")
     bak.set_defaults(func=run_backup)
@@ -75,23 +92,25 @@ def register(sub: Any) -> None:
         "unless --force, and refuses while an engine holds the log.",
     )
     res.add_argument("--from", dest="source", required=True, help="backup file to restore")
-    res.add_argument("--db", required=True, help="event log file to (re)create")
+    res.add_argument("--db", required=True, help="event log file (SQLite) to (re)create")
     res.add_argument("--force", action="store_true", help="replace an existing event log")
     res.set_defaults(func=run_restore)
     mig = which.add_parser(
         "migrate",
         help="copy the SQLite log into PostgreSQL, position for position (resumable)",
-        description="Copy every event (same positions, payloads and times) and the pollers' "
-        "bookmarks into a PostgreSQL event log, then verify both sides give the same digest. "
-        "The source is only read. A target holding part of the copy is resumed; one holding "
-        "anything else is refused. Not copied yet: tracking positions, outbox, projection "
-        "state and PII keys (their PostgreSQL form is still to come: keep the SQLite file).",
+        description="Copy every event (same positions, payloads and times), the pollers' "
+        "bookmarks and every table beside the log (tracking, outbox, projection state, PII "
+        "keys, deployment identity, flow health) into a PostgreSQL event log, then verify both "
+        "sides: the same event digest, the same rows in every table. The source is only read, "
+        "under its writer lock (stop the engine first). A target holding part of the events is "
+        "resumed; one holding anything else is refused.",
         epilog="example:\n  ml-connector log migrate --db ml-connector.db "
         "--to postgresql://mlc@db.example/mlc --dry-run",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     mig.add_argument("--db", required=True, help="event log file (SQLite) to copy from")
     mig.add_argument("--to", required=True, help="postgresql://user@host[:port]/database")
+    mig.add_argument("--schema", metavar="NAME", help="the schema to hold the log (a partition's)")
     mig.add_argument("--dry-run", action="store_true", help="check and count; write nothing")
     mig.add_argument(
         "--batch", type=int, default=5000, help="events per transaction (default 5000)"
@@ -99,14 +118,29 @@ def register(sub: Any) -> None:
     mig.set_defaults(func=run_migrate)
 
 
-def _existing(db: str) -> Path:
-    # Missing or a directory: one ConfigError line; empty: StoreError (see existing_db).
-    return existing_db(db)
+def _partitioned(url: str, schema: str | None) -> tuple[str, str | None]:
+    """A partition's log named the config's way (``postgresql://host/db#acme_eu``) as the
+    database and its schema (``mlc_p_acme_eu``), what ``--schema`` would say."""
+    base, partition = split_partition(url)
+    if not partition:
+        return url, schema
+    if schema is not None:
+        raise ConfigError(f"{base}: name the partition after # or with --schema, not both")
+    return base, partition_namespace(base, partition)
+
+
+def _target(args: argparse.Namespace) -> str | Path:
+    """``--db`` checked: a URL as it is, a file as ``existing_db`` checks it (missing or a
+    directory: ConfigError, exit 2); ``--schema`` only with a URL."""
+    args.db, args.schema = _partitioned(args.db, args.schema)
+    if args.schema is not None and not is_postgresql_url(args.db):
+        raise ConfigError("--schema names a PostgreSQL schema: it needs a postgresql:// --db")
+    return existing_log(args.db)
 
 
 def run_stats(args: argparse.Namespace) -> int:
     async def main() -> dict[str, Any]:
-        async with SQLiteEventLog.open(_existing(args.db), readonly=True) as log:
+        async with open_event_log(_target(args), readonly=True, namespace=args.schema) as log:
             return await log.stats()
 
     stats = asyncio.run(main())
@@ -120,7 +154,7 @@ def run_stats(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     async def main() -> int:
-        async with SQLiteEventLog.open(_existing(args.db), readonly=True) as log:
+        async with open_event_log(_target(args), readonly=True, namespace=args.schema) as log:
             events = await log.history(args.stream, args.key)
         for ev in events:
             line = {
@@ -142,9 +176,28 @@ def run_show(args: argparse.Namespace) -> int:
     return asyncio.run(main())
 
 
+def _needs_psycopg() -> None:
+    """One line where psycopg, the optional extra, is not installed."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError as exc:
+        raise StoreError(
+            "a PostgreSQL event log needs psycopg: pip install 'ml-connector[postgresql]'"
+        ) from exc
+
+
 def run_check(args: argparse.Namespace) -> int:
-    report = check(_existing(args.db), full=args.full)
-    kind = "integrity_check" if report.full else "quick_check"
+    target = _target(args)
+    report: CheckReport
+    if isinstance(target, str):  # a PostgreSQL URL
+        _needs_psycopg()
+        from engine.log.postgres_check import check_postgres
+
+        report = check_postgres(target, namespace=args.schema)
+        kind = "PostgreSQL snapshot"
+    else:
+        report = check(target, full=args.full)
+        kind = "integrity_check" if report.full else "quick_check"
     if report.ok:
         print(
             f"ok: {report.path} (schema version {report.version}, {report.events} events, "
@@ -158,15 +211,29 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_backup(args: argparse.Namespace) -> int:
-    result = backup(_existing(args.db), Path(args.to), force=args.force)
+    target = _target(args)
+    if isinstance(target, str):
+        _needs_psycopg()
+        from engine.log.postgres_backup import backup_postgres
+
+        result = backup_postgres(target, Path(args.to), namespace=args.schema, force=args.force)
+    else:
+        result = backup(target, Path(args.to), force=args.force)
+    made = f" with {result.tool}" if result.tool else ""
     print(
         f"backed up {result.events} events (head {result.head}) from {result.source} to "
-        f"{result.target} in {result.seconds:.2f} s"
+        f"{result.target} in {result.seconds:.2f} s{made}"
     )
     return 0
 
 
 def run_restore(args: argparse.Namespace) -> int:
+    if is_postgresql_url(args.db):
+        raise ConfigError(
+            "log restore writes an SQLite file; restore a PostgreSQL backup into an empty "
+            "database with: pg_restore --dbname=postgresql://user@host/db FILE, then run "
+            "`ml-connector log check --db` on it"
+        )
     source = Path(args.source)
     if not source.is_file():
         raise ConfigError(f"backup {source} not found")
@@ -181,33 +248,40 @@ def run_restore(args: argparse.Namespace) -> int:
 def run_migrate(args: argparse.Namespace) -> int:
     if not is_postgresql_url(args.to):
         raise ConfigError("--to must be a postgresql:// URL")
+    args.to, args.schema = _partitioned(args.to, args.schema)
     if not 1 <= args.batch <= 100_000:
         raise ConfigError("--batch must be 1..100000")
-    from engine.log.migrate import migrate_log  # psycopg: the optional extra
-    from engine.log.postgres import safe_label
+    from engine.log.postgres import safe_label  # psycopg: the optional extra
+    from engine.ops.log_migrate import migrate_to_postgresql
 
     last = [0.0]
 
-    def progress(done: int, total: int) -> None:
+    def progress(what: str, done: int, total: int) -> None:
         now = time.monotonic()
         if now - last[0] >= 2 or done == total:
             last[0] = now
-            print(f"  {done}/{total} events", file=sys.stderr)
+            print(f"  {done}/{total} {what}", file=sys.stderr)
 
     report = asyncio.run(
-        migrate_log(
-            _existing(args.db), args.to, batch_size=args.batch, dry_run=args.dry_run,
-            progress=progress,
+        migrate_to_postgresql(
+            existing_db(args.db), args.to, batch_size=args.batch, dry_run=args.dry_run,
+            progress=progress, namespace=args.schema,
         )
     )  # fmt: skip
-    target = safe_label(args.to)
+    target = safe_label(args.to) + (f" (schema {args.schema})" if args.schema else "")
+    rows = ", ".join(f"{name} {n}" for name, n in sorted(report.tables.items()) if n)
+    beside = f"{sum(report.tables.values())} rows beside the log ({rows or 'none'})"
     if report.status == "would copy":
-        print(f"would copy {report.copied} events (after {report.resumed_from}) to {target}")
+        print(
+            f"would copy {report.copied} events (after {report.resumed_from}) and {beside} "
+            f"to {target}"
+        )
         return 0
     rate = report.copied / report.seconds if report.seconds else 0.0
     print(
         f"{report.status}: {report.copied} events copied (resumed after {report.resumed_from}), "
-        f"{report.bookmarks} bookmarks, head {report.source_head}, {report.seconds:.1f} s "
-        f"({rate:.0f} events/s) to {target}; sha256 {report.digest[:16]} on both sides"
+        f"{report.bookmarks} bookmarks, {beside}, head {report.source_head}, "
+        f"{report.seconds:.1f} s ({rate:.0f} events/s) to {target}; sha256 "
+        f"{report.digest[:16]} on both sides, every table's rows verified"
     )
     return 0

@@ -18,7 +18,7 @@ from engine.errors import ConfigError, StoreError
 from engine.ops.reconcile import reconcile_config
 from engine.ops.reconcile_record import record_outcome
 from engine.ops.reconcile_render import render_csv, render_html, render_text
-from engine.ops.status import existing_db
+from engine.ops.status import existing_log
 
 __all__ = ["register", "run"]
 
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if not args.no_record:
         try:
-            db = existing_db(cfg.engine.db)
+            db = existing_log(cfg.engine.db)  # a file checked, a PostgreSQL URL as it is
             asyncio.run(record_outcome(db, report, datetime.now(UTC)))
         except StoreError as exc:  # the report stands; only the page's copy of it is missing
             print(f"reconcile: outcome not recorded for the status page: {exc}", file=sys.stderr)

@@ -11,6 +11,8 @@ them up.
 another QAD entity and verify it ends with the original's documents; the logic and its
 guarantees are in engine/ops/retarget.py, the wiring in engine/ops/replay.py; this module only
 parses and prints.
+
+``--db`` is an SQLite file or a PostgreSQL URL; messages name a URL without its password.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from engine.config import load_config
 from engine.errors import ConfigError
 from engine.ops.replay import plan_tenant_replay, replay_into_tenant, requeue
 from engine.ops.retarget import ReplayTarget
-from engine.ops.status import existing_db
+from engine.ops.status import existing_log
 
 __all__ = ["register", "run", "run_to_tenant"]
 
@@ -37,10 +39,13 @@ def register(sub: Any) -> None:
         description="Re-queue parked commands (--parked) or one command (--command ID) after "
         "the downstream problem was fixed; with --config they are dispatched immediately. "
         "--to-tenant URL --entity E --config F: replay every event into another QAD entity "
-        "(own resumable outbox beside the db; the original trail is untouched), then compare "
-        "every document the original posted by reference and amounts; exit 1 on a difference.",
+        "(own resumable outbox: beside the db, or a schema of the same PostgreSQL database; "
+        "the original trail is untouched), then compare every document the original posted by "
+        "reference and amounts; exit 1 on a difference.",
     )
-    parser.add_argument("--db", required=True, help="event log file (SQLite)")
+    parser.add_argument(
+        "--db", required=True, help="event log: an SQLite file or a postgresql:// URL"
+    )
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--parked", action="store_true", help="every parked command")
     which.add_argument("--command", metavar="ID", help="one command id (see audit/status)")
@@ -78,11 +83,11 @@ def run(args: argparse.Namespace) -> int:
         return run_to_tenant(args)
     if args.entity or args.credential:
         raise ConfigError("--entity and --credential only go with --to-tenant")
-    path = existing_db(args.db)
+    db = existing_log(args.db)
     cfg = load_config(args.config) if args.config else None
     result = asyncio.run(
         requeue(
-            path,
+            db,
             parked=args.parked,
             command_id=args.command,
             cfg=cfg,
@@ -118,24 +123,26 @@ def run_to_tenant(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     # Every argument and the target are checked before the event log is looked at.
     plan = plan_tenant_replay(
-        Path(args.db),
+        args.db,
         cfg,
         target,
         credential=args.credential,
         vault_path=args.vault,
         demo=args.demo_credentials,
     )
-    path = existing_db(args.db)
+    existing_log(args.db)
 
     def progress(msg: str) -> None:
         print(f"  {msg}", file=sys.stderr, flush=True)
 
-    print(f"replaying {path} into {target.tenant_url} entity {target.entity}", flush=True)
+    print(
+        f"replaying {plan.source_label} into {target.tenant_url} entity {target.entity} "
+        f"(replay outbox: {plan.outbox.where})",
+        flush=True,
+    )
     result = asyncio.run(replay_into_tenant(plan, timeout_s=args.timeout, progress=progress))
     done = {k: v for k, v in result.dispatched.as_dict().items() if v and k != "attempted"}
-    print(
-        f"replay outbox: {result.outbox_path} ({result.derived} QAD commands, {result.added} new)"
-    )
+    print(f"replay outbox: {result.outbox} ({result.derived} QAD commands, {result.added} new)")
     print("dispatched this run: " + (", ".join(f"{k} {v}" for k, v in done.items()) or "nothing"))
     for command_id, reason in result.parked[:20]:
         print(f"  parked {command_id}: {reason}")

@@ -14,7 +14,7 @@ from typing import Any
 from engine.config import Config, load_config
 from engine.config.web import DEFAULT_BIND, parse_bind
 from engine.errors import ConfigError
-from engine.ops.status import existing_db
+from engine.ops.status import existing_log
 from engine.security.credentials import SecretCredential
 from engine.security.vault import default_vault_path, open_vault
 from engine.web.server import load_token, serve_context, serving
@@ -33,7 +33,10 @@ def register(sub: Any) -> None:
         "at once (QAD login from the vault, or --demo-credentials for the simulator). A bind "
         "other than loopback needs the access token from the vault (`serve --new-token`).",
     )
-    parser.add_argument("--db", help="event log file (default: [engine] db from --config)")
+    parser.add_argument(
+        "--db",
+        help="event log file or postgresql:// URL (default: [engine] db from --config)",
+    )
     parser.add_argument("--config", type=Path, help="config.toml: cadences, mapping, QAD login")
     parser.add_argument("--bind", help=f"host:port (default [web] bind, else {DEFAULT_BIND})")
     parser.add_argument("--vault", type=Path, default=None, help="credential vault file")
@@ -57,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
         return _new_token(cfg or Config(), args.vault)
     if not args.db and cfg is None:
         raise ConfigError("serve needs --db F (or --config F naming [engine] db)")
-    db = existing_db(args.db or (cfg.engine.db if cfg else ""))
+    # An SQLite file is checked here (exit 2 for a wrong path); a PostgreSQL URL goes as it is
+    # to the server, which answers for the database when the page opens the log to start.
+    db = existing_log(args.db or (cfg.engine.db if cfg else ""))
     bind = args.bind or (cfg.web.bind if cfg and cfg.web.bind else DEFAULT_BIND)
     parse_bind(bind)  # a malformed --bind is a usage error before anything opens
     token = load_token(cfg or Config(), bind, args.vault)
@@ -67,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(
-    db: Path, cfg: Config | None, token: str | None, bind: str, vault: Path | None, demo: bool
+    db: str | Path, cfg: Config | None, token: str | None, bind: str, vault: Path | None, demo: bool
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

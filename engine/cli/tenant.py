@@ -8,15 +8,16 @@ from typing import Any
 
 from engine.cli._engine import add_config_arguments, config_from, vault_from
 from engine.ops.credentials import build_qad_settings
-from engine.ops.tenant_lease import claim_for_config, current_claim
+from engine.ops.tenant_lease import claim_for_config, show_claim
 
 __all__ = ["register"]
 
 DESCRIPTION = (
     "Each QAD tenant entity is fed by exactly one event log: the first `sync`/`run` that posts "
-    "to it records its log's identity on this machine, and a second log is refused (two logs "
-    "posting to one tenant would duplicate documents). `show` prints the claim; `claim` moves it "
-    "to the log of --config (after a move to a new folder or a restore under a new name)."
+    "to it records its log's identity (on this machine for an SQLite log, in the database for a "
+    "PostgreSQL one), and a second log is refused (two logs posting to one tenant would "
+    "duplicate documents). `show` prints the claim; `claim` moves it to the log of --config "
+    "(after a move to a new folder or a restore under a new name)."
 )
 
 
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     settings = build_qad_settings(cfg, vault_path=vault_from(args))
     entity = settings.entity
     if args.tenant_action == "show":
-        claim = current_claim(settings.tenant_url, entity)
+        claim = asyncio.run(show_claim(cfg.engine.db, settings.tenant_url, entity))
         if claim is None:
             print(f"{settings.tenant_url} entity {entity or '(default)'}: not claimed yet")
         else:

@@ -1,9 +1,10 @@
-"""``[engine] db``: an SQLite file (the default) or, in preview, a PostgreSQL URL.
+"""``[engine] db``: an SQLite file (the default) or a PostgreSQL URL; ``[engine] partition``.
 
-Issue 20 moves the engine to PostgreSQL step by step: the log, the outbox, projection state, PII
-keys and the status views run there (engine/ops/engine.py opens either), but some commands still
-open only SQLite files. So a PostgreSQL URL is recognised and refused here, at config check time,
-naming what is missing, rather than accepted by `sync` and refused later by `replay`.
+A PostgreSQL URL selects the PostgreSQL backend of every room (log, outbox, projections, PII
+keys, views; engine/log/opening.py chooses). The URL is checked here for what config can know
+before anything connects: it parses, and it carries no password (config.toml is plain text;
+libpq reads ~/.pgpass, PGPASSFILE, PGPASSWORD or a client certificate instead). Whether the
+server answers, and with our schema, is said in one line when the log opens.
 """
 
 from __future__ import annotations
@@ -17,19 +18,16 @@ from engine.config.checks import nonempty
 from engine.errors import ConfigError
 
 __all__ = [
-    "NOT_YET_ON_POSTGRESQL",
     "check_partition",
     "event_log_target",
     "is_postgresql_url",
     "partition_name",
     "partition_namespace",
+    "split_partition",
+    "with_partition",
 ]
 
 _SCHEMES = ("postgresql", "postgres")
-NOT_YET_ON_POSTGRESQL = (
-    "replay to a fresh log, reconcile, the settlement and loan imports, backup and log check, "
-    "creds rotate-key, and several workers (run --worker)"
-)
 
 
 def is_postgresql_url(value: str | PathLike[str]) -> bool:
@@ -44,7 +42,7 @@ def event_log_target(value: Any, where: str) -> None:
         return
     try:
         parts = urlsplit(text)
-        port = parts.port
+        _ = parts.port  # a port that is no number is refused here, not by libpq later
     except ValueError as exc:
         raise ConfigError(f"{where} is not a usable PostgreSQL URL: {exc}") from None
     if parts.password:
@@ -53,12 +51,6 @@ def event_log_target(value: Any, where: str) -> None:
             f"{where} must not carry a password: use ~/.pgpass, PGPASSFILE or PGPASSWORD "
             "(libpq reads them) or a client certificate"
         )
-    shown = f"postgresql://{parts.hostname or 'localhost'}{f':{port}' if port else ''}{parts.path}"
-    raise ConfigError(
-        f"{where} = {shown} selects the PostgreSQL event log, a preview: only the log itself "
-        f"runs on PostgreSQL in this version, not yet {NOT_YET_ON_POSTGRESQL}; keep {where} an "
-        "SQLite file for now (README: PostgreSQL (preview))"
-    )
 
 
 # A partition's name becomes part of a PostgreSQL schema name (``mlc_p_<name>``, at most 63
@@ -79,18 +71,52 @@ def partition_name(value: Any, where: str) -> None:
         )
 
 
-def check_partition(db: str, partition: str, source: str) -> None:
-    """A partition shares one PostgreSQL database with others; an SQLite log is one file per
-    partition already, so a partition name there would suggest a sharing that is not there."""
-    if partition and not is_postgresql_url(db):
-        raise ConfigError(
-            f"{source}: [engine] partition = {partition!r} needs [engine] db to be a PostgreSQL "
-            "URL (partitions share one database); with SQLite give each seller its own db file"
-        )
+def split_partition(db: str | PathLike[str]) -> tuple[str, str]:
+    """(the database, the partition) of a log target: ``postgresql://host/db#acme_eu`` names
+    partition acme_eu's log in that database, the form every ``--db`` option takes and that
+    a partition's config carries in ``[engine] db`` once loaded (see ``check_partition``)."""
+    text = str(db)
+    if not is_postgresql_url(text) or "#" not in text:
+        return text, ""
+    base, partition = text.split("#", 1)
+    return base, partition
 
 
-def partition_namespace(db: str, partition: str) -> str | None:
-    """The PostgreSQL schema holding ``partition``'s log (None: the default schema, or SQLite)."""
-    if not partition or not is_postgresql_url(db):
+def with_partition(db: str, partition: str) -> str:
+    base, _ = split_partition(db)
+    return f"{base}#{partition}" if partition else base
+
+
+def check_partition(db: str, partition: str, source: str) -> str:
+    """``[engine] db`` carrying ``[engine] partition`` (the ``#partition`` form), so every room
+    that opens the configured log opens this partition's; refuses what cannot be one.
+
+    A partition shares one PostgreSQL database with others; an SQLite log is one file per
+    partition already, so a partition name there would suggest a sharing that is not there.
+    """
+    if not is_postgresql_url(db):
+        if partition:
+            raise ConfigError(
+                f"{source}: [engine] partition = {partition!r} needs [engine] db to be a "
+                "PostgreSQL URL (partitions share one database); with SQLite give each seller "
+                "its own db file"
+            )
+        return db
+    _, named = split_partition(db)
+    if named:
+        partition_name(named, f"{source}: the partition after # in engine.db")
+        if partition and partition != named:
+            raise ConfigError(
+                f"{source}: engine.db names partition {named!r} after #, but [engine] "
+                f"partition = {partition!r}; set one of them"
+            )
+    return with_partition(db, partition or named)
+
+
+def partition_namespace(db: str | PathLike[str], partition: str = "") -> str | None:
+    """The PostgreSQL schema holding a partition's log: ``partition``, or the one ``db`` names
+    after # (None: the database's default schema, or an SQLite file)."""
+    if not is_postgresql_url(db):
         return None
-    return f"{NAMESPACE_PREFIX}{partition}"
+    partition = partition or split_partition(db)[1]
+    return f"{NAMESPACE_PREFIX}{partition}" if partition else None

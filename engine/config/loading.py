@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from engine.config.alerts import check_alerts
 from engine.config.checks import shared_fba_sites
-from engine.config.database import check_partition, is_postgresql_url
+from engine.config.database import check_partition, is_postgresql_url, split_partition
 from engine.config.model import Config
 from engine.config.notifications import check_notifications
 from engine.errors import ConfigError
@@ -179,7 +179,11 @@ def parse_config(
     shared_fba_sites(fba, cfg.inventory.allow_shared_fba_site, source)
     check_notifications(cfg.notifications, source)
     check_alerts(cfg.alerts, source)
-    check_partition(cfg.engine.db, cfg.engine.partition, source)
+    db = check_partition(cfg.engine.db, cfg.engine.partition, source)
+    _, partition = split_partition(db)
+    if (db, partition) != (cfg.engine.db, cfg.engine.partition):
+        engine = dataclasses.replace(cfg.engine, db=db, partition=partition)
+        cfg = dataclasses.replace(cfg, engine=engine)
     return cfg
 
 

@@ -1,6 +1,9 @@
 """Check, back up and restore an event log file (``ml-connector log check|backup|restore``).
 
-Plain ``sqlite3`` (no event loop): these run from the CLI, beside or instead of the engine.
+The log's invariants and their wording are shared with the PostgreSQL check
+(engine.log.postgres_check): gap-free positions, every digest recomputed from its payload, the
+append-only guards, the trigger-kept counts. Plain ``sqlite3`` (no event loop): these run from
+the CLI, beside or instead of the engine.
 Backups use SQLite's online backup API in a single step, which copies every page inside one read
 transaction: a consistent snapshot even while the engine appends (WAL readers never block the
 writer). A copy of the files with ``cp`` is not: it can pair a db with a WAL from another moment.
@@ -18,15 +21,66 @@ from pathlib import Path
 import engine.log.files as files
 import engine.log.schema as schema
 from engine.errors import StoreError
+from engine.log.sqlite import payload_digest
 
-__all__ = ["BackupResult", "CheckReport", "backup", "check", "restore"]
+__all__ = [
+    "STATS_DIFFER",
+    "BackupResult",
+    "CheckReport",
+    "DigestCheck",
+    "backup",
+    "check",
+    "count_trigger_missing",
+    "gap_problem",
+    "guard_missing",
+    "restore",
+]
+
+STATS_DIFFER = "stream_stats (status's event counts) differ from the events table"
+
+
+def gap_problem(count: int, low: int | None, high: int | None) -> str | None:
+    if count and (low != 1 or high != count):
+        return f"positions are not gap-free: {count} events span {low}..{high}"
+    return None
+
+
+def guard_missing(trigger: str) -> str:
+    return f"append-only guard trigger {trigger} is missing (a writing open restores it)"
+
+
+def count_trigger_missing(trigger: str) -> str:
+    return f"stream count trigger {trigger} is missing"
+
+
+class DigestCheck:
+    """Every event's digest recomputed from its stored type and payload bytes, as an append
+    computed it: a payload changed behind the guards no longer matches."""
+
+    def __init__(self) -> None:
+        self.bad = 0
+        self.first: int | None = None
+
+    def feed(self, position: int, etype: str, digest: str, payload: bytes) -> None:
+        if payload_digest(etype, bytes(payload)) != digest:
+            self.bad += 1
+            self.first = position if self.first is None else self.first
+
+    def problem(self) -> str | None:
+        if not self.bad:
+            return None
+        return (
+            f"{self.bad} event(s) do not match their digest (recomputed from the payload), "
+            f"first at position {self.first}"
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class CheckReport:
-    """What ``check`` found; ``problems`` holds at most ``limit`` lines from SQLite and us."""
+    """What ``check`` found; ``problems`` holds at most ``limit`` lines from the database and
+    us. ``path``: the file, or a PostgreSQL log's label (never a password)."""
 
-    path: Path
+    path: Path | str
     full: bool
     problems: list[str] = field(default_factory=list)
     version: int | None = None
@@ -42,11 +96,12 @@ class CheckReport:
 class BackupResult:
     """A finished backup or restore: the file written and what it holds."""
 
-    source: Path
+    source: Path | str  # a file, or a PostgreSQL log's label
     target: Path
     events: int
     head: int
     seconds: float
+    tool: str = ""  # what made the copy when it is not SQLite's backup API (pg_dump's version)
 
 
 def _connect_ro(path: Path) -> sqlite3.Connection:
@@ -83,21 +138,22 @@ def check(path: Path, *, full: bool = False, limit: int = 10) -> CheckReport:
 
 
 def _invariants(con: sqlite3.Connection, problems: list[str]) -> int:
-    """Checks SQLite cannot do for us: gap-free positions and the append-only guards."""
+    """Checks SQLite cannot do for us: gap-free positions, digests and the append-only guards."""
     count, low, high = con.execute(
         "SELECT count(*), min(position), max(position) FROM events"
     ).fetchone()
-    if count and (low != 1 or high != count):
-        problems.append(f"positions are not gap-free: {count} events span {low}..{high}")
+    if (gap := gap_problem(int(count), low, high)) is not None:
+        problems.append(gap)
+    digests = DigestCheck()
+    for row in con.execute("SELECT position, type, digest, payload FROM events"):
+        digests.feed(*row)
+    if (mismatch := digests.problem()) is not None:
+        problems.append(mismatch)
     present = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='trigger'")}
-    problems += [
-        f"append-only guard trigger {t} is missing (a writing open restores it)"
-        for t in schema.GUARD_TRIGGERS
-        if t not in present
-    ]
+    problems += [guard_missing(t) for t in schema.GUARD_TRIGGERS if t not in present]
     if "stream_stats" in {r[0] for r in con.execute("SELECT name FROM sqlite_master")}:
         if schema.COUNT_TRIGGER not in present:
-            problems.append(f"stream count trigger {schema.COUNT_TRIGGER} is missing")
+            problems.append(count_trigger_missing(schema.COUNT_TRIGGER))
         counted = con.execute(
             f"SELECT stream, {schema.region_of_source_sql('source')}, count(*), max(position) "
             "FROM events GROUP BY 1, 2 ORDER BY 1, 2"
@@ -107,7 +163,7 @@ def _invariants(con: sqlite3.Connection, problems: list[str]) -> int:
             "ORDER BY 1, 2"
         ).fetchall()
         if counted != kept:
-            problems.append("stream_stats (status's event counts) differ from the events table")
+            problems.append(STATS_DIFFER)
     return int(count)
 
 

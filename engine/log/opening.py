@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from engine.config.database import is_postgresql_url
+from engine.config.database import is_postgresql_url, partition_namespace, split_partition
 from engine.errors import StoreError
 from engine.log.ports import EventLog
 from engine.log.sqlite import SQLiteEventLog
@@ -35,6 +35,11 @@ async def open_event_log(
         async with SQLiteEventLog.open(target, readonly=readonly, synchronous=synchronous) as log:
             yield log
         return
+    base, partition = split_partition(target)
+    if partition:  # postgresql://host/db#partition: that partition's schema
+        if namespace is not None:
+            raise StoreError(f"event log {base}: both a #partition and a schema given")
+        namespace = partition_namespace(base, partition)
     try:
         from engine.log.postgres import PostgresEventLog
     except ImportError as exc:  # the extra is not installed
@@ -43,6 +48,6 @@ async def open_event_log(
             "pip install 'ml-connector[postgresql]'"
         ) from exc
     async with PostgresEventLog.open(
-        str(target), readonly=readonly, pool_size=pool_size, namespace=namespace
+        base, readonly=readonly, pool_size=pool_size, namespace=namespace
     ) as pg:
         yield pg

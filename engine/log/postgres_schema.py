@@ -9,6 +9,10 @@ transactional [D]).
 Append-only is enforced by the database itself: statement-level triggers refuse UPDATE, DELETE
 and TRUNCATE on ``events`` (they fire even when no row matches), and ``log_head``, the counter
 positions are taken from, may only move forward.
+
+Versions: 1 = events, log_head, tracking, bookmarks; 2 = event counts kept by a trigger:
+``stream_stats`` per stream and region (the same table as SQLite's version 2, which ``status``
+reads) and ``stream_type_stats`` per stream and type (``stats()``), so neither scans the history.
 """
 
 from __future__ import annotations
@@ -18,8 +22,18 @@ from typing import Any
 import psycopg
 
 from engine.errors import StoreError
+from engine.log.postgres_sql import translate_ddl
+from engine.log.schema import region_of_source_sql
 
-__all__ = ["EVENT_COLUMNS", "GUARDS", "MIGRATIONS", "SCHEMA_VERSION", "NoEventLog", "migrate"]
+__all__ = [
+    "COUNT_TRIGGER",
+    "EVENT_COLUMNS",
+    "GUARDS",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "NoEventLog",
+    "migrate",
+]
 
 
 class NoEventLog(StoreError):
@@ -105,8 +119,52 @@ CREATE TABLE bookmarks (
 );
 """
 
+COUNT_TRIGGER = "events_count"
+# The region as SQLite's trigger computes it (engine.log.schema), in PostgreSQL's spelling.
+_REGION = translate_ddl(region_of_source_sql("source"))
+# Statement-level, over the statement's new rows (a transition table): one upsert per stream and
+# region per append batch, not one per event. Appenders hold the log_head row, so two never
+# update the same count row at once. GROUP BY makes every conflict target unique per statement.
+_V2 = f"""
+-- Counting the history and creating the trigger must see the same rows: no insert between.
+LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE;
+CREATE TABLE stream_stats (
+    stream           TEXT NOT NULL,
+    region           TEXT NOT NULL,
+    events           BIGINT NOT NULL,
+    last_position    BIGINT NOT NULL,
+    last_recorded_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (stream, region)
+);
+CREATE TABLE stream_type_stats (
+    stream TEXT NOT NULL,
+    type   TEXT NOT NULL,
+    events BIGINT NOT NULL,
+    PRIMARY KEY (stream, type)
+);
+INSERT INTO stream_stats (stream, region, events, last_position, last_recorded_at)
+SELECT stream, {_REGION}, count(*), max(position), max(recorded_at) FROM events GROUP BY 1, 2;
+INSERT INTO stream_type_stats (stream, type, events)
+SELECT stream, type, count(*) FROM events GROUP BY 1, 2;
+CREATE OR REPLACE FUNCTION ml_events_count() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO stream_stats AS s (stream, region, events, last_position, last_recorded_at)
+    SELECT stream, {_REGION}, count(*), max(position), max(recorded_at) FROM added
+    GROUP BY 1, 2 ORDER BY 1, 2
+    ON CONFLICT (stream, region) DO UPDATE SET events = s.events + excluded.events,
+        last_position = greatest(s.last_position, excluded.last_position),
+        last_recorded_at = greatest(s.last_recorded_at, excluded.last_recorded_at);
+    INSERT INTO stream_type_stats AS t (stream, type, events)
+    SELECT stream, type, count(*) FROM added GROUP BY 1, 2 ORDER BY 1, 2
+    ON CONFLICT (stream, type) DO UPDATE SET events = t.events + excluded.events;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER {COUNT_TRIGGER} AFTER INSERT ON events REFERENCING NEW TABLE AS added
+FOR EACH STATEMENT EXECUTE FUNCTION ml_events_count();
+"""
+
 # (version, DDL bringing version-1 to version), each applied with its schema_version row.
-MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1),)
+MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1), (2, _V2))
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 EVENT_COLUMNS = ("position", "stream", "type", "key", "digest", "payload", "source", "recorded_at")

@@ -27,7 +27,7 @@ from engine.adapters.qad.client import QadClient
 from engine.adapters.qad.settings import QadSettings
 from engine.commands.outbox import Outbox
 from engine.config import Config
-from engine.config.database import is_postgresql_url, partition_namespace
+from engine.config.database import is_postgresql_url
 from engine.dispatch.claims import claims_for
 from engine.dispatch.dispatcher import Dispatcher
 from engine.dispatch.freshness import SCHEMA as FRESHNESS_SCHEMA
@@ -145,11 +145,8 @@ class Engine:
         async with AsyncExitStack() as stack:
             eng = cls(cfg, stack)
             eng.log = await stack.enter_async_context(
-                open_event_log(
-                    cfg.engine.db,
-                    synchronous=cfg.engine.synchronous,
-                    namespace=partition_namespace(cfg.engine.db, cfg.engine.partition),
-                )
+                # A partition's db carries it (#partition, engine.config.database).
+                open_event_log(cfg.engine.db, synchronous=cfg.engine.synchronous)
             )
             eng.outbox = Outbox(eng.log)
             eng.health = FlowHealth(eng.log, cfg.poll.refused_retry_s)

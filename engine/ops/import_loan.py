@@ -15,6 +15,10 @@ seller with several loans (letters, digits, ``-``, up to 20). Each row becomes a
 posts its reclassifying journal. The whole file is checked first: any bad row, or a month
 already imported with another amount, stops the import with nothing appended. Importing the
 same statement again appends nothing (the events are the same).
+
+Either backend: the check against the log and the append are one transaction holding the log's
+head, so on PostgreSQL (writers beside this one) two imports restating one month cannot both
+append. ``--dry-run`` opens the log read-only and never creates one.
 """
 
 from __future__ import annotations
@@ -29,8 +33,9 @@ from typing import Any
 
 from engine.config import Config
 from engine.errors import EngineError
+from engine.log.ports import EventLog
 from engine.log.records import NewEvent
-from engine.log.sqlite import SQLiteEventLog
+from engine.ops.import_settlement import open_import_log
 from engine.projectors.lending import LENDING_STREAM
 from engine.projectors.order_money import quantum
 
@@ -156,29 +161,40 @@ async def import_loan_statement(
                 )
             seen[lm.key] = lm.interest
             rows.append((path, lm))
-    db = Path(cfg.engine.db)
-    if dry_run and not db.exists():
-        return [LoanImported(lm, "would append") for _p, lm in rows]
-    out: list[LoanImported] = []
-    async with SQLiteEventLog.open(db, readonly=dry_run) as log:
-        new: list[NewEvent] = []
-        done: set[str] = set()
-        for path, lm in rows:
-            if lm.key in done:
-                continue
-            done.add(lm.key)
-            latest = await log.latest(LENDING_STREAM, lm.key)
-            if latest is not None and Decimal(str(latest.payload["interest"])) != lm.interest:
-                raise LoanImportError(
-                    f"{path}: {lm.key} was imported with interest {latest.payload['interest']}, "
-                    f"not {lm.interest}: a posted month is corrected in QAD by hand; "
-                    "nothing was imported"
-                )
-            status = "already in the log" if latest is not None else "would append"
-            if latest is None and not dry_run:
-                new.append(lm.event(f"import:{path.name}"))
-                status = "appended"
-            out.append(LoanImported(lm, status))
-        if new:
-            await log.append(new)
+    async with open_import_log(cfg.engine.db, dry_run=dry_run) as log:
+        if log is None:  # a dry run on a log not created yet: every month is new
+            return [LoanImported(lm, "would append") for _p, lm in rows]
+        if dry_run:
+            return (await _judge(log, rows, dry_run=True))[0]
+        async with log.transaction() as tx:
+            await tx.append([])  # takes the head now: the check sees every committed append
+            out, new = await _judge(log, rows, dry_run=False)
+            if new:
+                await tx.append(new)
     return out
+
+
+async def _judge(
+    log: EventLog, rows: list[tuple[Path, LoanMonth]], *, dry_run: bool
+) -> tuple[list[LoanImported], list[NewEvent]]:
+    """Each month against the log: (outcomes, events to append); a restated month refuses all."""
+    out: list[LoanImported] = []
+    new: list[NewEvent] = []
+    done: set[str] = set()
+    for path, lm in rows:
+        if lm.key in done:
+            continue
+        done.add(lm.key)
+        latest = await log.latest(LENDING_STREAM, lm.key)
+        if latest is not None and Decimal(str(latest.payload["interest"])) != lm.interest:
+            raise LoanImportError(
+                f"{path}: {lm.key} was imported with interest {latest.payload['interest']}, "
+                f"not {lm.interest}: a posted month is corrected in QAD by hand; "
+                "nothing was imported"
+            )
+        status = "already in the log" if latest is not None else "would append"
+        if latest is None and not dry_run:
+            new.append(lm.event(f"import:{path.name}"))
+            status = "appended"
+        out.append(LoanImported(lm, status))
+    return out, new

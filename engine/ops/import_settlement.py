@@ -12,6 +12,11 @@ The layout (decimal separator, date order) comes from the configured marketplace
 the file's currency (``[mapping.marketplaces.<id>] settlement_locale`` or its default); the
 charset from a BOM, else UTF-8 when the bytes are UTF-8, else that locale's legacy charset
 (cp1252, cp932 for JP), or the region's when the marketplaces settling in it disagree.
+
+Either backend (``[engine] db`` a file or a PostgreSQL URL). A PostgreSQL log takes writers
+beside this one, so the identity check is made again inside the transaction appending the
+header, which holds the log's head (another appender waits): two imports of one settlement
+never both append it. ``--dry-run`` opens the log read-only (``open_import_log``).
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,9 +34,11 @@ from engine.adapters.amazon.reports import Document, open_text
 from engine.adapters.amazon.settlement import MAX_LINE_CHARS, ParsedSettlement, SettlementError
 from engine.adapters.amazon.settlement_locale import charset_for, locale_picker
 from engine.config import Config
+from engine.config.database import is_postgresql_url
 from engine.config.marketplaces import MARKETPLACE_REGION, REGIONS
-from engine.errors import ConfigError, EngineError, ParseError
-from engine.log.sqlite import SQLiteEventLog
+from engine.errors import ConfigError, EngineError, ParseError, StoreError
+from engine.log.opening import open_event_log
+from engine.log.ports import EventLog
 from engine.pollers.settlement_events import (
     SettlementSource,
     fetched_event,
@@ -38,7 +46,7 @@ from engine.pollers.settlement_events import (
     settlement_in_log,
 )
 
-__all__ = ["ImportError_", "Imported", "import_settlements"]
+__all__ = ["ImportError_", "Imported", "import_settlements", "open_import_log"]
 
 
 class ImportError_(EngineError):
@@ -83,7 +91,8 @@ def _region(cfg: Config, currency: str, forced: str | None, path: Path) -> str:
 
 def _source(cfg: Config, path: Path, region_opt: str | None) -> SettlementSource:
     try:
-        data_head = path.open("rb").read(2)
+        with path.open("rb") as head:  # closed at once: an import may read many files
+            data_head = head.read(2)
     except OSError as exc:
         raise ImportError_(f"{path}: cannot be read: {exc.strerror}") from None
     compressed = data_head == b"\x1f\x8b"
@@ -113,9 +122,22 @@ def _source(cfg: Config, path: Path, region_opt: str | None) -> SettlementSource
     )
 
 
-def _keep_raw(cfg: Config, src: SettlementSource) -> None:
+def _raw_import_dir(cfg: Config) -> Path:
+    """Where imported files are kept: ``[poll] raw_dir``/import, else beside an SQLite log
+    file; a PostgreSQL log has no folder of its own (as for the poller, engine/ops/engine.py)."""
+    if cfg.poll.raw_dir:
+        return Path(cfg.poll.raw_dir) / "import"
+    if is_postgresql_url(cfg.engine.db):
+        raise ConfigError(
+            "[poll] raw_dir must be set when [engine] db is a PostgreSQL URL (an imported file "
+            "is kept there as the poller keeps its downloads, e.g. "
+            'raw_dir = "/var/lib/ml-connector/raw")'
+        )
+    return Path(cfg.engine.db).parent / "raw" / "import"
+
+
+def _keep_raw(raw: Path, src: SettlementSource) -> None:
     """A copy beside the downloaded reports (raw/import/<sha256>), as the poller keeps its own."""
-    raw = Path(cfg.poll.raw_dir or Path(cfg.engine.db).parent / "raw") / "import"
     raw.mkdir(parents=True, exist_ok=True)
     target = raw / (src.doc.sha256 + (".txt.gz" if src.doc.compressed else ".txt"))
     if not target.exists():
@@ -138,27 +160,65 @@ async def import_settlements(
             what = "does not reconcile" if unreconciled else "does not parse"
             raise ImportError_(f"{path}: {what}: {exc}; nothing was imported") from None
         parsed_all.append((path, src, parsed))
-    db = Path(cfg.engine.db)
-    if dry_run and not db.exists():
-        return [_row(path, src, parsed, "would append") for path, src, parsed in parsed_all]
+    raw = None if dry_run else _raw_import_dir(cfg)  # refused before anything is appended
     out: list[Imported] = []
-    async with SQLiteEventLog.open(db, readonly=dry_run) as log:
+    async with open_import_log(cfg.engine.db, dry_run=dry_run) as log:
+        if log is None:  # a dry run on a log not created yet: everything is new
+            return [_row(path, src, parsed, "would append") for path, src, parsed in parsed_all]
         seen: set[str] = set()
         for path, src, parsed in parsed_all:
             sid = parsed.summary.settlement_id
             if sid in seen or await settlement_in_log(log, sid):
                 status = "already in the log"
-            elif dry_run:
+            elif raw is None:
                 status = "would append"
             else:
-                _keep_raw(cfg, src)
-                # Chunks (a big file) first, then the header: as the poller appends them.
-                event = await fetched_event(src, parsed, log.append)
-                await log.append([event])
-                status = "appended"
+                status = await _append(log, raw, src, parsed)
             seen.add(sid)
             out.append(_row(path, src, parsed, status))
     return out
+
+
+async def _append(log: EventLog, raw: Path, src: SettlementSource, parsed: ParsedSettlement) -> str:
+    _keep_raw(raw, src)
+    # Chunks (a big file) first, then the header: as the poller appends them. The chunks go in
+    # their own transactions (a long one would hold the head from every other appender); a
+    # chunk appended again dedupes, one whose header lost the race below is never read.
+    event = await fetched_event(src, parsed, log.append)
+    async with log.transaction() as tx:
+        await tx.append([])  # takes the head now: the check below sees every committed append
+        if await settlement_in_log(log, parsed.summary.settlement_id):
+            return "already in the log"
+        await tx.append([event])
+    return "appended"
+
+
+@asynccontextmanager
+async def open_import_log(db: str, *, dry_run: bool) -> AsyncIterator[EventLog | None]:
+    """The log an import appends to; read-only for a dry run, and None when a dry run finds no
+    log there yet (a missing SQLite file, a PostgreSQL database without the log's tables):
+    nothing is created by a dry run."""
+    if dry_run and not is_postgresql_url(db) and not Path(db).exists():
+        yield None
+        return
+    async with AsyncExitStack() as stack:
+        try:
+            log: EventLog | None = await stack.enter_async_context(
+                open_event_log(db, readonly=dry_run)
+            )
+        except StoreError as exc:
+            if not (dry_run and _no_log_yet(db, exc)):
+                raise
+            log = None
+        yield log
+
+
+def _no_log_yet(db: str, exc: StoreError) -> bool:
+    if not is_postgresql_url(db):
+        return False
+    from engine.log.postgres_schema import NoEventLog  # psycopg: only once a URL was opened
+
+    return isinstance(exc, NoEventLog)
 
 
 def _row(path: Path, src: SettlementSource, parsed: ParsedSettlement, status: str) -> Imported:

@@ -8,13 +8,13 @@ reconcile``); the page shows what the outbox knows: deposit, documents posted, t
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import orjson
 
 from engine.commands.outbox import Outbox
 from engine.commands.records import CMD_COLS, NEWEST, command_from_row
-from engine.log import EventLog, SQLiteEventLog
+from engine.log import EventLog
 from engine.ops.reconcile_record import recorded_outcomes
 
 __all__ = ["inventory_drift", "parked_details", "settlement_rows"]
@@ -109,9 +109,8 @@ async def settlement_rows(log: EventLog) -> list[dict[str, Any]]:
         for item in await outbox.parked():
             if item.kind == "record" and item.record_key in rows:
                 rows[item.record_key]["parked"] = item.reason
-    # The last `reconcile` run's (engine/ops/reconcile_record). It reads one bookmark through
-    # the port, but its hint still names the SQLite class: the cast goes with that hint.
-    checked = await recorded_outcomes(cast(SQLiteEventLog, log))
+    # The last `reconcile` run's (engine/ops/reconcile_record): one bookmark, read through the port.
+    checked = await recorded_outcomes(log)
     for key, row in rows.items():
         states = {d["state"] for d in row["documents"]}
         row["posted"] = bool(states) and states <= {"ok", "exists"}

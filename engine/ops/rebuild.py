@@ -1,5 +1,6 @@
 """``rebuild``: re-run every projector from position 0 and diff against the commands already
-derived; optionally add the new ones and dispatch them at once.
+derived; optionally add the new ones and dispatch them at once. ``db`` is an SQLite file or a
+PostgreSQL URL (``open_event_log``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from typing import Any, cast
 from engine.commands.outbox import Outbox
 from engine.config import Config
 from engine.dispatch.dispatcher import RunCounts
-from engine.log.sqlite import SQLiteEventLog
+from engine.log.opening import open_event_log
+from engine.log.ports import EventLog
 from engine.ops.engine import build_projectors
 from engine.ops.session import open_engine
 from engine.projectors.runner import ProjectionRunner, RebuildDiff
@@ -24,14 +26,14 @@ async def rebuild_only(cfg: Config, db: str | Path, *, dry_run: bool) -> Rebuild
     """Re-derive on ``db`` without posting; ``dry_run`` changes nothing, else adds the new.
 
     ``dry_run`` opens the log read-only: no writer lock (it runs beside a sync), no schema
-    change, and a read-only file works.
+    change (PostgreSQL: read-only transactions), and a read-only file works.
     """
     if dry_run:
-        async with SQLiteEventLog.open(db, readonly=True) as log:
+        async with open_event_log(db, readonly=True) as log:
             outbox = Outbox(log)
-            view = log if await outbox.has_tables() else cast(SQLiteEventLog, _NeverProjected(log))
+            view = log if await outbox.has_tables() else cast(EventLog, _NeverProjected(log))
             return await ProjectionRunner(view, outbox, build_projectors(cfg)).rebuild(dry_run=True)
-    async with SQLiteEventLog.open(db) as log:
+    async with open_event_log(db) as log:
         outbox = Outbox(log)
         await outbox.ensure()
         runner = ProjectionRunner(log, outbox, build_projectors(cfg))
@@ -61,7 +63,7 @@ class _NeverProjected:
 
     _OUTBOX = re.compile(r"\bfrom\s+(commands|parked_records)\b", re.IGNORECASE)
 
-    def __init__(self, log: SQLiteEventLog) -> None:
+    def __init__(self, log: EventLog) -> None:
         self._log = log
 
     def __getattr__(self, name: str) -> Any:

@@ -33,11 +33,12 @@ import aiohttp
 from engine.adapters.qad.client import QadClient
 from engine.config import Config
 from engine.dispatch.limits import LimiterRegistry
-from engine.log.sqlite import SQLiteEventLog
+from engine.log.opening import open_event_log
+from engine.log.ports import EventLog
 from engine.ops.credentials import build_qad_settings
 from engine.ops.reconcile_lines import LineCheck, compare_lines, expected_lines, found_lines
 from engine.ops.reconcile_orders import MATCHED, NO_INVOICE, VARIANCE, OrderCheck, RowDigest
-from engine.ops.status import existing_db
+from engine.ops.status import existing_log
 from engine.projectors.mapping import Mapper
 from engine.projectors.order_money import MoneyRules
 from engine.projectors.settlements import SettlementsProjector
@@ -214,7 +215,7 @@ def _expected_docs(check: SettlementCheck, commands: list[Any]) -> None:
 
 
 async def expected_settlements(
-    log: SQLiteEventLog, cfg: Config, since: date | None = None
+    log: EventLog, cfg: Config, since: date | None = None
 ) -> list[SettlementCheck]:
     """Fold the settlement events through the projector: the documents each one should have,
     its orders and its reserve movement (reserve balances run over every settlement, also
@@ -307,7 +308,7 @@ def _found_invoice(doc: dict[str, Any], want: dict[str, str]) -> dict[str, str]:
 
 
 async def reconcile(
-    log: SQLiteEventLog,
+    log: EventLog,
     cfg: Config,
     qad: ReconcilePort,
     *,
@@ -371,12 +372,13 @@ async def reconcile_config(
     demo: bool = False,
     since: date | None = None,
 ) -> ReconcileReport:
-    """``reconcile`` for a config: its event log (read-only, beside a running engine) and its
-    QAD tenant through the client (credentials from the vault, or the simulator's demo login)."""
+    """``reconcile`` for a config: its event log (read-only, beside a running engine; an
+    SQLite file or a PostgreSQL URL) and its QAD tenant through the client (credentials from
+    the vault, or the simulator's demo login)."""
     settings = build_qad_settings(cfg, vault_path=vault_path, demo=demo)
     limiters = LimiterRegistry.from_config(cfg.dispatch)
     async with (
-        SQLiteEventLog.open(existing_db(cfg.engine.db), readonly=True) as log,
+        open_event_log(existing_log(cfg.engine.db), readonly=True) as log,
         aiohttp.ClientSession() as session,
         QadClient(session, settings) as qad,
     ):

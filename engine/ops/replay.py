@@ -1,5 +1,9 @@
 """``replay``: re-queue parked commands (or one) and, with a config, dispatch them right away;
 ``replay --to-tenant``: validate the target, then run ``retarget.replay_to_target`` into it.
+
+The log is an SQLite file or a PostgreSQL URL (``open_event_log``); a replay to a tenant keeps
+its own outbox where ``retarget.replay_outbox`` says (a sibling file, or a schema of the same
+PostgreSQL database).
 """
 
 from __future__ import annotations
@@ -24,10 +28,18 @@ from engine.dispatch.handlers import qad_handlers
 from engine.dispatch.limits import LimiterRegistry
 from engine.dispatch.listing_handlers import listing_handlers
 from engine.errors import ConfigError, CredentialError
-from engine.log import SQLiteEventLog
+from engine.log import EventLog
+from engine.log.opening import open_event_log
 from engine.ops.credentials import build_amazon_account, build_qad_settings
 from engine.ops.engine import amazon_clients, build_projectors
-from engine.ops.retarget import ReplayResult, ReplayTarget, replay_outbox_path, replay_to_target
+from engine.ops.retarget import (
+    ReplayOutbox,
+    ReplayResult,
+    ReplayTarget,
+    log_label,
+    replay_outbox,
+    replay_to_target,
+)
 from engine.ops.tenant_lease import claim_tenant
 from engine.security.keys import load_master_key
 from engine.security.pii import PiiSealer
@@ -51,7 +63,7 @@ TENANT_TIMEOUT_S = 86400.0  # a whole log at the [dispatch] QAD rate; a rerun re
 
 
 async def replay(
-    log: SQLiteEventLog,
+    log: EventLog,
     *,
     parked: bool,
     command_id: str | None,
@@ -66,7 +78,7 @@ async def replay(
     else:
         assert command_id is not None
         if not await outbox.requeue(command_id):
-            raise ConfigError(f"no command {command_id!r} in {log.path} (see `audit` for ids)")
+            raise ConfigError(f"no command {command_id!r} in {log.label} (see `audit` for ids)")
         ids = [command_id]
     counts = None
     if dispatcher is not None and ids:
@@ -85,7 +97,7 @@ class RequeueResult:
 
 
 async def requeue(
-    path: Path,
+    db: str | Path,
     *,
     parked: bool,
     command_id: str | None,
@@ -94,12 +106,13 @@ async def requeue(
     demo: bool = False,
     timeout_s: float | None = None,
 ) -> RequeueResult:
-    """Re-queue on the log at ``path``; with ``cfg`` also dispatch with the configured QAD
-    client (credentials from the vault, or the simulator's demo login with ``demo``) and the
-    SP-API clients of ``amazon.marketplaces`` (the vault's Amazon credential) for listing
-    patches. With ``demo`` and no ``vault_path`` (or no Amazon credential in it) only QAD
-    commands are dispatched; the others stay pending for the next ``sync``/``run``."""
-    async with SQLiteEventLog.open(path) as log:
+    """Re-queue on the log ``db`` (an SQLite file or a PostgreSQL URL); with ``cfg`` also
+    dispatch with the configured QAD client (credentials from the vault, or the simulator's
+    demo login with ``demo``) and the SP-API clients of ``amazon.marketplaces`` (the vault's
+    Amazon credential) for listing patches. With ``demo`` and no ``vault_path`` (or no Amazon
+    credential in it) only QAD commands are dispatched; the others stay pending for the next
+    ``sync``/``run``."""
+    async with open_event_log(db) as log:
         outbox = Outbox(log)
         if cfg is None:
             ids, counts = await replay(log, parked=parked, command_id=command_id)
@@ -118,7 +131,7 @@ async def requeue(
 
 @asynccontextmanager
 async def replay_dispatcher(
-    log: SQLiteEventLog, cfg: Config, *, vault_path: Path | None = None, demo: bool = False
+    log: EventLog, cfg: Config, *, vault_path: Path | None = None, demo: bool = False
 ) -> AsyncIterator[Dispatcher]:
     """The dispatcher ``requeue`` posts with (also the status page's retry, engine/web): the
     configured QAD client (vault login, or the simulator's with ``demo``), the SP-API clients
@@ -145,26 +158,35 @@ async def replay_dispatcher(
 
 @dataclass(frozen=True, slots=True)
 class TenantReplayPlan:
-    """A checked ``--to-tenant`` replay: source log, target, login for it, replay outbox."""
+    """A checked ``--to-tenant`` replay: source log (``namespace``: its PostgreSQL schema),
+    target, login for it, replay outbox."""
 
-    source: Path
+    source: str | Path
     target: ReplayTarget
     cfg: Config
     settings: QadSettings
-    replay_path: Path
+    outbox: ReplayOutbox
+    namespace: str | None = None
+
+    @property
+    def source_label(self) -> str:
+        """The source log for messages (a URL without its password)."""
+        return log_label(self.source, self.namespace)
 
 
 def plan_tenant_replay(
-    source: Path,
+    source: str | Path,
     cfg: Config,
     target: ReplayTarget,
     *,
     credential: str | None = None,
     vault_path: Path | None = None,
     demo: bool = False,
+    namespace: str | None = None,
 ) -> TenantReplayPlan:
     """Refuse the configured tenant itself; build the target's QAD settings (the config's
     tenant/credential, or ``credential``, only lend the login: URL and entity are the target's).
+    ``source`` is an SQLite file or a PostgreSQL URL (the log in schema ``namespace``).
     """
     if cfg.qad.tenant_url and (ReplayTarget.parse(cfg.qad.tenant_url, cfg.qad.entity) == target):
         raise ConfigError(
@@ -178,18 +200,21 @@ def plan_tenant_replay(
         dataclasses.replace(cfg, qad=qad_cfg), vault_path=vault_path, demo=demo
     )
     settings = dataclasses.replace(settings, tenant_url=target.tenant_url, entity=target.entity)
-    return TenantReplayPlan(source, target, cfg, settings, replay_outbox_path(source, target))
+    outbox = replay_outbox(source, target, namespace=namespace)
+    return TenantReplayPlan(source, target, cfg, settings, outbox, namespace)
 
 
 async def replay_into_tenant(
     plan: TenantReplayPlan, *, timeout_s: float | None = None, progress: Progress | None = None
 ) -> ReplayResult:
     """Replay every event of ``plan.source`` into the target, then verify (see retarget)."""
-    cfg, settings = plan.cfg, plan.settings
+    cfg, settings, where = plan.cfg, plan.settings, plan.outbox
     limiters = LimiterRegistry.from_config(cfg.dispatch)
     async with (
-        SQLiteEventLog.open(plan.source, readonly=True) as source,
-        SQLiteEventLog.open(plan.replay_path, synchronous=cfg.engine.synchronous) as replay_log,
+        open_event_log(plan.source, readonly=True, namespace=plan.namespace) as source,
+        open_event_log(
+            where.target, synchronous=cfg.engine.synchronous, namespace=where.namespace
+        ) as replay_log,
         aiohttp.ClientSession() as session,
         QadClient(session, settings) as qad,
     ):
@@ -227,7 +252,7 @@ def _amazon_account(cfg: Config, vault_path: Path | None, demo: bool) -> AmazonA
         return None
 
 
-def _ship_to_opener(log: SQLiteEventLog) -> PiiSealer | None:
+def _ship_to_opener(log: EventLog) -> PiiSealer | None:
     """The sealer that opens merchant-fulfilled orders' ship-to (their keys live in ``log``).
 
     Without a master key (a replay run with only demo credentials) orders are posted without

@@ -9,6 +9,9 @@ names): a sales order's customer, currency, lines and whether it is cancelled (t
 cancelled order are not compared: the cancel policy zeroes, closes or deletes them); an
 invoice's customer, currency and amount (the invoice browse has no lines); a journal entry's
 posting date and total debit (one browse row per entry); the on-hand of each aligned item.
+
+The original outbox is read from the source log on either backend (SQLite file or PostgreSQL);
+the fold's working copy is a ``Scratch`` (in-memory SQLite) whatever the source is.
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ from typing import Any, Protocol
 import orjson
 
 from engine.commands.outbox import DONE_OUTCOMES, Outbox
+from engine.log.ports import EventLog
 from engine.log.scratch import Scratch
-from engine.log.sqlite import SQLiteEventLog
 
 __all__ = [
     "KINDS",
@@ -123,7 +126,7 @@ def _fold(docs: dict[str, dict[str, Any]], kind: str, reference: str, body: dict
 
 
 async def iter_expected(
-    source: SQLiteEventLog, scratch: Scratch, counts: Expected
+    source: EventLog, scratch: Scratch, counts: Expected
 ) -> AsyncGenerator[tuple[str, str, dict[str, Any]], None]:
     """(kind, reference, expected document) for every document of the original run, without
     holding them all: the original's QAD commands are copied into ``scratch`` page by page,
@@ -163,7 +166,7 @@ async def iter_expected(
         yield "stock", ref, want
 
 
-async def expected_documents(source: SQLiteEventLog) -> Expected:
+async def expected_documents(source: EventLog) -> Expected:
     """Fold the commands the original dispatched successfully into the documents it made
     (all in memory: small logs and tests; ``verify_log`` streams)."""
     out = Expected()
@@ -270,7 +273,7 @@ async def verify(
 
 
 async def verify_log(
-    source: SQLiteEventLog,
+    source: EventLog,
     target: TargetPort,
     *,
     concurrency: int = 4,

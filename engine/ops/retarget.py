@@ -6,8 +6,10 @@
    pure projectors (as ``rebuild`` does: streamed, state in a scratch database, no side
    effects). Listing patches are not
    replayed: they target Amazon, not the QAD entity.
-2. ``seed``: those commands go into the replay's OWN outbox, a SQLite file beside the db
-   (``replay_outbox_path``), so the original outbox and audit trail are never touched. Command ids
+2. ``seed``: those commands go into the replay's OWN outbox (``replay_outbox``): beside an
+   SQLite log a sibling file, ``<db>.replay-<key>.sqlite``; with a PostgreSQL log a schema of
+   the same database, ``<namespace or mlc>_replay_<key>`` (a log of its own, as a partition is),
+   so the original outbox and audit trail are never touched. Command ids
    are deterministic, so seeding again adds nothing: an interrupted replay resumes where it
    stopped, a finished one posts nothing when rerun (and the QAD client looks a reference up
    before creating, so even a lost replay file cannot duplicate a document).
@@ -31,10 +33,11 @@ from typing import Any
 
 from engine.commands.outbox import DONE_OUTCOMES, Outbox
 from engine.commands.vocabulary import Command
+from engine.config.database import is_postgresql_url, partition_namespace, split_partition
 from engine.dispatch.dispatcher import Dispatcher, RunCounts
-from engine.errors import ConfigError
+from engine.errors import ConfigError, StoreError
+from engine.log.ports import EventLog
 from engine.log.scratch import Scratch
-from engine.log.sqlite import SQLiteEventLog
 from engine.ops.replay_verify import (
     KINDS,
     Expected,
@@ -53,6 +56,7 @@ __all__ = [
     "KINDS",
     "Expected",
     "KindResult",
+    "ReplayOutbox",
     "ReplayResult",
     "ReplayTarget",
     "TargetPort",
@@ -60,6 +64,8 @@ __all__ = [
     "derive_qad_commands",
     "expected_documents",
     "iter_qad_commands",
+    "log_label",
+    "replay_outbox",
     "replay_outbox_path",
     "replay_to_target",
     "seed",
@@ -104,11 +110,69 @@ def replay_outbox_path(db: Path, target: ReplayTarget) -> Path:
     return db.with_name(f"{db.name}.replay-{target.key}.sqlite")
 
 
+@dataclass(frozen=True, slots=True)
+class ReplayOutbox:
+    """Where the replay into one target keeps its outbox: what ``open_event_log`` opens
+    (``target``, ``namespace``) and, for messages, ``where`` (never a DSN's password)."""
+
+    target: str | Path
+    namespace: str | None
+    where: str
+
+
+def replay_outbox(
+    source: str | Path, target: ReplayTarget, *, namespace: str | None = None
+) -> ReplayOutbox:
+    """The replay outbox of ``source`` (the log, in schema ``namespace`` on PostgreSQL) for
+    ``target``: the same name on every run, so a rerun resumes. An SQLite log gets the sibling
+    file (``replay_outbox_path``); a PostgreSQL log a schema in its own database, named after
+    the log's schema (``mlc`` for a log in the default one) so that the replays of two
+    partitions never share one."""
+    if not is_postgresql_url(source):
+        if namespace is not None:  # a programming error: an SQLite log is its own file
+            raise StoreError(f"event log {source} is an SQLite file: it has no schemas")
+        path = replay_outbox_path(Path(source), target)
+        return ReplayOutbox(path, None, str(path))
+    source, partition = split_partition(source)  # a partition's log: ...#partition
+    namespace = namespace or partition_namespace(source, partition)
+    check_namespace, _ = _postgres_names()
+    name = f"{namespace or 'mlc'}_replay_{target.key}"
+    try:
+        check_namespace(name)
+    except StoreError as exc:  # e.g. a log schema too long to carry the suffix
+        raise StoreError(f"the replay outbox of {log_label(source, namespace)}: {exc}") from None
+    return ReplayOutbox(str(source), name, log_label(source, name))
+
+
+def log_label(source: str | Path, namespace: str | None = None) -> str:
+    """``source`` for messages before it is opened: an SQLite path as it is, a PostgreSQL URL
+    without user or password and with its schema (what the opened log's ``label`` says)."""
+    if not is_postgresql_url(source):
+        return str(source)
+    _, safe_label = _postgres_names()
+    base, partition = split_partition(source)
+    namespace = namespace or partition_namespace(base, partition)
+    return safe_label(base) + (f" (schema {namespace})" if namespace else "")
+
+
+def _postgres_names() -> tuple[Callable[[str], str], Callable[[str], str]]:
+    """engine.log.postgres's name checks, imported only for a PostgreSQL URL: psycopg is the
+    optional extra, and an SQLite deployment never needs it."""
+    try:
+        from engine.log.postgres import check_namespace, safe_label
+    except ImportError as exc:
+        raise StoreError(
+            "the event log is a PostgreSQL URL but psycopg is not installed: "
+            "pip install 'ml-connector[postgresql]'"
+        ) from exc
+    return check_namespace, safe_label
+
+
 # -- derive + seed ------------------------------------------------------------------------------
 
 
 async def iter_qad_commands(
-    log: SQLiteEventLog, projectors: Sequence[Projector], scratch: Scratch
+    log: EventLog, projectors: Sequence[Projector], scratch: Scratch
 ) -> AsyncIterator[list[tuple[str, Command]]]:
     """(projector name, command) of every QAD command the log derives from position 0, one
     batch of events at a time; the projectors' state lives in ``scratch`` (memory stays flat
@@ -126,7 +190,7 @@ async def iter_qad_commands(
 
 
 async def derive_qad_commands(
-    log: SQLiteEventLog, projectors: Sequence[Projector]
+    log: EventLog, projectors: Sequence[Projector]
 ) -> list[tuple[str, Command]]:
     """All of ``iter_qad_commands`` in one list (small logs, tests)."""
     with Scratch() as scratch:
@@ -135,7 +199,7 @@ async def derive_qad_commands(
         ]
 
 
-async def seed(replay_log: SQLiteEventLog, derived: Iterable[tuple[str, Command]]) -> int:
+async def seed(replay_log: EventLog, derived: Iterable[tuple[str, Command]]) -> int:
     """Add the derived commands to the replay outbox; returns how many were new."""
     outbox = Outbox(replay_log)
     await outbox.ensure()
@@ -147,7 +211,7 @@ async def seed(replay_log: SQLiteEventLog, derived: Iterable[tuple[str, Command]
 
 
 async def seed_from_log(
-    source: SQLiteEventLog, replay_log: SQLiteEventLog, projectors: Sequence[Projector]
+    source: EventLog, replay_log: EventLog, projectors: Sequence[Projector]
 ) -> int:
     """Derive and seed as a stream: each batch's commands commit in their own transaction, in
     derivation order (an interrupted seed is completed by the rerun: ids are deterministic)."""
@@ -163,7 +227,7 @@ async def seed_from_log(
 
 @dataclass(slots=True)
 class ReplayResult:
-    outbox_path: Path
+    outbox: str  # where the replay outbox is (the replay log's label)
     derived: int
     added: int
     dispatched: RunCounts
@@ -173,8 +237,8 @@ class ReplayResult:
 
 
 async def replay_to_target(
-    source: SQLiteEventLog,
-    replay_log: SQLiteEventLog,
+    source: EventLog,
+    replay_log: EventLog,
     projectors: Sequence[Projector],
     make_dispatcher: Callable[[Outbox], Dispatcher],
     target: TargetPort,
@@ -192,7 +256,7 @@ async def replay_to_target(
     # Every command of the replay outbox is a derived QAD command (only seeding writes it), so
     # its count is the distinct derived commands without a set of every id in memory.
     total = int((await replay_log.query("SELECT count(*) FROM commands"))[0][0])
-    say(f"derived {total} QAD commands from the log; {added} new in {replay_log.path}")
+    say(f"derived {total} QAD commands from the log; {added} new in {replay_log.label}")
     # Rerunning a replay means "finish the job": what the target refused last time is tried
     # again (the replay file keeps the refused attempts; the original's trail is untouched).
     requeued = await outbox.requeue_parked("replay --to-tenant: rerun")
@@ -219,7 +283,7 @@ async def replay_to_target(
         source, target, concurrency=concurrency, before_request=before_request
     )
     return ReplayResult(
-        outbox_path=Path(replay_log.path),
+        outbox=replay_log.label,
         derived=total,
         added=added,
         dispatched=counts,

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.config import Config
-from engine.config.database import is_postgresql_url, partition_namespace
+from engine.config.database import is_postgresql_url, partition_namespace, split_partition
 from engine.errors import ConfigError, StoreError
 from engine.ops.engine import Engine
 from engine.ops.leases import LeaseTable, fair_share, new_worker_id
@@ -46,7 +46,7 @@ def check_partitions(configs: Mapping[str, Config]) -> None:
     """
     if not configs:
         raise ConfigError("run --worker: no partition config given (--config or --partitions)")
-    databases = {cfg.engine.db for cfg in configs.values()}
+    databases = {split_partition(cfg.engine.db)[0] for cfg in configs.values()}
     for source, cfg in sorted(configs.items()):
         if not is_postgresql_url(cfg.engine.db):
             raise ConfigError(
@@ -60,7 +60,7 @@ def check_partitions(configs: Mapping[str, Config]) -> None:
         )
     seen: dict[str, str] = {}
     for source, cfg in sorted(configs.items()):
-        name = cfg.engine.partition
+        name = split_partition(cfg.engine.db)[1] or cfg.engine.partition
         if name in seen:
             shown = repr(name) if name else "the default (no [engine] partition)"
             raise ConfigError(

@@ -18,7 +18,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from aiohttp import web
 
@@ -26,7 +26,7 @@ from engine.config import Config
 from engine.config.web import is_loopback, parse_bind
 from engine.dispatch.dispatcher import RunCounts
 from engine.errors import ConfigError, CredentialError
-from engine.log import EventLog, SQLiteEventLog
+from engine.log import EventLog
 from engine.log.opening import open_event_log
 from engine.ops.replay import replay_dispatcher
 from engine.security.vault import default_vault_path, open_vault
@@ -147,11 +147,7 @@ async def serve_context(
                 yield writer, None
                 return
             dispatcher = await stack.enter_async_context(
-                # replay_dispatcher's hint still names the SQLite class (engine/ops/replay.py
-                # is ported separately); the cast goes with that hint.
-                replay_dispatcher(
-                    cast(SQLiteEventLog, writer), cfg, vault_path=vault_path, demo=demo
-                )
+                replay_dispatcher(writer, cfg, vault_path=vault_path, demo=demo)
             )
 
             async def dispatch() -> RunCounts:

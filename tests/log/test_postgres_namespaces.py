@@ -78,3 +78,21 @@ async def test_an_sqlite_log_has_no_namespaces(tmp_path) -> None:  # type: ignor
         async with open_event_log(tmp_path / "x.db", namespace="mlc_eu"):
             pass
     assert not (tmp_path / "x.db").exists()
+
+
+async def test_a_partition_named_after_hash_is_its_schema_for_every_opener(pg_dsn: str) -> None:
+    from tests.e2e.configfile import run_cli
+
+    async with open_event_log(f"{pg_dsn}#acme_eu") as log:
+        await log.append([ev("A"), ev("B")])
+        assert "schema mlc_p_acme_eu" in log.label
+    async with open_event_log(pg_dsn, namespace="mlc_p_acme_eu", readonly=True) as same:
+        assert await same.head() == 2
+    code, out, err = await run_cli("log", "check", "--db", f"{pg_dsn}#acme_eu")
+    assert code == 0 and "2 events" in out, (out, err)
+    code, _out, err = await run_cli(
+        "log", "check", "--db", f"{pg_dsn}#acme_eu", "--schema", "mlc_p_acme_eu"
+    )
+    assert code == 2 and "not both" in err
+    code, _out, err = await run_cli("log", "check", "--db", f"{pg_dsn}#Acme")
+    assert code != 0 and "Traceback" not in err
