@@ -134,18 +134,22 @@ def register(sub: Any) -> None:
             "Generate a new master key, re-encrypt every vault record and, with --db, every "
             "buyer-PII data key of those event logs. With a key file, the file is replaced; with "
             f"${ENV_KEY}, the new key is shown once (and kept in a file beside the key file) for "
-            "you to put into the variable. Takes each event log's writer lock: refused while "
-            "`run`/`sync` uses it. Interrupted? Run the same command again: it finishes the "
-            "rotation (never delete the pending key file by hand)."
+            "you to put into the variable. Takes each SQLite event log's writer lock: refused "
+            "while `run`/`sync` uses it. A PostgreSQL log (--db postgresql://..., no password in "
+            "the URL) is rotated beside running engines: from then on those still holding the "
+            "old key are refused PII work until restarted with the new one (every machine must "
+            "get it). Interrupted? Run the same command again: it finishes the rotation (never "
+            "delete the pending key file by hand)."
         ),
     )
     which = rk.add_mutually_exclusive_group(required=True)
     which.add_argument(
         "--db",
-        type=Path,
+        type=str,  # not Path: it would fold a URL's "//"
         action="append",
         default=None,
-        help="event log whose PII keys to rewrap (repeat for several logs)",
+        help="event log whose PII keys to rewrap: a file or a postgresql:// URL (repeat for "
+        "several logs)",
     )
     which.add_argument(
         "--skip-pii",
@@ -350,7 +354,7 @@ def _list(path: Path, *, as_json: bool, out: TextIO) -> int:
     return 0
 
 
-def _rotate(path: Path, dbs: list[Path] | None) -> int:
+def _rotate(path: Path, dbs: list[str] | None) -> int:
     """The locked, resumable rotation lives in engine.ops.rotate_key; here only the report."""
     done = asyncio.run(rotate_master_key(path, dbs or []))
     if done.resumed and done.outcome != "finished":
@@ -359,6 +363,12 @@ def _rotate(path: Path, dbs: list[Path] | None) -> int:
         print(f"rewrapped {n} PII data keys in {db}")
     if done.outcome == "replaced":
         print(f"vault {done.vault} re-encrypted. The new master key replaced {done.key_file}.")
+        shared = [str(db) for db in done.rewrapped if isinstance(db, str)]  # PostgreSQL URLs
+        if shared:
+            print(
+                f"Engines sharing {', '.join(shared)} with the old key are now refused PII work: "
+                f"copy {done.key_file} and {done.vault} to every machine, then restart them."
+            )
     elif done.outcome == "finished":
         print(f"key rotation complete: the new master key is in effect ({done.pending} removed).")
     elif done.new_key is not None:

@@ -1,17 +1,28 @@
 """``creds rotate-key``: move the vault and every buyer-PII data key to a new master key.
 
-Crash-safe, resumable and locked. Files beside the key file (``engine.security.keys``):
-``master.key.new`` (the pending new key) and ``master.key.rotation`` (a journal naming the key
-ids, the vault and the event logs, so a rerun covers the same data).
+Crash-safe, resumable, and it keeps engines from writing under the retired key. Files beside the
+key file (``engine.security.keys``): ``master.key.new`` (the pending new key) and
+``master.key.rotation`` (a journal naming the key ids, the vault and the event logs, so a rerun
+covers the same data).
 
-Locks, taken before anything is written and held to the end:
+Keeping others out, before anything is written (``engine.ops.rotate_key_logs`` opens the logs):
 
-1. ``<key file>.lock`` (flock): one rotation per key at a time.
-2. Each event log's writer lock, by opening it with ``SQLiteEventLog.open`` (the ``<db>.lock``
-   flock every writer takes). A running ``sync``/``run``/``purge-pii`` makes rotate-key refuse at
-   once with one line and nothing changed (we refuse rather than wait: ``run`` never ends by
-   itself). The other way round, a sync started during a rotation is refused by
-   ``load_master_key``, which hands out no key while a pending key exists.
+1. ``<key file>.lock`` (flock): one rotation per key at a time on this machine.
+2. An SQLite log: its writer lock, by opening it with ``SQLiteEventLog.open`` (the ``<db>.lock``
+   flock every writer takes), held to the end. A running ``sync``/``run``/``purge-pii`` makes
+   rotate-key refuse at once with one line and nothing changed (we refuse rather than wait:
+   ``run`` never ends by itself). The other way round, a sync started on this machine during a
+   rotation is refused by ``load_master_key``, which hands out no key while a pending key exists.
+3. A PostgreSQL log (``--db postgresql://...``): engines on several machines share it, so no
+   lock is held for the rotation and running engines are not refused; they are FENCED
+   (engine/security/pii_keys_postgres.py). The log's ``pii_master`` row names (by fingerprint)
+   the master key that wraps ``pii_keys``; every new PII key is stored under a shared advisory
+   lock after checking that row; the rewrap takes the lock exclusively (waiting for seals in
+   flight), rewraps every row and moves the row to the new key in one transaction. From its
+   commit an engine still holding the old key is refused whenever it stores or opens a PII key
+   ("the master key was rotated by another process; restart with the new key") and stores
+   nothing: its orders poll fails and is fetched again later (the watermark commits only with
+   the events), and a sales order whose ship-to it cannot open parks (retry it after restart).
 
 Steps, in order; each name is also a crash point of the test hook (``CRASH_ENV``):
 
@@ -19,7 +30,8 @@ Steps, in order; each name is also a crash point of the test hook (``CRASH_ENV``
                      PII key opens: nothing has been written yet
 ``pending-written``  the new key is in ``master.key.new`` (0600, file and directory fsync'd)
 ``journal-written``  the journal is written (atomically)
-``pii-rewrapped``    one event log's PII keys are re-wrapped (one transaction per log)
+``pii-rewrapped``    one event log's PII keys are re-wrapped (one transaction per log; on
+                     PostgreSQL the fenced one, which also moves ``pii_master``)
 ``vault-rotated``    the vault is re-encrypted under the new key (atomic replace)
 ``key-replaced``     ``master.key.new`` renamed over the key file (atomic); the journal goes next
 ``env-recorded``     with ``$ML_CONNECTOR_KEY``: journal says only the variable is left to change
@@ -28,13 +40,26 @@ Steps, in order; each name is also a crash point of the test hook (``CRASH_ENV``
 
 Once the pending key exists the rotation only rolls forward, and every step is idempotent and
 probes instead of trusting the journal: the vault is opened with the new key, else the old one;
-``PiiSealer.rewrap`` keeps keys that already open under the new key and moves the others. So
-each PII key is readable under one of the two keys at every instant, both keys are on disk
-until the last rename, and running the same command again finishes the job.
+``PiiSealer.rewrap`` keeps keys that already open under the new key and moves the others (on
+PostgreSQL a ``pii_master`` already naming the new key is accepted). So each PII key is readable
+under one of the two keys at every instant, both keys are on disk until the last rename, and
+running the same command again finishes the job.
 
-A PostgreSQL event log is refused (ConfigError, nothing changed): the locks above are file
-locks, and engines on other hosts sharing that database would keep wrapping new PII keys under
-the old master key mid-rotation; supporting it needs a database-side lock first [I].
+Why the event logs before the vault: a crash between the two leaves the logs under the new key
+and the vault under the old, both keys on disk, and the rerun finishes it (either order would be
+recoverable so). The logs go first because that is the step that can fail for reasons outside
+this machine (the fence waits at most the log's lock timeout for seals in flight, the server may
+be gone, a key may be under a third master key), and failing there leaves the vault and the key
+file as they were; the vault step is a local atomic rename [I].
+
+Several machines on one PostgreSQL log must share ONE master key, the one ``pii_master`` names
+(an engine with any other key is refused at its first PII key): give every machine the same
+``$ML_CONNECTOR_KEY`` from the deployment's secret store (a systemd credential, an orchestrator
+secret), or a copy of the 0600 key file where ``$ML_CONNECTOR_KEY_FILE`` points (never beside
+the vault), plus a copy of the vault. Rotate on ONE machine (the key-file lock is per machine; a
+rotation elsewhere with a third key finds the fence moved and refuses), then copy the new key
+and the re-encrypted vault to every machine and restart its workers; until then their PII work
+is refused as above, and nothing is lost.
 
 With ``$ML_CONNECTOR_KEY`` the key cannot be replaced by us: the rotation ends with everything
 under the new key, which stays in ``master.key.new`` and is shown once; every command then
@@ -47,17 +72,14 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import re
-import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from engine.errors import ConfigError, CredentialError, StoreBusy, StoreError
-from engine.log.files import check_db_path
-from engine.log.sqlite import SQLiteEventLog
-from engine.ops.status import existing_db
+from engine.errors import CredentialError, StoreBusy, StoreError
+from engine.log.ports import EventLog
+from engine.ops.rotate_key_logs import Target, check_target, has_pii_keys, open_target, targets
 from engine.security.keys import (
     AWAITING_ENV,
     ENV_KEY,
@@ -109,16 +131,17 @@ class Rotation:
     pending: Path
     command: str
     resumed: bool = False
-    rewrapped: dict[Path, int] = field(default_factory=dict)
+    rewrapped: dict[Target, int] = field(default_factory=dict)
     new_key: bytes | None = None  # set once, when the operator must store it in $ML_CONNECTOR_KEY
 
 
 async def rotate_master_key(
-    vault: Path, dbs: Sequence[Path], env: Mapping[str, str] | None = None
+    vault: Path, dbs: Sequence[str | Path], env: Mapping[str, str] | None = None
 ) -> Rotation:
-    """Rotate (or finish an interrupted rotation of) the master key; see the module doc."""
-    for db in dbs:
-        _refuse_postgresql(db)
+    """Rotate (or finish an interrupted rotation of) the master key; see the module doc.
+    ``dbs``: SQLite files and PostgreSQL URLs."""
+    for db in targets((), dbs):
+        check_target(db)  # a URL with a password is refused before any file is touched
     env = os.environ if env is None else env
     key_file = default_key_file(env)
     vault = vault.expanduser().absolute()
@@ -131,13 +154,13 @@ async def rotate_master_key(
                 f"the unfinished key rotation is for vault {journal.vault}, not {vault}: run "
                 f"`{journal.command()}`"
             )
-        paths = _union(journal.dbs if journal else (), dbs)
+        paths = targets(journal.dbs if journal else (), dbs)
         for db in paths:
-            _check_event_log(db)
+            check_target(db)
         run = _Run(env, key_file, vault, paths, current, pending_key, journal)
         async with AsyncExitStack() as stack:
             for db in paths:
-                run.logs[db] = await _open_writer(stack, db)
+                run.logs[db] = await open_target(stack, db)
             if pending_key is None and journal is not None:
                 return await run.after_lost_pending()
             if pending_key is not None and pending_key == current:
@@ -153,7 +176,7 @@ class _Run:
         env: Mapping[str, str],
         key_file: Path,
         vault: Path,
-        dbs: list[Path],
+        dbs: list[Target],
         current: bytes,
         pending_key: bytes | None,
         journal: RotationJournal | None,
@@ -167,24 +190,28 @@ class _Run:
         self.current = current
         self.pending_key = pending_key
         self.journal = journal
-        self.logs: dict[Path, SQLiteEventLog] = {}
+        self.logs: dict[Target, EventLog] = {}
         self.from_env = bool(env.get(ENV_KEY))
+
+    @property
+    def command(self) -> str:
+        dbs = tuple(str(d) for d in self.dbs)
+        return RotationJournal("", "", "", str(self.vault), dbs).command()
 
     def result(
         self,
         outcome: str,
         *,
         resumed: bool,
-        rewrapped: dict[Path, int] | None = None,
+        rewrapped: dict[Target, int] | None = None,
         new_key: bytes | None = None,
     ) -> Rotation:
-        names = RotationJournal("", "", "", str(self.vault), tuple(str(d) for d in self.dbs))
         return Rotation(
             outcome,
             self.vault,
             self.key_file,
             self.pending,
-            names.command(),
+            self.command,
             resumed,
             rewrapped or {},
             new_key,
@@ -194,12 +221,17 @@ class _Run:
         if self.env.get(CRASH_ENV) == name:
             os._exit(137)
 
-    async def sealers(self, master: bytes) -> list[tuple[Path, PiiSealer]]:
+    async def sealers(self, master: bytes) -> list[tuple[Target, PiiSealer]]:
         out = []
         for db, log in self.logs.items():
-            sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'pii_keys'"
-            if await log.query(sql):  # no table: that log never sealed any PII
-                out.append((db, PiiSealer.from_log(log, master)))
+            if await has_pii_keys(log):  # SQLite without the table: it never sealed any PII
+                sealer = PiiSealer.from_log(log, master)
+                postgres = log.capabilities.backend == "postgresql"
+                if postgres and {"pii_keys", "pii_master"} - await log.tables():
+                    # The fence's table, e.g. on a log with no key yet. Only then: its DDL
+                    # (CREATE INDEX IF NOT EXISTS) would wait for every seal writing the table.
+                    await sealer.ensure_schema()
+                out.append((db, sealer))
         return out
 
     async def forward(self) -> Rotation:
@@ -225,9 +257,15 @@ class _Run:
         if want != old:
             atomic_write(self.journal_path, want.dumps())
             self.step("journal-written")
-        counts: dict[Path, int] = {}
+        counts: dict[Target, int] = {}
         for db, sealer in sealers:
-            counts[db] = await sealer.rewrap(new)
+            try:
+                counts[db] = await sealer.rewrap(new)
+            except (CredentialError, StoreError) as exc:  # that log's transaction rolled back
+                raise type(exc)(
+                    f"{db}: {exc}; the rotation is unfinished: run `{self.command}` again "
+                    f"(keep {self.pending})"
+                ) from None
             self.step("pii-rewrapped")
         if not vault_done:
             vault.rotate_key(new)
@@ -317,65 +355,6 @@ def _rotation_lock(key_file: Path) -> Iterator[None]:
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
-
-
-async def _open_writer(stack: AsyncExitStack, db: Path) -> SQLiteEventLog:
-    try:
-        return await stack.enter_async_context(SQLiteEventLog.open(db))
-    except StoreBusy:
-        raise StoreBusy(
-            f"cannot rotate the master key: event log {db} is in use by another ml-connector "
-            "process (stop `run`/`sync` first); nothing changed"
-        ) from None
-
-
-def _check_event_log(db: Path) -> None:
-    """Refuse a missing or foreign file before opening it as a writer (which would create it)."""
-    try:
-        existing_db(db)  # missing / directory: exit 2; empty: exit 1, as for every other command
-    except ConfigError as exc:
-        raise ConfigError(f"{exc}; nothing changed") from None
-    check_db_path(db, readonly=True)  # not SQLite, truncated: one StoreError line
-    try:
-        conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)
-        try:
-            rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(
-            f"{db} is not an ml-connector event log ({exc}); nothing changed"
-        ) from None
-    if ("events",) not in rows:  # a wrong --db (e.g. the vault or another tool's file)
-        raise ConfigError(
-            f"{db} is not an ml-connector event log (no events table); nothing changed"
-        )
-
-
-# A URL arrives as a Path, which folds "//" into "/": match the scheme on either form.
-_POSTGRESQL = re.compile(r"(?i)(postgres(?:ql)?):/+(?:[^/@]*@)?(.*)")
-
-
-def _refuse_postgresql(db: str | Path) -> None:
-    found = _POSTGRESQL.fullmatch(str(db))
-    if found is None:
-        return
-    shown = f"{found[1]}://{found[2]}"  # without user or password
-    raise ConfigError(
-        f"creds rotate-key does not support a PostgreSQL event log yet ({shown}): it cannot lock "
-        "engines sharing that database out while PII keys are re-wrapped; nothing changed. Keep "
-        "the current master key for now, and do not use --skip-pii while that database holds "
-        "PII sealed with it (those addresses would become unreadable)"
-    )
-
-
-def _union(first: Sequence[str | Path], second: Sequence[Path]) -> list[Path]:
-    out: list[Path] = []
-    for p in [*map(Path, first), *second]:
-        q = p.expanduser().absolute()
-        if q not in out:
-            out.append(q)
-    return out
 
 
 def _remove(path: Path) -> None:

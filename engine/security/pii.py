@@ -8,7 +8,12 @@ A key ages from its record's date (an order's PurchaseDate), else from its creat
 verifies the erasure: ``secure_delete`` on the deleting connection and a WAL checkpoint(TRUNCATE)
 that must complete (busy = 0), else StoreError (a reader pins old pages holding the keys). On a
 PostgreSQL log the table lives in that database, and ``purge`` rewrites it instead (VACUUM FULL,
-CHECKPOINT); what that does and does not erase: engine/security/pii_keys.py.
+CHECKPOINT); what that does and does not erase: engine/security/pii_keys_postgres.py.
+
+On PostgreSQL, engines on several machines share ``pii_keys``, so every new key is stored behind a
+fence: ``pii_master`` names (by fingerprint) the master key that wraps the table, and a sealer
+whose key is not that one, because ``creds rotate-key`` retired it, is refused with
+``MasterKeyRotated`` when it writes or opens (engine/security/pii_keys_postgres.py).
 
 Envelopes are deterministic on purpose (SIV-like): the nonce is HMAC(mac key, plaintext), so the
 same value sealed for the same record yields byte-identical output and the poller's payload digest
@@ -38,8 +43,15 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from engine.errors import CredentialError, DataError, StoreError
 from engine.log.ports import EventLog
 from engine.security.pii_keys import SCHEMA, ConnStore, KeyStore, LogStore
+from engine.security.pii_keys_postgres import (
+    FOREIGN_MASTER,
+    ROTATED,
+    Fence,
+    MasterKeyRotated,
+    master_fingerprint,
+)
 
-__all__ = ["CHECKPOINT_WAIT_S", "SCHEMA", "PiiSealer", "is_envelope"]
+__all__ = ["CHECKPOINT_WAIT_S", "SCHEMA", "MasterKeyRotated", "PiiSealer", "is_envelope"]
 
 CHECKPOINT_WAIT_S = 5.0  # how long purge lets a reader finish before it fails
 
@@ -61,6 +73,7 @@ class PiiSealer:
             raise CredentialError("PII sealing needs a 32-byte master key")
         self._store = store
         self._master = AESGCM(master_key)
+        self._fingerprint = master_fingerprint(master_key)
 
     @classmethod
     def from_connection(cls, conn: aiosqlite.Connection, master_key: bytes) -> Self:
@@ -165,31 +178,46 @@ class PiiSealer:
 
         Idempotent so an interrupted rotation can just run again: a key that already opens under
         the new master key is left alone, every other one must open under the current one (else
-        CredentialError and nothing changes). All updates are one transaction. ``dry_run`` only
-        checks. Returns how many live keys the new master key wraps; the sealer then uses it.
+        CredentialError and nothing changes). All updates are one transaction; on PostgreSQL
+        that transaction holds the rotation fence and moves ``pii_master`` to the new key
+        (pii_keys_postgres). ``dry_run`` only checks. Returns how many live keys the new master
+        key wraps; the sealer then uses it.
         """
         if len(new_master_key) != 32:
             raise CredentialError("the new master key must be 32 bytes")
         new = AESGCM(new_master_key)
-        live = await self._store.live()
-        rows = []
-        for kid, wrapped in live:
-            if _unwrap(new, kid, wrapped) is not None:
-                continue  # moved by an earlier, interrupted rotation
-            key = _unwrap(self._master, kid, wrapped)
-            if key is None:
-                raise CredentialError(
-                    f"PII data key {kid} is wrapped by neither the current nor the new master "
-                    "key; nothing changed"
-                )
-            nonce = secrets.token_bytes(_NONCE)
-            rows.append((nonce + new.encrypt(nonce, key, kid.encode("ascii")), kid))
+        new_fingerprint = master_fingerprint(new_master_key)
+
+        def moved(live: list[tuple[str, bytes]]) -> list[tuple[bytes, str]]:
+            rows = []
+            for kid, wrapped in live:
+                if _unwrap(new, kid, wrapped) is not None:
+                    continue  # moved by an earlier, interrupted rotation
+                key = _unwrap(self._master, kid, wrapped)
+                if key is None:
+                    raise CredentialError(
+                        f"PII data key {kid} is wrapped by neither the current nor the new "
+                        "master key; nothing changed"
+                    )
+                nonce = secrets.token_bytes(_NONCE)
+                rows.append((nonce + new.encrypt(nonce, key, kid.encode("ascii")), kid))
+            return rows
+
         if dry_run:
+            stored = await self._store.fingerprint()
+            if stored not in (None, self._fingerprint, new_fingerprint):
+                raise CredentialError(FOREIGN_MASTER)
+            live = await self._store.live()
+            moved(live)
             return len(live)
-        if rows:
-            await self._store.replace_wrapped(rows)
-        self._master = new
-        return len(live)
+        n = await self._store.rotate(self._fingerprint, new_fingerprint, moved)
+        self._master, self._fingerprint = new, new_fingerprint
+        return n
+
+    @property
+    def _fence(self) -> Fence:
+        master = self._master  # the key this fence speaks for, even if rewrap moves on
+        return Fence(self._fingerprint, lambda kid, blob: _unwrap(master, kid, blob) is not None)
 
     async def _data_key(
         self, kid: str, *, create: bool, record_date: datetime | None = None
@@ -202,11 +230,14 @@ class PiiSealer:
             nonce = secrets.token_bytes(_NONCE)
             blob = nonce + self._master.encrypt(nonce, key, kid.encode("ascii"))
             dated = None if record_date is None else _ts(record_date)
-            await self._store.insert(kid, _ts(datetime.now(UTC)), dated, blob)
-            # Re-read, and seal only with what the store holds: a concurrent sealer (another
+            # Seal only with what the store holds after the insert: a concurrent sealer (another
             # process on PostgreSQL) may have stored its key first (INSERT OR IGNORE), and an
             # envelope sealed with our discarded key would never open (pii_keys.LogStore.insert).
-            exists, wrapped = await self._store.get(kid)
+            # On PostgreSQL it is read inside the fenced transaction, so a rotation either
+            # rewraps it later or came first and refused the insert (pii_keys_postgres).
+            exists, wrapped = await self._store.insert(
+                kid, _ts(datetime.now(UTC)), dated, blob, self._fence
+            )
             if not exists:
                 raise StoreError("a new PII data key is not in the store after its insert")
         if wrapped is None:
@@ -214,10 +245,14 @@ class PiiSealer:
         try:
             return self._master.decrypt(wrapped[:_NONCE], wrapped[_NONCE:], kid.encode("ascii"))
         except InvalidTag:
-            raise CredentialError(
-                "a PII data key cannot be unwrapped: the master key is not the one these events "
-                "were written with (check ML_CONNECTOR_KEY / the key file)"
-            ) from None
+            pass
+        stored = await self._store.fingerprint()
+        if stored is not None and stored != self._fingerprint:  # AES-GCM refused: no garbage
+            raise MasterKeyRotated(ROTATED)
+        raise CredentialError(
+            "a PII data key cannot be unwrapped: the master key is not the one these events "
+            "were written with (check ML_CONNECTOR_KEY / the key file)"
+        )
 
 
 def _unwrap(master: AESGCM, kid: str, wrapped: bytes) -> bytes | None:

@@ -5,34 +5,16 @@ memory and written by the log's commit hook inside the next write transaction, n
 page append whose events carry the envelopes it sealed (issue 18: those inserts were 75 % of all
 write transactions). The key therefore commits no later than any event that needs it, and with it
 in one transaction; a rolled-back transaction leaves the key staged for the next one, and a crash
-loses only keys no committed event uses. A log without the hook (PostgreSQL) writes one
-transaction per key, before anything is sealed with it (see ``LogStore.insert``).
+loses only keys no committed event uses.
 
-Crypto-shredding on PostgreSQL (``purge``; ``replace_wrapped`` likewise). The UPDATE to NULL
-leaves the old row version in the heap until vacuumed, and the WAL holds the row as inserted
-[D] (MVCC, WAL chapters). So after it ``VACUUM FULL pii_keys`` rewrites the table into a new
-file holding only live row versions [D] (checked: ``pg_relation_filenode`` must change, since a
-role that does not own the table gets only a WARNING and no rewrite [D]), then ``CHECKPOINT``
-(superuser or ``pg_checkpoint``, else skipped and said so) lets the server remove or recycle
-the WAL segments written before it [D]. NOT erased by any of this:
-
-- WAL segments the server keeps (``wal_keep_size``, replication slots, not yet archived), WAL
-  archives, and recycled segments until overwritten (renamed, not wiped) [D];
-- streaming replicas until they replay this (then as above on each), and every backup or
-  ``pg_dump`` taken before the purge [I];
-- the old table file's freed disk blocks: it is truncated/unlinked, not overwritten [I];
-- server logs, if statement logging with parameters is on [D].
-
-Those copies hold only the wrapped key: ciphertext under the master key (AES-GCM). Rotating the
-master key afterwards and destroying the old one voids all of them at once; that, not the
-VACUUM, is the crypto-shred argument [I]. (``creds rotate-key`` refuses a PostgreSQL log in this
-version: engine/ops/rotate_key.py.) ANALYZE is kept off the ``wrapped`` column (statistics
-target 0) so no sample of wrapped keys is copied into ``pg_statistic`` [D].
+A PostgreSQL log has no hook (several processes may write): each key is its own transaction,
+before anything is sealed with it, behind the master-key fence that lets ``creds rotate-key``
+run beside engines on other machines; ``purge`` there rewrites the table, and what that does and
+does not erase is said with it: engine/security/pii_keys_postgres.py.
 """
 
 from __future__ import annotations
 
-import logging
 import sqlite3
 from contextlib import suppress
 from pathlib import Path
@@ -40,60 +22,30 @@ from typing import Protocol
 
 import aiosqlite
 
-from engine.errors import StoreBusy, StoreError
+from engine.errors import StoreError
 from engine.log import files
 from engine.log.ports import EventLog
+from engine.security import pii_sql
+from engine.security.pii_keys_postgres import Fence, PostgresKeys, Rewrap
 
 __all__ = ["SCHEMA", "ConnStore", "KeyStore", "LogStore"]
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS pii_keys (
-    key_id     TEXT PRIMARY KEY,
-    created_at TEXT NOT NULL,
-    wrapped    BLOB,
-    record_date TEXT
-);
-CREATE INDEX IF NOT EXISTS pii_keys_created ON pii_keys (created_at);
-"""
-# Older logs get the column; their rows keep NULL and age from created_at.
-_RECORD_DATE = "ALTER TABLE pii_keys ADD COLUMN record_date TEXT"
-_INSERT = "INSERT OR IGNORE INTO pii_keys (key_id,created_at,record_date,wrapped) VALUES (?,?,?,?)"
-_PURGE = (  # fixed-width UTC text: '<' compares times
-    "UPDATE pii_keys SET wrapped = NULL "
-    "WHERE coalesce(record_date, created_at) < ? AND wrapped IS NOT NULL"
-)
-_LOG = logging.getLogger(__name__)  # never logs a key, a key id or a record key
+SCHEMA = pii_sql.SCHEMA
 _VERIFIED = "erasure verified: WAL checkpointed"  # the SQLite purge's outcome, for messages
-# PostgreSQL: no PRAGMA table_info; IF NOT EXISTS because another process may add it first.
-_PG_COLUMNS = (
-    "SELECT column_name FROM information_schema.columns "
-    "WHERE table_schema = current_schema() AND table_name = 'pii_keys'"
-)
-_PG_RECORD_DATE = "ALTER TABLE pii_keys ADD COLUMN IF NOT EXISTS record_date TEXT"
-_PG_STATS_TARGET = (
-    "SELECT attstattarget FROM pg_attribute "
-    "WHERE attrelid = 'pii_keys'::regclass AND attname = 'wrapped'"
-)
-_PG_NO_STATS = "ALTER TABLE pii_keys ALTER COLUMN wrapped SET STATISTICS 0"
-_PG_FILENODE = "SELECT pg_relation_filenode('pii_keys')"
-# CHECKPOINT needs superuser or pg_checkpoint (15+; the role does not exist before) [D].
-_PG_MAY_CHECKPOINT = (
-    "SELECT coalesce((SELECT rolsuper FROM pg_roles WHERE rolname = current_user), false) "
-    "OR EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pg_checkpoint' "
-    "AND pg_has_role(current_user, oid, 'USAGE'))"
-)
-_BUSY = {"55P03", "40P01"}  # lock_not_available (lock_timeout), deadlock_detected
 
 
 class KeyStore(Protocol):
     async def ensure_schema(self) -> None: ...
     async def get(self, kid: str) -> tuple[bool, bytes | None]: ...  # (exists, wrapped)
-    async def insert(
-        self, kid: str, created_at: str, record_date: str | None, wrapped: bytes
-    ) -> None: ...
+    async def insert(  # what the store holds for ``kid`` afterwards, as ``get``
+        self, kid: str, created_at: str, record_date: str | None, wrapped: bytes, fence: Fence
+    ) -> tuple[bool, bytes | None]: ...
     async def purge(self, cutoff: str, wait_s: float) -> int: ...
     async def live(self) -> list[tuple[str, bytes]]: ...
-    async def replace_wrapped(self, rows: list[tuple[bytes, str]]) -> None: ...
+    # The fingerprint of the master key the store says wraps its keys (PostgreSQL's
+    # ``pii_master``); None where the store keeps none (SQLite: its writer lock fences instead).
+    async def fingerprint(self) -> str | None: ...
+    async def rotate(self, old: str, new: str, rewrap: Rewrap) -> int: ...
 
 
 class ConnStore:
@@ -108,24 +60,25 @@ class ConnStore:
             columns = {str(r[1]) for r in await cur.fetchall()}
         if "record_date" not in columns:
             with suppress(sqlite3.OperationalError):  # "duplicate column": migrated meanwhile
-                await self._conn.execute(_RECORD_DATE)
+                await self._conn.execute(pii_sql.RECORD_DATE)
         await self._conn.commit()
 
     async def get(self, kid: str) -> tuple[bool, bytes | None]:
-        async with self._conn.execute("SELECT wrapped FROM pii_keys WHERE key_id = ?", (kid,)) as c:
+        async with self._conn.execute(pii_sql.SELECT_WRAPPED, (kid,)) as c:
             row = await c.fetchone()
         return (False, None) if row is None else (True, row[0])
 
     async def insert(
-        self, kid: str, created_at: str, record_date: str | None, wrapped: bytes
-    ) -> None:
-        await self._conn.execute(_INSERT, (kid, created_at, record_date, wrapped))
+        self, kid: str, created_at: str, record_date: str | None, wrapped: bytes, fence: Fence
+    ) -> tuple[bool, bytes | None]:
+        await self._conn.execute(pii_sql.INSERT, (kid, created_at, record_date, wrapped))
         await self._conn.commit()
+        return await self.get(kid)  # ignored: the key another connection stored first
 
     async def purge(self, cutoff: str, wait_s: float) -> int:
         # secure_delete zero-fills the freed bytes so the wrapped key is not left in free pages.
         await self._conn.execute("PRAGMA secure_delete = ON")
-        cur = await self._conn.execute(_PURGE, (cutoff,))
+        cur = await self._conn.execute(pii_sql.PURGE, (cutoff,))
         await self._conn.commit()
         n = cur.rowcount
         await cur.close()
@@ -133,16 +86,21 @@ class ConnStore:
         return n
 
     async def live(self) -> list[tuple[str, bytes]]:
-        sql = "SELECT key_id, wrapped FROM pii_keys WHERE wrapped IS NOT NULL"
-        async with self._conn.execute(sql) as cur:
+        async with self._conn.execute(pii_sql.LIVE) as cur:
             return [(r[0], r[1]) for r in await cur.fetchall()]
 
-    async def replace_wrapped(self, rows: list[tuple[bytes, str]]) -> None:
-        # One transaction: either every key moves to the new master key or none does.
-        await self._conn.execute("PRAGMA secure_delete = ON")
-        await self._conn.executemany("UPDATE pii_keys SET wrapped = ? WHERE key_id = ?", rows)
-        await self._conn.commit()
-        await _checkpoint(self._conn)
+    async def fingerprint(self) -> str | None:
+        return None
+
+    async def rotate(self, old: str, new: str, rewrap: Rewrap) -> int:
+        live = await self.live()
+        rows = rewrap(live)
+        if rows:  # one transaction: either every key moves to the new master key or none does
+            await self._conn.execute("PRAGMA secure_delete = ON")
+            await self._conn.executemany(pii_sql.UPDATE_WRAPPED, rows)
+            await self._conn.commit()
+            await _checkpoint(self._conn)
+        return len(live)
 
 
 class LogStore:
@@ -156,7 +114,8 @@ class LogStore:
         self._deferred = callable(add_hook)
         if callable(add_hook):
             add_hook(self)
-        self._postgres = log.capabilities.backend == "postgresql"
+        postgres = log.capabilities.backend == "postgresql"
+        self._pg = PostgresKeys(log) if postgres else None
         # What the last purge did to erase old copies, for the operator's message.
         self.erasure = _VERIFIED
 
@@ -181,49 +140,41 @@ class LogStore:
 
     async def ensure_schema(self) -> None:
         await self._log.ensure_schema(SCHEMA)
-        if self._postgres:
-            await self._ensure_postgres()
+        if self._pg is not None:
+            await self._pg.ensure_schema()
             return
         async with self._log.transaction() as tx:  # one writer: no other process migrates
             columns = {str(r[1]) for r in await tx.fetchall("PRAGMA table_info(pii_keys)")}
             if "record_date" not in columns:
-                await tx.execute(_RECORD_DATE)
+                await tx.execute(pii_sql.RECORD_DATE)
 
     async def get(self, kid: str) -> tuple[bool, bytes | None]:
         if (staged := self._staged.get(kid)) is not None:
             return True, staged[2]
-        rows = await self._log.query("SELECT wrapped FROM pii_keys WHERE key_id = ?", (kid,))
+        rows = await self._log.query(pii_sql.SELECT_WRAPPED, (kid,))
         return (False, None) if not rows else (True, rows[0][0])
 
     async def insert(
-        self, kid: str, created_at: str, record_date: str | None, wrapped: bytes
-    ) -> None:
+        self, kid: str, created_at: str, record_date: str | None, wrapped: bytes, fence: Fence
+    ) -> tuple[bool, bytes | None]:
         if self._broken is not None:
             raise self._broken
-        if self._deferred:  # written by the next commit (see the module docstring)
-            self._staged.setdefault(kid, (created_at, record_date, wrapped))
-            return
-        # No commit hook (PostgreSQL, where several processes may write): the key commits on
-        # its own, before the sealer uses it. An ignored insert (rowcount 0) means another writer
-        # committed a DIFFERENT key for this record after our look-up (ON CONFLICT DO NOTHING
-        # waits for an in-flight conflicting insert and inserts if it rolls back [D]). Adopting
-        # that key is safe here, unlike with the hook: nothing has been sealed with ours yet,
-        # because PiiSealer._data_key seals only with the key it re-reads from the store after
-        # this returns, and that is the committed one. So ours is dropped, never used [I].
-        async with self._log.transaction() as tx:
-            if await tx.execute(_INSERT, (kid, created_at, record_date, wrapped)) == 1:
-                return
-            stored = await tx.fetchall("SELECT 1 FROM pii_keys WHERE key_id = ?", (kid,))
-        if not stored:  # no row and nothing inserted: never seal with a key that is not stored
-            raise StoreError("a PII data key could not be stored (ignored, yet no key is stored)")
-        _LOG.debug("PII data key stored by another writer first: adopting it")
+        if self._pg is not None:  # its own fenced transaction (pii_keys_postgres)
+            return await self._pg.insert((kid, created_at, record_date, wrapped), fence)
+        if not self._deferred:
+            raise StoreError(f"event log {self._log.label} cannot store PII data keys")
+        # Written by the next commit (see the module docstring); the log's writer lock keeps
+        # every other process out, rotate-key included, so the key needs no fence here.
+        staged = self._staged.setdefault(kid, (created_at, record_date, wrapped))
+        return True, staged[2]
 
     async def purge(self, cutoff: str, wait_s: float) -> int:
-        if self._postgres:
-            return await self._purge_postgres(cutoff)
+        if self._pg is not None:
+            n, self.erasure = await self._pg.purge(cutoff)
+            return n
         async with self._log.transaction() as tx:
             await tx.execute("PRAGMA secure_delete = ON")
-            n = await tx.execute(_PURGE, (cutoff,))
+            n = await tx.execute(pii_sql.PURGE, (cutoff,))
         # The log's ports cannot return a checkpoint's result, so a short-lived connection of
         # ours checkpoints (the log holds no transaction open meanwhile).
         path = getattr(self._log, "path", None)
@@ -240,91 +191,23 @@ class LogStore:
         return n
 
     async def live(self) -> list[tuple[str, bytes]]:
-        sql = "SELECT key_id, wrapped FROM pii_keys WHERE wrapped IS NOT NULL"
-        return [(r[0], r[1]) for r in await self._log.query(sql)]
+        return [(r[0], r[1]) for r in await self._log.query(pii_sql.LIVE)]
 
-    async def replace_wrapped(self, rows: list[tuple[bytes, str]]) -> None:
-        if self._postgres:
-            async with self._log.transaction() as tx:
-                await tx.executemany("UPDATE pii_keys SET wrapped = ? WHERE key_id = ?", rows)
-            try:
-                self.erasure = await self._rewrite()
-            except StoreError as exc:
-                # The keys did move (committed); the leftovers are wrapped by the old master key
-                # that this rotation retires, so failing the rotation here would only stall it.
-                _LOG.warning("PII keys re-wrapped, but the old copies were not rewritten: %s", exc)
-            return
-        async with self._log.transaction() as tx:
-            await tx.execute("PRAGMA secure_delete = ON")
-            await tx.executemany("UPDATE pii_keys SET wrapped = ? WHERE key_id = ?", rows)
-        await self._log.ensure_schema("PRAGMA wal_checkpoint(TRUNCATE);")
+    async def fingerprint(self) -> str | None:
+        return None if self._pg is None else await self._pg.fingerprint()
 
-    # -- PostgreSQL (see the module docstring) --------------------------------------------------
-
-    async def _ensure_postgres(self) -> None:
-        # A new database got the whole SCHEMA; the column check covers a table made before it.
-        columns = {str(r[0]) for r in await self._log.query(_PG_COLUMNS)}
-        if "record_date" not in columns:
-            await self._log.ensure_schema(_PG_RECORD_DATE, native=True)
-        target = await self._log.query(_PG_STATS_TARGET)
-        if not target or target[0][0] != 0:  # 17+: NULL means the default target [D]
-            await self._log.ensure_schema(_PG_NO_STATS, native=True)
-
-    async def _purge_postgres(self, cutoff: str) -> int:
-        async with self._log.transaction() as tx:
-            n = await tx.execute(_PURGE, (cutoff,))
-        try:
-            self.erasure = await self._rewrite()
-        except StoreError as exc:
-            # Rerunning finishes it: the UPDATE then matches nothing, the rewrite runs again.
-            raise StoreError(
-                f"PII purge NOT verified: {n} key(s) destroyed, but {exc}; run purge-pii again "
-                "(it waits for the table lock at most the log's lock timeout)"
-            ) from exc
-        return n
-
-    async def _rewrite(self) -> str:
-        """VACUUM FULL pii_keys (verified by its new file), then CHECKPOINT if the role may.
-
-        VACUUM FULL takes an ACCESS EXCLUSIVE lock: sealers of running engines wait for it (the
-        table is small), and it gives up after the log's lock_timeout (StoreBusy) [D]."""
-        before = await self._log.query(_PG_FILENODE)
-        await self._maintain("VACUUM FULL pii_keys")
-        if await self._log.query(_PG_FILENODE) == before:
-            raise StoreError(
-                "VACUUM FULL did not rewrite pii_keys (is the log's role not the table's "
-                "owner?): old row versions still hold the keys"
-            )
-        if not (await self._log.query(_PG_MAY_CHECKPOINT))[0][0]:
-            _LOG.warning(
-                "PII purge: CHECKPOINT skipped (the role is neither superuser nor a member of "
-                "pg_checkpoint): WAL written before it keeps old copies until the server's next "
-                "checkpoint"
-            )
-            return (
-                "pii_keys rewritten by VACUUM FULL; CHECKPOINT skipped, the role may not: old WAL "
-                "keeps copies until the server's next checkpoint; archives, replicas and earlier "
-                "backups keep theirs"
-            )
-        await self._maintain("CHECKPOINT")
-        return (
-            "pii_keys rewritten by VACUUM FULL and checkpointed; WAL archives, replicas and "
-            "earlier backups keep wrapped copies"
-        )
-
-    async def _maintain(self, sql: str) -> None:
-        """``sql`` outside a transaction (engine.log.postgres ``maintain``), as one StoreError."""
-        maintain = getattr(self._log, "maintain", None)
-        if not callable(maintain):
-            raise StoreError(f"the event log {self._log.label} cannot run {sql!r}")
-        import psycopg  # only on the PostgreSQL log, where the optional extra is installed
-
-        try:
-            await maintain(sql)
-        except psycopg.Error as exc:
-            text = str(exc).strip().splitlines()
-            message = f"{sql} failed: {text[0] if text else type(exc).__name__}"
-            raise (StoreBusy if exc.sqlstate in _BUSY else StoreError)(message) from exc
+    async def rotate(self, old: str, new: str, rewrap: Rewrap) -> int:
+        if self._pg is not None:  # behind the exclusive fence, in one transaction
+            return await self._pg.rotate(old, new, rewrap)
+        # SQLite: rotate-key holds the log's writer lock, so nothing is sealed meanwhile.
+        live = await self.live()
+        rows = rewrap(live)
+        if rows:
+            async with self._log.transaction() as tx:  # every key moves, or none does
+                await tx.execute("PRAGMA secure_delete = ON")
+                await tx.executemany(pii_sql.UPDATE_WRAPPED, rows)
+            await self._log.ensure_schema("PRAGMA wal_checkpoint(TRUNCATE);")
+        return len(live)
 
 
 async def _erased(conn: aiosqlite.Connection, n: int, wait_s: float) -> None:
@@ -377,7 +260,7 @@ class _KeyInsert:
         if self.conflict is not None:
             raise self.conflict
         before = conn.total_changes
-        conn.executemany(_INSERT, self.rows)
+        conn.executemany(pii_sql.INSERT, self.rows)
         if conn.total_changes - before != len(self.rows):
             self.conflict = StoreError(
                 "a PII data key was stored by another writer meanwhile; writes to this event "

@@ -8,7 +8,7 @@
 3. PostgreSQL purge rewrites the table (VACUUM FULL: a new relfilenode, the old wrapped bytes
    are gone from the table file, while a bare UPDATE leaves them there) and CHECKPOINTs only
    when the role may.
-4. ``purge-pii --db postgresql://...`` works; ``creds rotate-key`` refuses a PostgreSQL log.
+4. ``purge-pii --db postgresql://...`` works (``creds rotate-key``: test_rotate_key_postgres.py).
 """
 
 from __future__ import annotations
@@ -328,17 +328,3 @@ def test_purge_pii_cli_on_a_postgresql_url(
     assert out.startswith("purged 1 buyer-PII keys")
     assert "VACUUM FULL" in out and "postgresql://127.0.0.1:" in out
     assert asyncio.run(read_back()) == [None, ADDRESS]
-
-
-def test_rotate_key_refuses_a_postgresql_log_in_one_line(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setenv("ML_CONNECTOR_KEY", encode_key(generate_key()))
-    vault = tmp_path / "vault.json"
-    url = "postgresql://engine:s3cret@db.example:5432/connector"
-    assert main(["creds", "rotate-key", "--vault", str(vault), "--db", url]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err
-    assert "does not support a PostgreSQL event log" in err and "nothing changed" in err
-    assert "postgresql://db.example:5432/connector" in err and "s3cret" not in err
-    assert not vault.exists() and not list(tmp_path.iterdir())
