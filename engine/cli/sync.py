@@ -16,7 +16,7 @@ from engine.cli.worker import add_worker_arguments, run_worker
 from engine.errors import ConfigError
 from engine.ops import session
 from engine.ops.rebuild import RebuildDiff, rebuild_and_dispatch, rebuild_only
-from engine.ops.status import existing_db
+from engine.ops.status import existing_log
 
 
 def register(sub: Any) -> None:
@@ -107,7 +107,7 @@ def run_forever(args: argparse.Namespace) -> int:
 def run_rebuild(args: argparse.Namespace) -> int:
     cfg = config_from(args)
     # Rebuilding re-derives from an existing log: never create one (also not with --dry-run).
-    db = existing_db(args.db or cfg.engine.db)
+    db = existing_log(args.db or cfg.engine.db)
     if args.db:  # the engine (used to dispatch) opens [engine] db: make it --db
         cfg = dataclasses.replace(cfg, engine=dataclasses.replace(cfg.engine, db=str(db)))
     if args.dry_run or args.no_dispatch:

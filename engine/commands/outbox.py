@@ -146,7 +146,11 @@ class Outbox(AttemptGroups, OutboxQueries):
             # Several writers: seq = max + 1 must be taken one transaction at a time (held to
             # COMMIT, so seq is also commit order), and only a repeated command_id may be
             # ignored; a clash on seq would otherwise drop a command without a word.
-            await tx.execute("SELECT pg_advisory_xact_lock(?)", (_COMMANDS_LOCK,))
+            # Per schema (two-key form): partitions sharing the database never wait on each
+            # other's outbox.
+            await tx.execute(
+                "SELECT pg_advisory_xact_lock(?, hashtext(current_schema()))", (_COMMANDS_LOCK,)
+            )
             insert = _INSERT_COMMAND_PG
         for cmd in commands:
             new = await tx.execute(
