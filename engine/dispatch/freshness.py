@@ -74,10 +74,15 @@ class FreshnessRecorder:
         ]
         if not done:
             return
+        # A savepoint: on PostgreSQL a failed statement aborts the whole transaction (the
+        # attempt rows with it), and on both backends half a sample is never kept.
+        await tx.execute("SAVEPOINT freshness")
         try:
             await self._record(tx, done)
         except Exception as exc:  # advisory: a sample must never cost the attempt rows
+            await tx.execute("ROLLBACK TO SAVEPOINT freshness")
             log.warning("freshness of %d attempt(s) not recorded: %s", len(done), exc)
+        await tx.execute("RELEASE SAVEPOINT freshness")
 
     async def _record(self, tx: Transaction, attempts: Sequence[AttemptRecord]) -> None:
         ids = list(dict.fromkeys(a.command_id for a in attempts))
