@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import signal
 import sys
 from pathlib import Path
@@ -16,6 +17,8 @@ from engine.ops import session
 from engine.ops.worker import Worker
 
 __all__ = ["add_worker_arguments", "run_worker"]
+
+log = logging.getLogger("engine.cli.worker")
 
 
 def add_worker_arguments(run: argparse.ArgumentParser) -> None:
@@ -58,6 +61,13 @@ def _configs(args: argparse.Namespace) -> list[Config]:
     return [load_config(path) for path in files]
 
 
+def _no_reload() -> None:
+    log.warning(
+        "SIGHUP ignored: run --worker has no reload; restart the worker to read changed "
+        "partition configs (its partitions are taken over meanwhile)"
+    )
+
+
 def run_worker(args: argparse.Namespace) -> int:
     if not 3.0 <= args.lease <= 3600.0:
         raise ConfigError(f"--lease must be between 3 and 3600 seconds, got {args.lease:g}")
@@ -68,6 +78,8 @@ def run_worker(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        # SIGHUP would end the process undrained by default; a worker has no reload.
+        loop.add_signal_handler(signal.SIGHUP, _no_reload)
 
         def started(worker: Worker) -> None:
             console(
