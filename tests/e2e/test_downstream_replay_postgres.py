@@ -2,9 +2,8 @@
 posted exactly once after the fix; `replay --command` names the log without its password.
 
 Through the real CLI: ``--db`` takes the URL, while config.toml keeps its SQLite ``[engine] db``
-(the config check still refuses a URL there, README: PostgreSQL; `replay` never opens the
-config's db, which the test checks by that file never appearing). The sync runs on PostgreSQL as
-in test_sync_postgres.
+(`replay` never opens the config's db, which the test checks by that file never appearing). The
+sync runs on PostgreSQL as in test_sync_postgres.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ The same files as tests/e2e/test_import_settlement.py and test_lending.py: on Po
 append the events an SQLite log gets, a dry run writes nothing (not even the log's tables), a
 second import appends nothing, and the engine then posts each document once. A PostgreSQL log
 takes writers beside the import, so two imports racing for one settlement or one loan month
-leave exactly one event. Driven through the ops functions the CLI calls: the config check still
-refuses a PostgreSQL URL (tests/e2e/test_sync_postgres.py sets it past the check).
+leave exactly one event. Driven through the ops functions the CLI calls, with the config pointed
+at the database as in tests/e2e/test_sync_postgres.py.
 """
 
 from __future__ import annotations

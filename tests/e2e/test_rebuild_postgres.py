@@ -1,9 +1,9 @@
 """``rebuild`` on a PostgreSQL log: an unmapped SKU parked by a sync is derived after the map fix,
 posted once, and a rebuild then shows no diff; a dry run changes nothing.
 
-``rebuild`` reads ``[engine] db`` from config.toml, where the config check still refuses a URL
-(README: PostgreSQL), so these tests call its ops function (``engine.ops.rebuild.rebuild_only``,
-what ``rebuild --dry-run`` / ``--no-dispatch`` run) with the URL. The sync runs on PostgreSQL as in
+These tests call ``rebuild``'s ops function (``engine.ops.rebuild.rebuild_only``, what
+``rebuild --dry-run`` / ``--no-dispatch`` run) with the URL; the CLI with a partition's config:
+tests/e2e/test_partition_cli_postgres.py. The sync runs on PostgreSQL as in
 test_sync_postgres.
 """
 

@@ -1,13 +1,12 @@
 """``reconcile`` on a PostgreSQL log: the same report as on SQLite, recorded for the status page.
 
-One world, two logs: a sync into an SQLite file and a sync into a fresh PostgreSQL database
-post the same settlements to one QAD tenant (the second finds every document already there).
-Both logs then reconcile to the same report, clean and covering every settlement Amazon paid;
-after QAD's books are damaged behind the engine's back (an invoice amount, a deleted journal)
-both name the same damage. The CLI's run (``reconcile --config``, in-process: the config check
-still refuses a PostgreSQL URL, so the loaded config is swapped for one past the check, as in
-tests/e2e/test_sync_postgres.py) exits 1 and records its outcome in the PostgreSQL log, which
-the status page over that log shows per settlement.
+One world, two logs: a sync into an SQLite file and a sync into a fresh PostgreSQL database post
+the same settlements to one QAD tenant (the second finds every document already there). Both
+logs then reconcile to the same report, clean and covering every settlement Amazon paid; after
+QAD's books are damaged behind the engine's back (an invoice amount, a deleted journal) both
+name the same damage. The CLI's run (``reconcile --config``, in-process, with the loaded config
+pointed at the database as in tests/e2e/test_sync_postgres.py) exits 1 and records its outcome
+in the PostgreSQL log, which the status page over that log shows per settlement.
 """
 
 from __future__ import annotations

@@ -2,9 +2,8 @@
 the original's books, with the replay's outbox in a schema of the same database.
 
 Through the real CLI: ``--db`` takes the URL, while config.toml keeps its SQLite ``[engine] db``
-(the config check still refuses a URL there, README: PostgreSQL; the replay never opens the
-config's db, which the test checks by that file never appearing). The sync before it runs on
-PostgreSQL as in test_sync_postgres.
+(the replay never opens the config's db, which the test checks by that file never appearing).
+The sync before it runs on PostgreSQL as in test_sync_postgres.
 """
 
 from __future__ import annotations
