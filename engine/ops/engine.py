@@ -153,6 +153,7 @@ class Engine:
             await eng.outbox.ensure()
             sealer = PiiSealer.from_log(eng.log, master_key)
             await sealer.ensure_schema()
+            await sealer.check_master()  # another machine rotated the key: say so now
             session = await stack.enter_async_context(
                 aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=cfg.dispatch.timeout_s))
             )

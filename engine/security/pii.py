@@ -102,6 +102,13 @@ class PiiSealer:
     async def ensure_schema(self) -> None:
         await self._store.ensure_schema()
 
+    async def check_master(self) -> None:
+        """Refuse at start a master key the log no longer names (PostgreSQL: ``pii_master``,
+        moved by a rotation another process ran): better than at the first order with PII."""
+        stored = await self._store.fingerprint()
+        if stored is not None and stored != self._fingerprint:
+            raise MasterKeyRotated(ROTATED)
+
     @staticmethod
     def key_id(record_key: str) -> str:
         """The data key id of ``record_key``.

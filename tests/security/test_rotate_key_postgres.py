@@ -112,7 +112,10 @@ async def test_an_engine_still_holding_the_old_key_is_refused_and_stores_nothing
             await engine.seal("o-1", ADDRESS)  # a record whose key exists: refused as well
         with pytest.raises(MasterKeyRotated, match="restart with the new key"):
             await engine.open(w.envelopes["o-1"])  # a reader: a clear error, no garbage
+        with pytest.raises(MasterKeyRotated, match="restart with the new key"):
+            await engine.check_master()  # what Engine.open asks before its first poll
         restarted = PiiSealer.from_log(engine_log, load_master_key(w.env, create=False))
+        await restarted.check_master()
         await poll_batch(restarted, engine_log, "o-after")  # the same batch, after the restart
         for event in [e async for e in engine_log.read()]:
             if event.payload["ship_to"]["rk"] != "o-purged":
