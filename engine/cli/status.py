@@ -65,6 +65,9 @@ def render(status: dict[str, Any], out: Any) -> None:
     if not status["outbox"]:
         w("(no commands yet: the projectors have not run on this log)\n")
     w(f"needs attention {status['needs_attention']} parked (commands and records)\n")
+    for lease in status.get("leases", []):  # run --worker: who polls each partition
+        state = "" if lease["live"] else "  (expired: taken over by the next worker)"
+        w(f"partition      {lease['partition']} polled by {lease['worker']}{state}\n")
     for f in status["flows"]:
         c = f["commands"]
         w(f"\n{f['flow']}\n")

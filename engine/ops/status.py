@@ -24,6 +24,7 @@ from engine.log import EventLog
 from engine.log.schema import region_of_source_sql
 from engine.ops.flow_health import read_health
 from engine.ops.freshness import freshness_summary
+from engine.ops.leases import LeaseTable
 from engine.security.keys import load_master_key
 from engine.security.rotation import secret_expiry
 from engine.security.vault import Vault, default_vault_path
@@ -220,7 +221,21 @@ async def collect_status(log: EventLog) -> dict[str, Any]:
         # order freshness p50/p95 per flow and region, last hour / day (engine/ops/freshness)
         "freshness": await freshness_summary(log),
         "disabled": [h["flow"] for h in health if h["state"] == "refused"],
+        # run --worker (PostgreSQL): which worker polls which partition of the database
+        "leases": await _leases(log),
     }
+
+
+async def _leases(log: EventLog) -> list[dict[str, Any]]:
+    if log.capabilities.backend != "postgresql":
+        return []
+    [(present,)] = await log.query("SELECT to_regclass('mlc_control.partition_leases') IS NOT NULL")
+    if not present:
+        return []
+    return [
+        {"partition": h.partition, "worker": h.holder, "live": h.live}
+        for h in await LeaseTable(log, "", 0).holders()
+    ]
 
 
 def _by_region(

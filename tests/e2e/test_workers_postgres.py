@@ -23,6 +23,7 @@ from engine.errors import ConfigError
 from engine.log.opening import open_event_log
 from engine.ops.engine import Engine
 from engine.ops.leases import LeaseTable
+from engine.ops.status import collect_status
 from engine.ops.worker import Worker, check_partitions
 from engine.sim.amazon import AmazonSimulator
 from engine.sim.qad import QadSimulator
@@ -130,8 +131,14 @@ async def test_two_workers_share_two_partitions_and_survive_a_crash(pg_dsn, tmp_
                 return stable
 
             await wait_for(both_settled, 90)
-            # Each worker holds its fair share: one partition each.
+            # Each worker holds its fair share: one partition each, as `status` shows.
             assert len(one.stats.held) == 1 and len(two.stats.held) == 1
+            async with open_event_log(cfgs["alpha"].engine.db, readonly=True) as log:
+                leases = (await collect_status(log))["leases"]
+            assert {(x["partition"], x["worker"], x["live"]) for x in leases} == {
+                (next(iter(one.stats.held)), "w1", True),
+                (next(iter(two.stats.held)), "w2", True),
+            }
             for name, w in worlds.items():
                 assert_orders_match(w, await orders_of(pg_dsn, f"mlc_p_{name}"))
             # Two sellers never mix: each QAD holds only its own seller's orders.
