@@ -30,8 +30,9 @@ from engine.ops.parked_actions import dismiss_command
 from engine.ops.status import collect_status
 from engine.web.app import build_app
 from engine.web.server import serve_context
+from tests.ops_surface import views_seed
 from tests.ops_surface.test_metrics_scrape import bare_app, scrape, serve, total
-from tests.ops_surface.views_seed import NOW, PARK_REASON, QAD_REASON, attempt, seeded, target
+from tests.ops_surface.views_seed import PARK_REASON, QAD_REASON, attempt, seeded, target
 
 __all__ = ["target"]  # the parametrised fixture, imported for its tests
 
@@ -55,9 +56,9 @@ async def test_status_summary_counts_parks_and_freshness(target: str) -> None:
     assert orders["last_event_position"] == 3
     # ISO text on both (PostgreSQL returns a datetime: converted), aware, near now
     at = datetime.fromisoformat(orders["last_event_at"])
-    assert at.utcoffset() == timedelta(0) and abs(at - NOW) < timedelta(minutes=5)
+    assert at.utcoffset() == timedelta(0) and abs(at - views_seed.NOW) < timedelta(minutes=5)
     assert orders["projected_to"] == 2 and orders["lag_events"] == 1
-    assert orders["polls"] == {"amazon.orders.NA": f"last_update={_z(NOW, minutes=5)}"}
+    assert orders["polls"] == {"amazon.orders.NA": f"last_update={_z(views_seed.NOW, minutes=5)}"}
     commands = orders["commands"]
     assert (commands["pending"], commands["sent"], commands["parked"]) == (0, 2, 2)
     assert (commands["parked_commands"], commands["parked_records"]) == (1, 1)
@@ -72,7 +73,7 @@ async def test_status_summary_counts_parks_and_freshness(target: str) -> None:
     assert settlements["health"][0]["role"] == "Finance and Accounting"
 
     fresh = status["freshness"]
-    assert fresh["now"] == NOW.isoformat(timespec="microseconds")
+    assert fresh["now"] == views_seed.NOW.isoformat(timespec="microseconds")
     want = {"count": 2, "p50_s": 300.0, "p95_s": 600.0, "max_s": 600.0}
     for window in ("hour", "day"):
         rows = {(r["flow"], r["region"]): r for r in fresh["windows"][window]}
@@ -159,11 +160,11 @@ async def test_metrics_scrape_reads_the_log_and_only_new_samples_again(target: s
     last = {
         (x["flow"], x["region"]): v for x, v in first["mlc_flow_last_success_timestamp_seconds"]
     }
-    assert last == {("orders", "NA"): (NOW - timedelta(minutes=1)).timestamp()}
+    assert last == {("orders", "NA"): (views_seed.NOW - timedelta(minutes=1)).timestamp()}
 
 
 async def test_flow_health_recording_and_the_state_rule(target: str) -> None:
-    t0 = NOW
+    t0 = views_seed.NOW
     async with open_event_log(target) as log:
         health = FlowHealth(log, retry_s=600.0)
         await health.ok("orders:NA", now=t0 - timedelta(seconds=100))

@@ -128,5 +128,9 @@ async def seed(log: EventLog) -> Seeded:
 
 @asynccontextmanager
 async def seeded(target: str) -> AsyncIterator[Seeded]:
+    # The times are relative to the moment of seeding, not of import: a long suite runs this
+    # minutes after collection, and the flow states are read at the real clock.
+    global NOW
+    NOW = datetime.now(UTC).replace(microsecond=0)
     async with open_event_log(target) as log:
         yield await seed(log)
