@@ -118,7 +118,12 @@ class PostgresEventLog:
             raise error(f"cannot open event log {label}", exc, dsn) from exc
         try:
             if namespace is not None and not readonly:
-                await first.execute(f'CREATE SCHEMA IF NOT EXISTS "{namespace}"')
+                # Under the DDL lock: two engines opening one new partition at once would
+                # otherwise race in the catalog ("duplicate key ... pg_namespace_nspname_index";
+                # IF NOT EXISTS does not make CREATE SCHEMA atomic [D]).
+                async with first.transaction():
+                    await first.execute("SELECT pg_advisory_xact_lock(%s)", (_DDL_LOCK,))
+                    await first.execute(f'CREATE SCHEMA IF NOT EXISTS "{namespace}"')
             await configure(first)
             await schema.migrate(first, label, readonly=readonly)
         except psycopg.Error as exc:

@@ -96,3 +96,21 @@ async def test_a_partition_named_after_hash_is_its_schema_for_every_opener(pg_ds
     assert code == 2 and "not both" in err
     code, _out, err = await run_cli("log", "check", "--db", f"{pg_dsn}#Acme")
     assert code != 0 and "Traceback" not in err
+
+
+async def test_engines_opening_one_new_partition_at_once_all_open(pg_dsn: str) -> None:
+    """Found by bench_scale: workers starting together on a fresh database raced in
+    CREATE SCHEMA IF NOT EXISTS (a duplicate key in pg_namespace); now under the DDL lock."""
+    import asyncio
+
+    async def one(schema: str, n: int) -> int:
+        async with open_event_log(f"{pg_dsn}#{schema}") as log:
+            await log.append([ev(f"k{n}")])
+            return await log.head()
+
+    for attempt in range(6):  # a new partition each round: only a new schema can race
+        schema = f"fresh_{attempt}"
+        heads = await asyncio.gather(*(one(schema, n) for n in range(12)))
+        assert sorted(heads)[-1] == 12
+        async with open_event_log(f"{pg_dsn}#{schema}", readonly=True) as log:
+            assert await log.head() == 12
