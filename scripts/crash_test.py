@@ -72,7 +72,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -173,16 +173,23 @@ class World:
     tenants: dict[str, tuple[str, Path]] = field(default_factory=dict)  # name -> (url, state)
 
 
-def start_simulators(
-    procs: Procs, workdir: Path, *, seed: int, orders: int, start: datetime, write_latency: float
-) -> World:
+def machine_env(workdir: Path) -> tuple[bytes, dict[str, str]]:
+    """A new master key and the children's environment carrying it ($ML_CONNECTOR_KEY)."""
     key = generate_key()
     env = {**os.environ, "ML_CONNECTOR_KEY": encode_key(key), "PYTHONUNBUFFERED": "1"}
     env.pop("ML_CONNECTOR_VAULT", None)
     # Per-run machine state (tenant claims): a simulator port reused by a later run must not
     # meet this run's claim.
     env["XDG_CONFIG_HOME"] = str(workdir / "xdg")
-    amazon = procs.spawn(
+    return key, env
+
+
+def spawn_amazon(
+    procs: Procs, env: dict[str, str], *, seed: int, orders: int, start: datetime
+) -> subprocess.Popen[str]:
+    """An Amazon simulator of the quiet business (see the module docstring); the seed picks
+    the seller and its orders. Read its endpoints with ``amazon_banner``."""
+    return procs.spawn(
         _engine_cmd(
             "sim", "amazon", "--seed", str(seed), "--orders-per-day", "0",
             "--history-days", str(HISTORY_DAYS), "--total-orders", str(orders),
@@ -193,58 +200,106 @@ def start_simulators(
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    qad = procs.spawn(
-        _engine_cmd(
-            "sim", "qad", "--state", str(workdir / "qad.db"), "--tenant", "clean",
-            "--tenant", "crash", "--seed", str(seed), "--write-latency", str(write_latency),
-        ),
-        env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    a_lines = _read_banner(amazon, "Press Ctrl-C")
-    q_lines = _read_banner(qad, "press Ctrl-C")
-    world = World(workdir, env, workdir / "vault.bin")
+
+
+def spawn_qad(
+    procs: Procs,
+    env: dict[str, str],
+    state: Path,
+    tenants: Sequence[str],
+    *,
+    seed: int,
+    write_latency: float,
+) -> subprocess.Popen[str]:
+    """A QAD simulator holding ``tenants`` (each its own state file beside ``state``)."""
+    argv = _engine_cmd("sim", "qad", "--state", str(state))
+    for name in tenants:
+        argv += ["--tenant", name]
+    argv += ["--seed", str(seed), "--write-latency", str(write_latency)]
+    return procs.spawn(argv, env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+
+
+@dataclass(frozen=True)
+class AmazonSeller:
+    """What an Amazon simulator's banner says: its endpoints and its seller's login."""
+
+    url: str
+    lwa_url: str
+    fields: dict[str, str]  # client_id, client_secret, seller_id
+    refresh_tokens: dict[str, str]  # region -> token
+
+    def credential(self, name: str) -> AmazonCredential:
+        return AmazonCredential(
+            name=name,
+            client_id=self.fields["client_id"],
+            client_secret=self.fields["client_secret"],
+            refresh_tokens=self.refresh_tokens,
+            seller_id=self.fields["seller_id"],
+        )
+
+
+def amazon_banner(proc: subprocess.Popen[str]) -> AmazonSeller:
+    url = lwa_url = ""
     fields: dict[str, str] = {}
     tokens: dict[str, str] = {}
-    for line in a_lines:
+    for line in _read_banner(proc, "Press Ctrl-C"):
         parts = line.split()
         if line.startswith("Amazon SP-API simulator at"):
-            world.amazon_url = parts[4]
+            url = parts[4]
         elif "LWA token URL:" in line:
-            world.lwa_url = parts[-1]
+            lwa_url = parts[-1]
         elif line.strip().startswith("refresh_token"):
             tokens[parts[1].rstrip(":")] = parts[2]
         elif ":" in line and len(parts) == 2:
             fields[parts[0].rstrip(":")] = parts[1]
-    user = password = ""
-    for line in q_lines:
-        parts = line.split()
-        if line.startswith("QAD tenant"):
-            world.tenants[parts[2].rstrip(":")] = (parts[3], Path(parts[5].rstrip(")")))
-        elif line.startswith("demo user:"):
-            user, password = parts[2], parts[4]
-    vault = Vault.open(world.vault, key, create=True)
-    vault.put(
-        AmazonCredential(
-            name="default",
-            client_id=fields["client_id"],
-            client_secret=fields["client_secret"],
-            refresh_tokens=tokens,
-            seller_id=fields["seller_id"],
-        )
-    )
-    url = world.tenants["clean"][0]
-    vault.put(
-        QadCredential(
-            name="default",
-            tenant_url=url,
-            username=user,
-            password=password,
+    return AmazonSeller(url, lwa_url, fields, tokens)
+
+
+@dataclass(frozen=True)
+class QadTenants:
+    """What a QAD simulator's banner says: its tenants and the demo login they all accept."""
+
+    tenants: dict[str, tuple[str, Path]]  # name -> (url, state file)
+    user: str
+    password: str
+
+    def credential(self, name: str, tenant: str) -> QadCredential:
+        return QadCredential(
+            name=name,
+            tenant_url=self.tenants[tenant][0],
+            username=self.user,
+            password=self.password,
             domain="10USA",
             entity="10USACO",
         )
+
+
+def qad_banner(proc: subprocess.Popen[str]) -> QadTenants:
+    tenants: dict[str, tuple[str, Path]] = {}
+    user = password = ""
+    for line in _read_banner(proc, "press Ctrl-C"):
+        parts = line.split()
+        if line.startswith("QAD tenant"):
+            tenants[parts[2].rstrip(":")] = (parts[3], Path(parts[5].rstrip(")")))
+        elif line.startswith("demo user:"):
+            user, password = parts[2], parts[4]
+    return QadTenants(tenants, user, password)
+
+
+def start_simulators(
+    procs: Procs, workdir: Path, *, seed: int, orders: int, start: datetime, write_latency: float
+) -> World:
+    key, env = machine_env(workdir)
+    amazon = spawn_amazon(procs, env, seed=seed, orders=orders, start=start)
+    qad = spawn_qad(
+        procs, env, workdir / "qad.db", ("clean", "crash"), seed=seed, write_latency=write_latency
     )
+    seller = amazon_banner(amazon)
+    qad_sim = qad_banner(qad)
+    world = World(workdir, env, workdir / "vault.bin", seller.url, seller.lwa_url, qad_sim.tenants)
+    vault = Vault.open(world.vault, key, create=True)
+    vault.put(seller.credential("default"))
+    vault.put(qad_sim.credential("default", "clean"))
     vault.save()
     return world
 
